@@ -1,0 +1,426 @@
+//! `rez-db migrate`: apply the embedded PostgreSQL migrations, or show them.
+//!
+//! Order of a run: load and check the files, connect, take the schema lock,
+//! set DDL timeouts, read the history *after* the lock (another run may just
+//! have applied something), plan, and only then apply. Any divergence between
+//! files and history stops the run before anything changes. `--dry-run` and
+//! `--check` take no lock and write nothing, not even the history table.
+
+use std::io::{self, Write};
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+
+use crate::cli::{LockArgs, PgArgs};
+use crate::error::{CommandError, Result};
+use crate::migration::{self, plan::verify, Divergence, Migration, PlanError};
+use crate::output::{progress, table, Render};
+use crate::store::pg::{self, history, lock, migrator};
+use crate::Ctx;
+
+/// Apply pending PostgreSQL migrations (checksummed, locked, one transaction each).
+///
+/// Migrations are embedded in the binary. An applied migration whose file was
+/// edited or deleted stops the run before anything is applied.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MigrateArgs {
+    #[command(subcommand)]
+    pub action: Option<MigrateAction>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pg: PgArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
+
+    /// Print the SQL that would run and change nothing (no lock, no history table)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply migrations up to and including VERSION, then stop
+    #[arg(long, value_name = "VERSION")]
+    pub target: Option<i64>,
+
+    /// Apply nothing; exit 1 when any migration is pending or diverged
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// List applied and pending migrations with their checksums; exit 1 on divergence
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub pg: PgArgs,
+}
+
+impl MigrateArgs {
+    pub fn pg(&self) -> &PgArgs {
+        match &self.action {
+            Some(MigrateAction::Status(s)) => &s.pg,
+            None => &self.run.pg,
+        }
+    }
+
+    pub fn lock(&self) -> Option<&LockArgs> {
+        self.action.is_none().then_some(&self.run.lock)
+    }
+
+    pub fn status_requested(&self) -> bool {
+        matches!(self.action, Some(MigrateAction::Status(_)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Apply,
+    DryRun,
+    Check,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MigrateReport {
+    pub database: String,
+    pub mode: Mode,
+    /// Migrations that were already applied before this run.
+    pub already_applied: usize,
+    /// Applied by this run, in order.
+    pub applied: Vec<migrator::AppliedNow>,
+    /// Still to apply (for --dry-run and --check: what a run would apply).
+    pub pending: Vec<PendingRow>,
+    /// Local migrations after --target, left for a later run.
+    pub beyond_target: Vec<i64>,
+    pub failed: Option<migrator::Failure>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PendingRow {
+    pub version: i64,
+    pub name: String,
+    pub checksum: String,
+    pub no_transaction: bool,
+    /// The SQL, under --dry-run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+impl Render for MigrateReport {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        if self.mode == Mode::DryRun {
+            for p in &self.pending {
+                let tx = if p.no_transaction {
+                    "outside a transaction"
+                } else {
+                    "in one transaction"
+                };
+                writeln!(out, "-- migration {:04}_{}.sql ({tx})", p.version, p.name)?;
+                writeln!(out, "{}\n", p.sql.as_deref().unwrap_or_default().trim_end())?;
+            }
+            return writeln!(
+                out,
+                "-- dry run: {} pending, nothing was changed on {}",
+                self.pending.len(),
+                self.database
+            );
+        }
+        if !self.applied.is_empty() {
+            let mut t = table(["version", "name", "ms"]);
+            for a in &self.applied {
+                t.add_row([
+                    a.version.to_string(),
+                    a.name.clone(),
+                    a.execution_ms.to_string(),
+                ]);
+            }
+            writeln!(out, "{t}")?;
+        }
+        if let Some(f) = &self.failed {
+            let at = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+            writeln!(out, "FAILED migrations/{}{at}: {}", f.file, f.message)?;
+            writeln!(
+                out,
+                "its transaction was rolled back; {} migration(s) were applied before it by this run",
+                self.applied.len()
+            )?;
+            for index in &f.dropped_invalid_indexes {
+                writeln!(
+                    out,
+                    "dropped INVALID index {index} left by the failed statement"
+                )?;
+            }
+        }
+        if self.mode == Mode::Check {
+            for p in &self.pending {
+                writeln!(out, "pending: {:04}_{}.sql", p.version, p.name)?;
+            }
+        }
+        let beyond = if self.beyond_target.is_empty() {
+            String::new()
+        } else {
+            format!(", {} beyond --target", self.beyond_target.len())
+        };
+        writeln!(
+            out,
+            "{}: {} applied now, {} already applied, {} pending{beyond}",
+            self.database,
+            self.applied.len(),
+            self.already_applied,
+            self.pending.len()
+        )
+    }
+
+    fn has_problems(&self) -> bool {
+        self.failed.is_some() || (self.mode == Mode::Check && !self.pending.is_empty())
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<MigrateReport> {
+    run_with(ctx, &args.run, &load_local()?).await
+}
+
+/// [`run`] with another migration set than the embedded one (tests, tools).
+pub async fn run_with(ctx: &Ctx, run: &RunArgs, local: &[Migration]) -> Result<MigrateReport> {
+    let url = &ctx.config.database_url;
+    let err = |e| pg::error(url, e);
+    let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
+    let mode = match (run.dry_run, run.check) {
+        (true, _) => Mode::DryRun,
+        (_, true) => Mode::Check,
+        _ => Mode::Apply,
+    };
+    if mode == Mode::Apply {
+        lock::acquire(
+            &mut conn,
+            url,
+            lock::LockScope::Schema,
+            ctx.config.lock_wait,
+        )
+        .await?;
+        pg::set_ddl_timeouts(
+            &mut conn,
+            ctx.config.lock_timeout,
+            ctx.config.statement_timeout,
+        )
+        .await
+        .map_err(err)?;
+    }
+    let applied = history::read(&mut conn).await.map_err(err)?;
+    let plan = migration::plan(local, &applied, run.target).map_err(plan_error)?;
+
+    let mut report = MigrateReport {
+        database: url.to_string(),
+        mode,
+        already_applied: plan.applied.len(),
+        applied: Vec::new(),
+        pending: Vec::new(),
+        beyond_target: plan.beyond_target.iter().map(|m| m.version).collect(),
+        failed: None,
+    };
+    if mode != Mode::Apply || plan.pending.is_empty() {
+        report.pending = plan
+            .pending
+            .iter()
+            .map(|m| pending_row(m, mode == Mode::DryRun))
+            .collect();
+        return Ok(report);
+    }
+
+    history::ensure_table(&mut conn).await.map_err(err)?;
+    let bar = progress::steps(plan.pending.len() as u64, ctx.progress);
+    let outcome = migrator::apply(&mut conn, &plan.pending, |m| {
+        tracing::info!("applying {}", m.file_name);
+        bar.set_message(m.file_name.clone());
+        bar.inc(1);
+    })
+    .await;
+    bar.finish_and_clear();
+    match outcome {
+        Ok(done) => report.applied = done,
+        Err((done, failure)) => {
+            let failed_at = failure.version;
+            report.applied = done;
+            report.pending = plan
+                .pending
+                .iter()
+                .filter(|m| m.version >= failed_at)
+                .map(|m| pending_row(m, false))
+                .collect();
+            report.failed = Some(failure);
+        }
+    }
+    lock::release(&mut conn, lock::LockScope::Schema)
+        .await
+        .map_err(err)?;
+    Ok(report)
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub database: String,
+    pub migrations: Vec<StatusRow>,
+    pub divergences: Vec<Divergence>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StatusRow {
+    pub version: i64,
+    pub name: String,
+    pub state: State,
+    pub checksum: String,
+    pub applied_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Applied,
+    Pending,
+    /// Applied, but the file changed since.
+    Edited,
+    /// Applied, but no file in this binary.
+    Missing,
+    /// Never applied, yet older than the newest applied.
+    OutOfOrder,
+}
+
+impl Render for StatusReport {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut t = table(["version", "name", "state", "sha256", "applied at"]);
+        for r in &self.migrations {
+            t.add_row([
+                format!("{:04}", r.version),
+                r.name.clone(),
+                format!("{:?}", r.state).to_lowercase(),
+                r.checksum.chars().take(12).collect(),
+                r.applied_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                    .unwrap_or_default(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        for d in &self.divergences {
+            writeln!(out, "diverged: {}", d.describe())?;
+        }
+        let pending = self
+            .migrations
+            .iter()
+            .filter(|r| r.state == State::Pending)
+            .count();
+        writeln!(
+            out,
+            "{}: {} migration(s), {pending} pending, {} diverged",
+            self.database,
+            self.migrations.len(),
+            self.divergences.len()
+        )
+    }
+
+    fn has_problems(&self) -> bool {
+        !self.divergences.is_empty()
+    }
+}
+
+pub async fn status(ctx: &Ctx) -> Result<StatusReport> {
+    status_with(ctx, &load_local()?).await
+}
+
+/// [`status`] with another migration set than the embedded one.
+pub async fn status_with(ctx: &Ctx, local: &[Migration]) -> Result<StatusReport> {
+    let url = &ctx.config.database_url;
+    let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
+    let applied = history::read(&mut conn)
+        .await
+        .map_err(|e| pg::error(url, e))?;
+    let divergences = verify(local, &applied);
+    let state_of = |version: i64| {
+        divergences
+            .iter()
+            .find(|d| d.version() == version)
+            .map(|d| match d {
+                Divergence::Edited { .. } => State::Edited,
+                Divergence::Missing { .. } => State::Missing,
+                Divergence::OutOfOrder { .. } => State::OutOfOrder,
+            })
+    };
+    let mut migrations: Vec<StatusRow> = local
+        .iter()
+        .map(|m| {
+            let row = applied.iter().find(|a| a.version == m.version);
+            StatusRow {
+                version: m.version,
+                name: m.name.clone(),
+                state: state_of(m.version).unwrap_or(if row.is_some() {
+                    State::Applied
+                } else {
+                    State::Pending
+                }),
+                checksum: m.checksum.clone(),
+                applied_at: row.map(|a| a.applied_at),
+            }
+        })
+        .collect();
+    for a in applied
+        .iter()
+        .filter(|a| !local.iter().any(|m| m.version == a.version))
+    {
+        migrations.push(StatusRow {
+            version: a.version,
+            name: a.name.clone(),
+            state: State::Missing,
+            checksum: a.checksum.clone(),
+            applied_at: Some(a.applied_at),
+        });
+    }
+    migrations.sort_by_key(|r| r.version);
+    Ok(StatusReport {
+        database: url.to_string(),
+        migrations,
+        divergences,
+    })
+}
+
+fn load_local() -> Result<Vec<Migration>> {
+    migration::embedded()
+        .map_err(|e| CommandError::bug(format!("the embedded migrations are broken: {e}")))
+}
+
+fn pending_row(m: &Migration, with_sql: bool) -> PendingRow {
+    PendingRow {
+        version: m.version,
+        name: m.name.clone(),
+        checksum: m.checksum.clone(),
+        no_transaction: m.no_transaction,
+        sql: with_sql.then(|| m.sql.clone()),
+    }
+}
+
+fn plan_error(e: PlanError) -> CommandError {
+    match e {
+        PlanError::Diverged(list) => {
+            let lines: Vec<String> = list.iter().map(Divergence::describe).collect();
+            CommandError::problems(format!(
+                "the database's migration history diverges from migrations/; nothing was applied:\n  {}",
+                lines.join("\n  ")
+            ))
+            .with_hint("`rez-db migrate status` shows every migration's state")
+        }
+        PlanError::UnknownTarget(v) => CommandError::usage(format!("--target {v}: there is no migration with that version"))
+            .with_hint("`rez-db migrate status` lists the versions"),
+        PlanError::TargetBelowApplied { target, newest_applied } => CommandError::usage(format!(
+            "--target {target} is below the newest applied version {newest_applied}; rez-db has no down migrations"
+        ))
+        .with_hint("write a new migration that reverses the change"),
+    }
+}

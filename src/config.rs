@@ -1,0 +1,531 @@
+//! Configuration: flags > environment > `rez-db.yaml` (optionally a named
+//! profile in it) > defaults that point at the local stack (`scripts/stack`).
+//!
+//! This is the only module that reads the environment. Every URL is held in a
+//! [`RedactedUrl`], whose `Display` and `Debug` print the password as `***`,
+//! so a URL can be put in any message or log line without leaking a secret.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::CommandError;
+
+/// The file read when `--config` is not given, if it exists in the working directory.
+pub const DEFAULT_CONFIG_FILE: &str = "rez-db.yaml";
+
+/// The four datastore settings, by their environment variable names.
+const ENV_DATABASE_URL: &str = "DATABASE_URL";
+const ENV_REDIS_URL: &str = "REDIS_URL";
+const ENV_MONGODB_URI: &str = "MONGODB_URI";
+const ENV_ELASTICSEARCH_URL: &str = "ELASTICSEARCH_URL";
+const ENV_PROFILE: &str = "REZ_DB_PROFILE";
+
+/// Defaults: the local stack that `scripts/stack up` starts.
+const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/rez";
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017/rez_logs";
+const DEFAULT_ELASTICSEARCH_URL: &str = "http://127.0.0.1:9200";
+
+/// Everything a command needs to know about where and how to connect.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: RedactedUrl,
+    pub redis_url: RedactedUrl,
+    pub mongodb_uri: RedactedUrl,
+    pub elasticsearch_url: RedactedUrl,
+    /// How long a mutating command waits for another run's lock before exit 4.
+    pub lock_wait: Duration,
+    /// `lock_timeout` for DDL: a blocked ALTER must not queue every query behind it.
+    pub lock_timeout: Duration,
+    /// `statement_timeout` for DDL and maintenance statements.
+    pub statement_timeout: Duration,
+    /// How long to wait for a datastore to answer before exit 3.
+    pub connect_timeout: Duration,
+    /// The file the configuration came from, if any (for messages).
+    pub file: Option<PathBuf>,
+    pub profile: Option<String>,
+}
+
+/// What the command line says; `None` means "not given".
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub profile: Option<String>,
+    pub database_url: Option<String>,
+    pub lock_wait_secs: Option<u64>,
+}
+
+/// One level of the configuration file: the top level, or one profile.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    database_url: Option<String>,
+    redis_url: Option<String>,
+    mongodb_uri: Option<String>,
+    elasticsearch_url: Option<String>,
+    lock_wait_secs: Option<u64>,
+    lock_timeout_ms: Option<u64>,
+    statement_timeout_ms: Option<u64>,
+    connect_timeout_secs: Option<u64>,
+    #[serde(default)]
+    profiles: BTreeMap<String, FileSettings>,
+}
+
+impl FileSettings {
+    /// Values of `profile` win over the top level's.
+    fn overlay(self, profile: FileSettings) -> FileSettings {
+        FileSettings {
+            database_url: profile.database_url.or(self.database_url),
+            redis_url: profile.redis_url.or(self.redis_url),
+            mongodb_uri: profile.mongodb_uri.or(self.mongodb_uri),
+            elasticsearch_url: profile.elasticsearch_url.or(self.elasticsearch_url),
+            lock_wait_secs: profile.lock_wait_secs.or(self.lock_wait_secs),
+            lock_timeout_ms: profile.lock_timeout_ms.or(self.lock_timeout_ms),
+            statement_timeout_ms: profile.statement_timeout_ms.or(self.statement_timeout_ms),
+            connect_timeout_secs: profile.connect_timeout_secs.or(self.connect_timeout_secs),
+            profiles: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the configuration from the process environment and the file system.
+    pub fn load(overrides: &Overrides) -> Result<Config, CommandError> {
+        Self::load_with_env(overrides, &|name| std::env::var(name).ok())
+    }
+
+    /// Loads the configuration with `env` standing in for the environment (tests).
+    pub fn load_with_env(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, CommandError> {
+        let file = match &overrides.config_file {
+            Some(path) => Some(path.clone()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_FILE)).filter(|p| p.exists()),
+        };
+        let profile = overrides.profile.clone().or_else(|| env(ENV_PROFILE));
+        let (text, settings) = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    CommandError::usage(format!("cannot read config file {}: {e}", path.display()))
+                        .with_hint("pass an existing file with --config PATH, or remove the flag")
+                })?;
+                let settings = parse_file(path, &text)?;
+                (text, settings)
+            }
+            None => (String::new(), FileSettings::default()),
+        };
+        let settings = select_profile(file.as_deref(), settings, profile.as_deref())?;
+        let source = FileSource {
+            path: file.as_deref(),
+            text: &text,
+        };
+
+        let pick = |env_name: &str, from_file: &Option<String>, default: &str| {
+            env(env_name)
+                .map(|v| (v, Origin::Env(env_name.to_string())))
+                .or_else(|| from_file.clone().map(|v| (v, Origin::File)))
+                .unwrap_or_else(|| (default.to_string(), Origin::Default))
+        };
+        let database_url = {
+            let (value, origin) = if let Some(flag) = &overrides.database_url {
+                (flag.clone(), Origin::Flag("--database-url"))
+            } else {
+                pick(
+                    ENV_DATABASE_URL,
+                    &settings.database_url,
+                    DEFAULT_DATABASE_URL,
+                )
+            };
+            parse_url(
+                &value,
+                "database_url",
+                &origin,
+                &source,
+                &["postgres", "postgresql"],
+            )?
+        };
+        let (v, o) = pick(ENV_REDIS_URL, &settings.redis_url, DEFAULT_REDIS_URL);
+        let redis_url = parse_url(&v, "redis_url", &o, &source, &["redis", "rediss"])?;
+        let (v, o) = pick(ENV_MONGODB_URI, &settings.mongodb_uri, DEFAULT_MONGODB_URI);
+        let mongodb_uri = parse_url(&v, "mongodb_uri", &o, &source, &["mongodb", "mongodb+srv"])?;
+        let (v, o) = pick(
+            ENV_ELASTICSEARCH_URL,
+            &settings.elasticsearch_url,
+            DEFAULT_ELASTICSEARCH_URL,
+        );
+        let elasticsearch_url =
+            parse_url(&v, "elasticsearch_url", &o, &source, &["http", "https"])?;
+
+        Ok(Config {
+            database_url,
+            redis_url,
+            mongodb_uri,
+            elasticsearch_url,
+            lock_wait: Duration::from_secs(
+                overrides
+                    .lock_wait_secs
+                    .or(settings.lock_wait_secs)
+                    .unwrap_or(0),
+            ),
+            lock_timeout: Duration::from_millis(settings.lock_timeout_ms.unwrap_or(5_000)),
+            statement_timeout: Duration::from_millis(
+                settings.statement_timeout_ms.unwrap_or(600_000),
+            ),
+            connect_timeout: Duration::from_secs(settings.connect_timeout_secs.unwrap_or(5)),
+            file,
+            profile,
+        })
+    }
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<FileSettings, CommandError> {
+    if text.trim().is_empty() {
+        return Ok(FileSettings::default());
+    }
+    let settings: FileSettings = serde_norway::from_str(text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
+        CommandError::usage(format!("{}{at}: {e}", path.display())).with_hint(
+            "valid keys: database_url, redis_url, mongodb_uri, elasticsearch_url, lock_wait_secs, \
+             lock_timeout_ms, statement_timeout_ms, connect_timeout_secs, profiles (see README)",
+        )
+    })?;
+    if let Some((name, _)) = settings
+        .profiles
+        .iter()
+        .find(|(_, p)| !p.profiles.is_empty())
+    {
+        return Err(CommandError::usage(format!(
+            "{}: profile `{name}` contains `profiles`; profiles cannot be nested",
+            path.display()
+        ))
+        .with_hint("move the nested profile to the top-level `profiles:` map"));
+    }
+    Ok(settings)
+}
+
+fn select_profile(
+    file: Option<&Path>,
+    mut settings: FileSettings,
+    profile: Option<&str>,
+) -> Result<FileSettings, CommandError> {
+    let Some(name) = profile else {
+        return Ok(settings);
+    };
+    match settings.profiles.remove(name) {
+        Some(chosen) => Ok(settings.overlay(chosen)),
+        None => {
+            let known: Vec<&str> = settings.profiles.keys().map(String::as_str).collect();
+            let place = file
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "no configuration file".to_string());
+            Err(CommandError::usage(format!("unknown profile `{name}` ({place})")).with_hint(
+                if known.is_empty() {
+                    "define it under `profiles:` in rez-db.yaml, or drop --profile / REZ_DB_PROFILE".to_string()
+                } else {
+                    format!("known profiles: {}", known.join(", "))
+                },
+            ))
+        }
+    }
+}
+
+/// Where a setting's value came from, to name it in an error.
+enum Origin {
+    Flag(&'static str),
+    Env(String),
+    File,
+    Default,
+}
+
+struct FileSource<'a> {
+    path: Option<&'a Path>,
+    text: &'a str,
+}
+
+fn parse_url(
+    value: &str,
+    key: &str,
+    origin: &Origin,
+    source: &FileSource<'_>,
+    schemes: &[&str],
+) -> Result<RedactedUrl, CommandError> {
+    let problem = match Url::parse(value) {
+        Ok(url) if schemes.contains(&url.scheme()) => return Ok(RedactedUrl(url)),
+        Ok(url) => format!(
+            "scheme `{}` is not one of {}",
+            url.scheme(),
+            schemes.join(", ")
+        ),
+        Err(e) => e.to_string(),
+    };
+    // The raw value may hold a password: never echo it.
+    let place = match origin {
+        Origin::Flag(flag) => format!("flag {flag}"),
+        Origin::Env(name) => format!("environment variable {name}"),
+        Origin::File => {
+            let path = source
+                .path
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            match line_of(source.text, key) {
+                Some(line) => format!("{path}:{line}: key `{key}`"),
+                None => format!("{path}: key `{key}`"),
+            }
+        }
+        Origin::Default => format!("built-in default for `{key}`"),
+    };
+    Err(
+        CommandError::usage(format!("invalid URL in {place}: {problem}")).with_hint(format!(
+            "expected a URL like {}://user:password@host:port/name",
+            schemes[0]
+        )),
+    )
+}
+
+/// The 1-based line on which `key:` first appears, for error messages.
+fn line_of(text: &str, key: &str) -> Option<usize> {
+    let needle = format!("{key}:");
+    text.lines()
+        .position(|line| line.trim_start().starts_with(&needle))
+        .map(|i| i + 1)
+}
+
+/// A URL whose password (and any `password=` query parameter) never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedactedUrl(Url);
+
+impl RedactedUrl {
+    pub fn parse(value: &str) -> Result<Self, url::ParseError> {
+        Url::parse(value).map(RedactedUrl)
+    }
+
+    /// The real URL, secrets included: only for handing to a driver.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+
+    /// The same server with another path (e.g. another database name).
+    pub fn with_path(&self, path: &str) -> RedactedUrl {
+        let mut url = self.0.clone();
+        url.set_path(path);
+        RedactedUrl(url)
+    }
+
+    /// `text` with this URL's password replaced by `***`, for driver messages
+    /// that might echo it.
+    pub fn scrub(&self, text: &str) -> String {
+        match self.0.password() {
+            Some(secret) if !secret.is_empty() => {
+                let decoded = url::form_urlencoded::parse(secret.as_bytes())
+                    .next()
+                    .map(|(k, _)| k.into_owned())
+                    .unwrap_or_default();
+                let mut out = text.replace(secret, "***");
+                if !decoded.is_empty() {
+                    out = out.replace(&decoded, "***");
+                }
+                out
+            }
+            _ => text.to_string(),
+        }
+    }
+
+    /// The last path segment: the database name for PostgreSQL and MongoDB.
+    pub fn database_name(&self) -> Option<String> {
+        let name = self.0.path().trim_start_matches('/');
+        (!name.is_empty()).then(|| {
+            url::form_urlencoded::parse(name.as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_else(|| name.to_string())
+        })
+    }
+}
+
+impl fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        if shown.query().is_some() {
+            let pairs: Vec<(String, String)> = shown
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = [
+                        "password",
+                        "pass",
+                        "secret",
+                        "token",
+                        "api_key",
+                        "sslpassword",
+                    ]
+                    .iter()
+                    .any(|s| k.eq_ignore_ascii_case(s));
+                    (
+                        k.into_owned(),
+                        if secret {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        },
+                    )
+                })
+                .collect();
+            shown.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        f.write_str(shown.as_str())
+    }
+}
+
+impl fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedactedUrl({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn password_never_prints() {
+        let url =
+            RedactedUrl::parse("postgres://app:s3cr3t@db:5432/rez?password=also&sslmode=require")
+                .unwrap();
+        let shown = format!("{url} {url:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("also"),
+            "{shown}"
+        );
+        assert!(shown.contains("app:***@db:5432/rez"), "{shown}");
+        assert!(shown.contains("sslmode=require"), "{shown}");
+        assert!(url.expose().contains("s3cr3t"));
+        assert_eq!(url.scrub("auth failed for s3cr3t"), "auth failed for ***");
+    }
+
+    #[test]
+    fn defaults_point_at_the_local_stack() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.yaml");
+        std::fs::write(&missing, "").unwrap();
+        let cfg = Config::load_with_env(
+            &Overrides {
+                config_file: Some(missing),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap();
+        assert_eq!(cfg.database_url.expose(), DEFAULT_DATABASE_URL);
+        assert_eq!(cfg.elasticsearch_url.to_string(), "http://127.0.0.1:9200/");
+    }
+
+    #[test]
+    fn precedence_is_flag_then_env_then_profile_then_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rez-db.yaml");
+        std::fs::write(
+            &path,
+            "database_url: postgres://file@h/a\nredis_url: redis://file/0\nprofiles:\n  ci:\n    redis_url: redis://profile/1\n",
+        )
+        .unwrap();
+        let base = Overrides {
+            config_file: Some(path),
+            profile: Some("ci".into()),
+            ..Default::default()
+        };
+        let cfg = Config::load_with_env(&base, &no_env).unwrap();
+        assert_eq!(cfg.database_url.expose(), "postgres://file@h/a");
+        assert_eq!(cfg.redis_url.expose(), "redis://profile/1");
+
+        let env = |k: &str| (k == "DATABASE_URL").then(|| "postgres://env@h/b".to_string());
+        let cfg = Config::load_with_env(&base, &env).unwrap();
+        assert_eq!(cfg.database_url.expose(), "postgres://env@h/b");
+
+        let flagged = Overrides {
+            database_url: Some("postgres://flag@h/c".into()),
+            ..base
+        };
+        let cfg = Config::load_with_env(&flagged, &env).unwrap();
+        assert_eq!(cfg.database_url.expose(), "postgres://flag@h/c");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(
+            &path,
+            "redis_url: redis://x/0\ndatabse_url: postgres://h/a\n",
+        )
+        .unwrap();
+        let err = Config::load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Usage);
+        assert!(err.message.contains("bad.yaml:2:"), "{}", err.message);
+        assert!(err.message.contains("databse_url"), "{}", err.message);
+    }
+
+    #[test]
+    fn bad_url_in_file_names_line_and_hides_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rez-db.yaml");
+        std::fs::write(&path, "# comment\ndatabase_url: mysql://u:hunter2@h/a\n").unwrap();
+        let err = Config::load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("rez-db.yaml:2: key `database_url`"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn unknown_profile_lists_known_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rez-db.yaml");
+        std::fs::write(&path, "profiles:\n  ci: {}\n  prod: {}\n").unwrap();
+        let err = Config::load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                profile: Some("stage".into()),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("known profiles: ci, prod"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! The error every command returns, and the exit-code contract of the CLI.
+//!
+//! Library layers keep their own typed errors (`ConfigError`, `PgError`, ...);
+//! each converts into a [`CommandError`] whose [`ErrorKind`] decides the exit
+//! code and whose hints tell the user what to do next. Messages must never
+//! contain a secret: URLs pass through [`crate::config::RedactedUrl`] first.
+
+use std::fmt;
+use std::process::ExitCode;
+
+/// Why a command did not succeed; each kind maps to one documented exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The command ran and found problems: violations, drift, divergent or
+    /// pending migrations under `--check`, a migration that failed.
+    Problems,
+    /// Bad flags, a bad configuration file, a refused destructive step.
+    Usage,
+    /// A datastore could not be reached or timed out.
+    Unreachable,
+    /// Another rez-db run holds the lock this command needs.
+    LockHeld,
+    /// A bug in rez-db itself.
+    Bug,
+}
+
+impl ErrorKind {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Problems => 1,
+            ErrorKind::Usage => 2,
+            ErrorKind::Unreachable => 3,
+            ErrorKind::LockHeld => 4,
+            ErrorKind::Bug => 255,
+        }
+    }
+}
+
+/// A failed command: what went wrong and what the user can do about it.
+#[derive(Debug)]
+pub struct CommandError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub hints: Vec<String>,
+}
+
+impl CommandError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        CommandError {
+            kind,
+            message: message.into(),
+            hints: Vec::new(),
+        }
+    }
+
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Usage, message)
+    }
+
+    pub fn problems(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Problems, message)
+    }
+
+    pub fn bug(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Bug, message)
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hints.push(hint.into());
+        self
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.kind.exit_code())
+    }
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.message)?;
+        for hint in &self.hints {
+            write!(f, "\nhint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CommandError {}
+
+pub type Result<T, E = CommandError> = std::result::Result<T, E>;

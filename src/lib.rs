@@ -1,0 +1,89 @@
+//! rez-db: provisions and maintains the ReZ platform's four datastores.
+//!
+//! How the pieces fit (read top to bottom):
+//! - `main.rs` parses the command line and calls [`run`]; nothing else.
+//! - [`cli`] declares the flags; [`config`] turns flags, environment and
+//!   `rez-db.yaml` into a [`config::Config`], the only place that reads the
+//!   environment; secrets live in [`config::RedactedUrl`].
+//! - [`commands`] holds one module per subcommand: an `Args` struct and an
+//!   `async fn run(&Ctx, &Args) -> Result<Report>`. Commands build reports and
+//!   never print; [`output`] renders a report as a table or JSON.
+//! - [`migration`] is pure: the embedded migration files, their checksums and
+//!   the plan of what to apply. [`store`] holds one adapter per datastore and
+//!   does all I/O.
+//! - [`error`] defines [`error::CommandError`] and the exit-code contract.
+//! - [`domain`] will hold the business rules (money, coins, ledgers), pure and
+//!   synchronous.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod migration;
+pub mod output;
+pub mod store;
+
+use std::process::ExitCode;
+
+use cli::{Cli, Command};
+use config::{Config, Overrides};
+use error::{CommandError, ErrorKind};
+use output::Render;
+
+/// What every command gets: the resolved configuration and how to print.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub config: Config,
+    pub json: bool,
+    /// Draw progress bars (stderr is a terminal and not `--json`).
+    pub progress: bool,
+}
+
+/// Runs one parsed command line to its exit code. Ctrl-C stops the command
+/// (dropping its connections rolls back any open transaction) and exits 130.
+pub async fn run(cli: Cli) -> ExitCode {
+    let json = cli.global.json;
+    tokio::select! {
+        code = dispatch(cli) => code,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: open transactions are rolled back by the server");
+            Ok(ExitCode::from(130))
+        }
+    }
+    .unwrap_or_else(|err| {
+        output::emit_error(&err, json);
+        err.exit_code()
+    })
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
+    let overrides = Overrides {
+        config_file: cli.global.config.clone(),
+        profile: cli.global.profile.clone(),
+        database_url: cli.command.pg_args().database_url.clone(),
+        lock_wait_secs: cli.command.lock_args().and_then(|l| l.lock_wait),
+    };
+    let json = cli.global.json;
+    let ctx = Ctx {
+        config: Config::load(&overrides)?,
+        json,
+        progress: output::progress::enabled(json),
+    };
+    match &cli.command {
+        Command::Create(args) => finish(commands::create::run(&ctx, args).await?, json),
+        Command::Migrate(args) => match args.status_requested() {
+            true => finish(commands::migrate::status(&ctx).await?, json),
+            false => finish(commands::migrate::run(&ctx, args).await?, json),
+        },
+    }
+}
+
+fn finish<R: Render>(report: R, json: bool) -> Result<ExitCode, CommandError> {
+    output::emit(&report, json)
+        .map_err(|e| CommandError::new(ErrorKind::Bug, format!("cannot write output: {e}")))?;
+    Ok(if report.has_problems() {
+        ExitCode::from(ErrorKind::Problems.exit_code())
+    } else {
+        ExitCode::SUCCESS
+    })
+}

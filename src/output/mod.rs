@@ -1,0 +1,77 @@
+//! Rendering: every command returns a report; this module prints it as a
+//! human table or as exactly one JSON document on stdout. Errors go to stderr
+//! (and, under `--json`, also as the one JSON document on stdout). Commands
+//! never print; they only build reports.
+
+pub mod progress;
+
+use std::io::{self, IsTerminal, Write};
+
+use comfy_table::{presets, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::error::CommandError;
+
+/// A command's result, printable both ways.
+pub trait Render: Serialize {
+    /// The human form, written to stdout.
+    fn human(&self, out: &mut dyn Write) -> io::Result<()>;
+
+    /// True when the command ran but found problems: the exit code is then 1.
+    fn has_problems(&self) -> bool {
+        false
+    }
+}
+
+/// Prints `report` on stdout. A closed pipe (`rez-db ... | head`) is not an error.
+pub fn emit<R: Render>(report: &R, json: bool) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let result = if json {
+        serde_json::to_writer_pretty(&mut out, report)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        report.human(&mut out)
+    };
+    ignore_broken_pipe(result.and_then(|()| out.flush()))
+}
+
+/// Prints a failed command: on stderr always, and as the JSON document under `--json`.
+pub fn emit_error(err: &CommandError, json: bool) {
+    eprintln!("error: {err}");
+    if json {
+        let doc = serde_json::json!({
+            "error": {
+                "kind": format!("{:?}", err.kind).to_lowercase(),
+                "exit_code": err.kind.exit_code(),
+                "message": err.message,
+                "hints": err.hints,
+            }
+        });
+        let _ = ignore_broken_pipe(writeln!(io::stdout(), "{doc:#}"));
+    }
+}
+
+fn ignore_broken_pipe(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// A table in the house style; wraps to the terminal only when stdout is one.
+pub fn table<I, S>(header: I) -> Table
+where
+    I: IntoIterator<Item = S>,
+    S: Into<comfy_table::Cell>,
+{
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_header(header);
+    if io::stdout().is_terminal() {
+        table.set_content_arrangement(ContentArrangement::Dynamic);
+    }
+    table
+}

@@ -1,0 +1,5 @@
+//! One adapter per datastore. Adapters speak the store's public protocol,
+//! turn driver errors into [`crate::error::CommandError`]s that name the
+//! (redacted) URL and the fix, and hold no business rules.
+
+pub mod pg;

@@ -1,0 +1,171 @@
+//! The command-line contract, through the real binary, with no datastore:
+//! every `--help` (snapshots), exit codes, configuration errors, redaction.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{repo_path, rez, stderr, stdout};
+
+fn help(args: &[&str]) -> String {
+    let out = rez(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn every_help_is_snapshotted() {
+    insta::assert_snapshot!("help", help(&["--help"]));
+    insta::assert_snapshot!("help_create", help(&["create", "--help"]));
+    insta::assert_snapshot!("help_migrate", help(&["migrate", "--help"]));
+    insta::assert_snapshot!(
+        "help_migrate_status",
+        help(&["migrate", "status", "--help"])
+    );
+}
+
+#[test]
+fn help_lists_only_working_commands() {
+    let text = help(&["--help"]);
+    let commands: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(commands, ["create", "migrate", "help"]);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    rez(&["no-such-command"]).assert().code(2);
+    rez(&["migrate", "--dry-run", "--check"]).assert().code(2);
+    rez(&["migrate", "--target", "abc"]).assert().code(2);
+}
+
+#[test]
+fn unknown_config_key_names_file_line_and_key() {
+    let file = repo_path("fixtures/config/invalid/unknown_key.yaml");
+    let out = rez(&["--config", file.to_str().unwrap(), "migrate", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("unknown_key.yaml:4:"), "{err}");
+    assert!(err.contains("databse_url"), "{err}");
+    assert!(err.contains("valid keys:"), "{err}");
+}
+
+#[test]
+fn wrong_value_type_names_the_key_path() {
+    let file = repo_path("fixtures/config/invalid/wrong_type.yaml");
+    let out = rez(&["--config", file.to_str().unwrap(), "migrate", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("wrong_type.yaml:3:"), "{err}");
+    assert!(err.contains("lock_wait_secs"), "{err}");
+}
+
+#[test]
+fn bad_url_in_config_names_line_and_hides_password() {
+    let file = repo_path("fixtures/config/invalid/bad_url.yaml");
+    let out = rez(&["--config", file.to_str().unwrap(), "create"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("bad_url.yaml:3: key `database_url`"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn missing_config_file_is_a_usage_error() {
+    let out = rez(&["--config", "/nonexistent/rez-db.yaml", "migrate", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("/nonexistent/rez-db.yaml"));
+}
+
+#[test]
+fn unreachable_server_exits_3_with_password_redacted() {
+    let out = rez(&[
+        "migrate",
+        "status",
+        "--database-url",
+        "postgres://rez:hunter2@127.0.0.1:1/rez",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(err.contains("postgres://rez:***@127.0.0.1:1/rez"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+#[test]
+fn json_errors_are_one_document_on_stdout() {
+    let out = rez(&[
+        "--json",
+        "migrate",
+        "--database-url",
+        "postgres://rez:hunter2@127.0.0.1:1/rez",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["error"]["exit_code"], 3);
+    assert_eq!(doc["error"]["kind"], "unreachable");
+    assert!(!stdout(&out).contains("hunter2"));
+}
+
+#[test]
+fn profile_selects_its_settings_and_env_beats_the_file() {
+    let file = repo_path("fixtures/config/valid/profiles.yaml");
+    let file = file.to_str().unwrap();
+    let out = rez(&["--config", file, "--profile", "ci", "migrate", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = stderr(&out);
+    assert!(err.contains("ci_user:***@127.0.0.1:1/rez_ci"), "{err}");
+    assert!(!err.contains("ci-secret"), "{err}");
+
+    let out = rez(&["--config", file, "--profile", "ci", "migrate", "status"])
+        .env("DATABASE_URL", "postgres://env_user@127.0.0.1:1/from_env")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains("env_user@127.0.0.1:1/from_env"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = rez(&["--config", file, "--profile", "nope", "migrate", "status"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("known profiles: ci"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn drop_without_yes_and_without_a_terminal_refuses() {
+    let out = rez(&[
+        "create",
+        "--drop",
+        "--database-url",
+        "postgres://postgres@127.0.0.1:1/x",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+}

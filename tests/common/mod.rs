@@ -1,0 +1,164 @@
+//! Test support shared by the integration suites: a throwaway PostgreSQL
+//! database per test (kept, and named on stderr, when the test fails), and the
+//! real `rez-db` binary run hermetically (no user config, no inherited URLs).
+//!
+//! A test that needs PostgreSQL panics when it is unreachable: it never skips.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use assert_cmd::Command;
+use sqlx::{Connection, PgConnection};
+
+/// The server the tests use: `REZ_TEST_PG_URL` (a URL to any existing database
+/// on it), else the local stack's.
+pub fn server_url() -> String {
+    std::env::var("REZ_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+fn with_database(server: &str, name: &str) -> String {
+    let mut url = url::Url::parse(server).expect("REZ_TEST_PG_URL must be a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+pub async fn connect(url: &str) -> PgConnection {
+    PgConnection::connect(url).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL is required for this test and is not reachable at {url}: {e}\nstart it with `scripts/stack up`")
+    })
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A database of its own for one test; dropped when the test passes.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// A fresh, empty database (no extensions, no roles).
+    pub async fn empty(label: &str) -> TestDb {
+        let name = format!(
+            "rez_test_{label}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let mut admin = connect(&server_url()).await;
+        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::raw_sql(&format!(
+            "CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+        TestDb {
+            url: with_database(&server_url(), &name),
+            name,
+        }
+    }
+
+    /// A database name that does not exist yet, for testing `create`.
+    pub fn unborn(label: &str) -> TestDb {
+        let name = format!(
+            "rez_test_{label}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        TestDb {
+            url: with_database(&server_url(), &name),
+            name,
+        }
+    }
+
+    /// A database after `rez-db create` and `rez-db migrate`.
+    pub async fn migrated(label: &str) -> TestDb {
+        let db = TestDb::unborn(label);
+        db.rez(&["create"]).assert().success();
+        db.rez(&["migrate"]).assert().success();
+        db
+    }
+
+    pub async fn conn(&self) -> PgConnection {
+        connect(&self.url).await
+    }
+
+    /// The rez-db binary pointed at this database.
+    pub fn rez(&self, args: &[&str]) -> Command {
+        let mut cmd = rez(args);
+        cmd.env("DATABASE_URL", &self.url);
+        cmd
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "test failed: kept database {} for inspection ({})",
+                self.name, self.url
+            );
+            return;
+        }
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: drop the database from another thread.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&server_url()).await {
+                    let _ =
+                        sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
+                }
+            });
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+/// The rez-db binary, hermetic: empty temp working directory (no ./rez-db.yaml),
+/// no inherited store URLs or profile, no colours, fixed terminal width.
+pub fn rez(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("rez-db").unwrap();
+    cmd.args(args)
+        .current_dir(scratch_dir())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("MONGODB_URI")
+        .env_remove("ELASTICSEARCH_URL")
+        .env_remove("REZ_DB_PROFILE")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100");
+    cmd
+}
+
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("rez-db-tests-cwd");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A file in the repository, by its path from the repository root.
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub fn stdout(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
