@@ -12,12 +12,13 @@
 //!   the plan of what to apply. [`store`] holds one adapter per datastore and
 //!   does all I/O.
 //! - [`error`] defines [`error::CommandError`] and the exit-code contract.
-//! - [`domain`] will hold the business rules (money, coins, ledgers), pure and
-//!   synchronous.
+//! - [`domain`] holds the business rules (money, coins, ledgers, orders,
+//!   offers), pure and synchronous; every command uses it.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod migration;
 pub mod output;
