@@ -13,6 +13,7 @@ pub mod money;
 pub mod offer;
 pub mod order;
 pub mod promo;
+pub mod vocabulary;
 
 pub use coins::{CoinType, TxType};
 pub use money::Money;
