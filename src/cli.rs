@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{create::CreateArgs, migrate::MigrateArgs};
+use crate::commands::{create::CreateArgs, migrate::MigrateArgs, validate::ValidateArgs};
 
 /// Provision, migrate and check the ReZ platform's datastores.
 ///
@@ -65,6 +65,7 @@ pub struct LockArgs {
 pub enum Command {
     Create(CreateArgs),
     Migrate(MigrateArgs),
+    Validate(ValidateArgs),
 }
 
 impl Command {
@@ -73,6 +74,7 @@ impl Command {
         match self {
             Command::Create(args) => &args.pg,
             Command::Migrate(args) => args.pg(),
+            Command::Validate(args) => &args.pg,
         }
     }
 
@@ -80,6 +82,7 @@ impl Command {
         match self {
             Command::Create(_) => None,
             Command::Migrate(args) => args.lock(),
+            Command::Validate(_) => None,
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod error;
 pub mod migration;
 pub mod output;
 pub mod store;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -76,6 +77,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
             true => finish(commands::migrate::status(&ctx).await?, json),
             false => finish(commands::migrate::run(&ctx, args).await?, json),
         },
+        Command::Validate(args) if args.list => finish(commands::validate::list(), json),
+        Command::Validate(args) => finish(commands::validate::run(&ctx, args).await?, json),
     }
 }
 

@@ -4,3 +4,4 @@
 
 pub mod create;
 pub mod migrate;
+pub mod validate;

@@ -163,6 +163,9 @@ pub fn weekday(name: &str) -> Option<Weekday> {
     })
 }
 
+/// Redemptions in this status do not count toward an offer's limits and counter.
+pub const UNCOUNTED_REDEMPTION_STATUS: &str = "cancelled";
+
 /// OFFER-LIMITS: `used` redemptions fit within `limit` (None = unlimited).
 pub fn within_limit(used: i64, limit: Option<i64>) -> bool {
     limit.is_none_or(|l| used <= l)

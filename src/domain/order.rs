@@ -83,10 +83,9 @@ pub fn coins_value(coins_used: i64, coin_to_inr_rate: Decimal) -> Money {
     Money::round(Decimal::from(coins_used) * coin_to_inr_rate)
 }
 
-/// ORDER-TOTAL, from a subtotal and the charges.
-pub fn total(subtotal: Money, charges: &Charges, coin_to_inr_rate: Decimal) -> Money {
-    subtotal - charges.discount + charges.tax + charges.delivery_fee
-        - coins_value(charges.coins_used, coin_to_inr_rate)
+/// ORDER-TOTAL, from a subtotal, the charges and the coins' value.
+pub fn total(subtotal: Money, charges: &Charges, coins_value: Money) -> Money {
+    subtotal - charges.discount + charges.tax + charges.delivery_fee - coins_value
 }
 
 /// Prices an order, refusing one that cannot exist.
@@ -106,7 +105,7 @@ pub fn price(
     }
     let subtotal = subtotal(items);
     let coins_value = coins_value(charges.coins_used, coin_to_inr_rate);
-    let total = total(subtotal, charges, coin_to_inr_rate);
+    let total = total(subtotal, charges, coins_value);
     if total.is_negative() {
         return Err(OrderError::NegativeTotal {
             charges: subtotal + charges.tax + charges.delivery_fee,

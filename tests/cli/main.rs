@@ -33,7 +33,23 @@ fn help_lists_only_working_commands() {
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["create", "migrate", "help"]);
+    assert_eq!(commands, ["create", "migrate", "validate", "help"]);
+}
+
+#[test]
+fn validate_list_needs_no_database_and_matches_the_docs() {
+    let out = rez(&["--json", "validate", "--list"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = doc["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let invariants = std::fs::read_to_string(repo_path("docs/invariants.md")).unwrap();
+    for id in &ids {
+        assert!(invariants.contains(&format!("| `{id}` |")), "{id} undocumented");
+    }
+    assert!(ids.contains(&"ledger.chain") && ids.contains(&"order.total"));
+    let out = rez(&["validate", "--check", "no.such.check"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("validate --list"), "{}", stderr(&out));
 }
 
 #[test]

@@ -1,0 +1,192 @@
+//! `rez-db validate`: run the integrity catalogue (docs/invariants.md) and
+//! report every violation exactly. Read-only: all checks see one snapshot
+//! (a REPEATABLE READ, READ ONLY transaction), so a busy database cannot make
+//! two checks disagree.
+
+use std::io::{self, Write};
+
+use clap::Args;
+use serde::Serialize;
+use sqlx::Connection;
+
+use crate::cli::PgArgs;
+use crate::error::{CommandError, Result};
+use crate::output::{progress, table, Render};
+use crate::store::pg;
+use crate::validate::{self, Check, CheckResult, Severity};
+use crate::Ctx;
+
+/// Check the database against the platform's integrity rules; exit 1 on any error.
+///
+/// Every check has an id (see --list and docs/invariants.md). Each violation
+/// names the table, the entity, and the expected and actual values exactly.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub pg: PgArgs,
+
+    /// Print the catalogue of checks and exit
+    #[arg(long)]
+    pub list: bool,
+
+    /// Run only this check (repeatable)
+    #[arg(long = "check", value_name = "ID")]
+    pub checks: Vec<String>,
+
+    /// Skip this check (repeatable)
+    #[arg(long = "skip", value_name = "ID")]
+    pub skips: Vec<String>,
+
+    /// Violations shown per check; all of them are counted
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ValidateReport {
+    pub database: String,
+    pub checks: Vec<CheckResult>,
+    /// Violations of error severity, all checks together.
+    pub errors: u64,
+    pub warnings: u64,
+}
+
+impl Render for ValidateReport {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut t = table(["check", "severity", "violations", "ms"]);
+        for c in &self.checks {
+            t.add_row([
+                c.id.to_string(),
+                severity(c.severity).to_string(),
+                c.violations.to_string(),
+                c.elapsed_ms.to_string(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        for c in self.checks.iter().filter(|c| c.violations > 0) {
+            writeln!(
+                out,
+                "\n{} ({}): {}",
+                c.id,
+                severity(c.severity),
+                c.description
+            )?;
+            let mut v = table(["table", "entity", "expected", "actual"]);
+            for found in &c.shown {
+                v.add_row([&found.table, &found.entity, &found.expected, &found.actual]);
+            }
+            writeln!(out, "{v}")?;
+            if c.violations > c.shown.len() as u64 {
+                writeln!(
+                    out,
+                    "... and {} more (raise --limit to see them)",
+                    c.violations - c.shown.len() as u64
+                )?;
+            }
+        }
+        writeln!(
+            out,
+            "\n{}: {} checks, {} error(s), {} warning(s)",
+            self.database,
+            self.checks.len(),
+            self.errors,
+            self.warnings
+        )
+    }
+
+    fn has_problems(&self) -> bool {
+        self.errors > 0
+    }
+}
+
+fn severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct CatalogueReport {
+    pub checks: Vec<CatalogueRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CatalogueRow {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub description: &'static str,
+}
+
+impl Render for CatalogueReport {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut t = table(["check", "severity", "rule"]);
+        for c in &self.checks {
+            t.add_row([c.id, severity(c.severity), c.description]);
+        }
+        writeln!(out, "{t}")
+    }
+}
+
+pub fn list() -> CatalogueReport {
+    CatalogueReport {
+        checks: validate::catalogue()
+            .into_iter()
+            .map(|c| CatalogueRow {
+                id: c.id,
+                severity: c.severity,
+                description: c.description,
+            })
+            .collect(),
+    }
+}
+
+/// The catalogue narrowed by --check and --skip; unknown ids are usage errors.
+fn select(args: &ValidateArgs) -> Result<Vec<Check>> {
+    let all = validate::catalogue();
+    for id in args.checks.iter().chain(&args.skips) {
+        if !all.iter().any(|c| c.id == id) {
+            return Err(CommandError::usage(format!("there is no check `{id}`"))
+                .with_hint("`rez-db validate --list` prints the catalogue"));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|c| args.checks.is_empty() || args.checks.iter().any(|id| id == c.id))
+        .filter(|c| !args.skips.iter().any(|id| id == c.id))
+        .collect())
+}
+
+pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<ValidateReport> {
+    let checks = select(args)?;
+    let url = &ctx.config.database_url;
+    let err = |e| pg::error(url, e);
+    let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
+    let mut snapshot = conn.begin().await.map_err(err)?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *snapshot)
+        .await
+        .map_err(err)?;
+    let bar = progress::steps(checks.len() as u64, ctx.progress);
+    let results = validate::run(&mut snapshot, &checks, args.limit, |c| {
+        bar.set_message(c.id);
+        bar.inc(1);
+    })
+    .await
+    .map_err(err)?;
+    bar.finish_and_clear();
+    snapshot.rollback().await.map_err(err)?;
+    let count = |s: Severity| {
+        results
+            .iter()
+            .filter(|r| r.severity == s)
+            .map(|r| r.violations)
+            .sum()
+    };
+    Ok(ValidateReport {
+        database: url.to_string(),
+        errors: count(Severity::Error),
+        warnings: count(Severity::Warning),
+        checks: results,
+    })
+}

@@ -1,0 +1,189 @@
+//! `validate`: a catalogue of integrity checks run against a live database.
+//!
+//! Two kinds of check. Set-based ones are SQL that PostgreSQL answers exactly
+//! (sums of NUMERIC and integers, anti-joins) and that return violation rows
+//! in one shape: (table, entity, expected, actual). Rule-based ones stream rows
+//! to Rust and apply the rule from `crate::domain`, so the rule is written
+//! once. Either way a check holds only its first `limit` violations in memory
+//! and counts the rest: memory stays constant whatever the table sizes.
+//!
+//! The ids and rules are documented in docs/invariants.md.
+
+mod catalogue;
+mod replay;
+
+use std::time::Instant;
+
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use sqlx::postgres::PgConnection;
+
+pub use catalogue::catalogue;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One broken rule, exactly: which row, what it should be, what it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    pub table: String,
+    pub entity: String,
+    pub expected: String,
+    pub actual: String,
+}
+
+/// Where a check's violations come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A query returning `(table, entity, expected, actual)` text columns.
+    Sql(String),
+    /// A streaming pass in Rust that serves several checks at once.
+    Pass(Pass),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Replays every ledger: ledger.chain, ledger.sign, ledger.nonnegative.
+    Ledger,
+    /// Prices every order with the domain core: order.item_total, .subtotal, .coins_value, .total.
+    Orders,
+    /// Re-derives every redemption: redemption.arithmetic, .discount, .window.
+    Redemptions,
+    /// merchant.rating from review aggregates.
+    MerchantRating,
+    /// loyalty.tier from the tiers table.
+    LoyaltyTier,
+    /// partition.default_rows.
+    DefaultPartitions,
+}
+
+#[derive(Debug, Clone)]
+pub struct Check {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub description: &'static str,
+    pub source: Source,
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    pub id: &'static str,
+    pub severity: Severity,
+    pub description: &'static str,
+    /// Every violation found, counted.
+    pub violations: u64,
+    /// The first `limit` of them.
+    pub shown: Vec<Violation>,
+    pub elapsed_ms: u64,
+}
+
+/// Counts violations and keeps the first `limit`.
+#[derive(Debug)]
+pub struct Tally {
+    limit: usize,
+    count: u64,
+    shown: Vec<Violation>,
+}
+
+impl Tally {
+    fn new(limit: usize) -> Tally {
+        Tally {
+            limit,
+            count: 0,
+            shown: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, v: Violation) {
+        self.count += 1;
+        if self.shown.len() < self.limit {
+            self.shown.push(v);
+        }
+    }
+}
+
+/// Where a pass sends what it finds: only to the checks that were selected.
+pub struct Sink<'a> {
+    tallies: &'a mut [(&'static str, Tally)],
+}
+
+impl Sink<'_> {
+    pub fn report(&mut self, check: &str, v: impl FnOnce() -> Violation) {
+        if let Some((_, tally)) = self.tallies.iter_mut().find(|(id, _)| *id == check) {
+            tally.push(v());
+        }
+    }
+}
+
+/// Runs `checks` in order on `conn`; a pass serving several of them runs once.
+pub async fn run(
+    conn: &mut PgConnection,
+    checks: &[Check],
+    limit: usize,
+    mut on_check: impl FnMut(&Check),
+) -> Result<Vec<CheckResult>, sqlx::Error> {
+    let mut results = Vec::with_capacity(checks.len());
+    let mut passes_done: Vec<(Pass, u64, Vec<(&'static str, Tally)>)> = Vec::new();
+    for check in checks {
+        on_check(check);
+        let started = Instant::now();
+        let (tally, elapsed_ms) = match &check.source {
+            Source::Sql(sql) => {
+                let mut tally = Tally::new(limit);
+                let mut rows =
+                    sqlx::query_as::<_, (String, String, String, String)>(sql).fetch(&mut *conn);
+                while let Some((table, entity, expected, actual)) = rows.try_next().await? {
+                    tally.push(Violation {
+                        table,
+                        entity,
+                        expected,
+                        actual,
+                    });
+                }
+                (tally, started.elapsed().as_millis() as u64)
+            }
+            Source::Pass(pass) => {
+                if !passes_done.iter().any(|(p, _, _)| p == pass) {
+                    let mut tallies: Vec<(&'static str, Tally)> = checks
+                        .iter()
+                        .filter(|c| c.source == Source::Pass(*pass))
+                        .map(|c| (c.id, Tally::new(limit)))
+                        .collect();
+                    replay::run(
+                        conn,
+                        *pass,
+                        &mut Sink {
+                            tallies: &mut tallies,
+                        },
+                    )
+                    .await?;
+                    passes_done.push((*pass, started.elapsed().as_millis() as u64, tallies));
+                }
+                let (_, ms, tallies) = passes_done
+                    .iter_mut()
+                    .find(|(p, _, _)| p == pass)
+                    .expect("pass just ran");
+                let index = tallies
+                    .iter()
+                    .position(|(id, _)| *id == check.id)
+                    .expect("check belongs to its pass");
+                let (_, tally) = tallies.swap_remove(index);
+                (tally, *ms)
+            }
+        };
+        results.push(CheckResult {
+            id: check.id,
+            severity: check.severity,
+            description: check.description,
+            violations: tally.count,
+            shown: tally.shown,
+            elapsed_ms,
+        });
+    }
+    Ok(results)
+}
