@@ -17,6 +17,7 @@ fn every_help_is_snapshotted() {
     insta::assert_snapshot!("help", help(&["--help"]));
     insta::assert_snapshot!("help_create", help(&["create", "--help"]));
     insta::assert_snapshot!("help_migrate", help(&["migrate", "--help"]));
+    insta::assert_snapshot!("help_validate", help(&["validate", "--help"]));
     insta::assert_snapshot!(
         "help_migrate_status",
         help(&["migrate", "status", "--help"])
