@@ -163,10 +163,13 @@ pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<ValidateReport> {
     let err = |e| pg::error(url, e);
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
     let mut snapshot = conn.begin().await.map_err(err)?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *snapshot)
-        .await
-        .map_err(err)?;
+    // One snapshot for every check; UTC so timestamps print the same everywhere.
+    sqlx::raw_sql(
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL TIME ZONE 'UTC'",
+    )
+    .execute(&mut *snapshot)
+    .await
+    .map_err(err)?;
     let bar = progress::steps(checks.len() as u64, ctx.progress);
     let results = validate::run(&mut snapshot, &checks, args.limit, |c| {
         bar.set_message(c.id);

@@ -227,7 +227,7 @@ pub fn catalogue() -> Vec<Check> {
                     ("rez_coins_balance", "coalesce(l.rez, 0)", "w.rez_coins_balance"),
                     ("prive_coins_balance", "coalesce(l.prive, 0)", "w.prive_coins_balance"),
                     ("promo_coins_balance", "coalesce(l.promo, 0)", "w.promo_coins_balance"),
-                    ("cash_balance", "coalesce(l.cash, 0) / 100.0", "w.cash_balance"),
+                    ("cash_balance", "round(coalesce(l.cash, 0) / 100.0, 2)", "w.cash_balance"),
                 ],
             ),
         ),
@@ -287,7 +287,7 @@ pub fn catalogue() -> Vec<Check> {
                 "(SELECT 'rez' AS coin, (SELECT sum(rez_coins_balance) FROM wallets) AS held, (SELECT sum(amount) FROM wallet_transactions WHERE coin_type = 'rez') AS issued \
                   UNION ALL SELECT 'prive', (SELECT sum(prive_coins_balance) FROM wallets), (SELECT sum(amount) FROM wallet_transactions WHERE coin_type = 'prive') \
                   UNION ALL SELECT 'promo', (SELECT sum(promo_coins_balance) FROM wallets), (SELECT sum(amount) FROM wallet_transactions WHERE coin_type = 'promo') \
-                  UNION ALL SELECT 'cash (paise)', (SELECT sum(cash_balance) * 100 FROM wallets), (SELECT sum(amount) FROM wallet_transactions WHERE coin_type = 'cash') \
+                  UNION ALL SELECT 'cash (paise)', (SELECT (sum(cash_balance) * 100)::bigint FROM wallets), (SELECT sum(amount) FROM wallet_transactions WHERE coin_type = 'cash') \
                   UNION ALL SELECT 'branded', (SELECT sum(v.value) FROM wallets w CROSS JOIN LATERAL jsonb_each( \
                        CASE WHEN jsonb_typeof(w.branded_coins) = 'object' THEN w.branded_coins ELSE '{}' END) e \
                        CROSS JOIN LATERAL (SELECT CASE WHEN e.value->>'balance' ~ '^-?[0-9]+$' THEN (e.value->>'balance')::numeric END) v(value)), \
@@ -421,7 +421,7 @@ pub fn catalogue() -> Vec<Check> {
             "dq.rating",
             "ratings are 1 to 5",
             "SELECT 'reviews' AS table, r.id::text AS entity, 'ratings 1..5' AS expected, \
-                    format('rating %s, service %s, value %s, ambience %s', r.rating, r.service_rating, r.value_rating, r.ambience_rating) AS actual \
+                    format('rating %s, service %s, value %s, ambience %s', r.rating, coalesce(r.service_rating::text, 'NULL'), coalesce(r.value_rating::text, 'NULL'), coalesce(r.ambience_rating::text, 'NULL')) AS actual \
              FROM reviews r WHERE r.rating NOT BETWEEN 1 AND 5 OR r.service_rating NOT BETWEEN 1 AND 5 \
                 OR r.value_rating NOT BETWEEN 1 AND 5 OR r.ambience_rating NOT BETWEEN 1 AND 5 \
              UNION ALL \

@@ -42,13 +42,23 @@ fn validate_list_needs_no_database_and_matches_the_docs() {
     let out = rez(&["--json", "validate", "--list"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let ids: Vec<&str> = doc["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
     let invariants = std::fs::read_to_string(repo_path("docs/invariants.md")).unwrap();
     for id in &ids {
-        assert!(invariants.contains(&format!("| `{id}` |")), "{id} undocumented");
+        assert!(
+            invariants.contains(&format!("| `{id}` |")),
+            "{id} undocumented"
+        );
     }
     assert!(ids.contains(&"ledger.chain") && ids.contains(&"order.total"));
-    let out = rez(&["validate", "--check", "no.such.check"]).output().unwrap();
+    let out = rez(&["validate", "--check", "no.such.check"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("validate --list"), "{}", stderr(&out));
 }

@@ -9,3 +9,4 @@ mod create;
 mod migrate;
 mod reference;
 mod schema;
+mod validate;
