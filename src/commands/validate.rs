@@ -7,13 +7,12 @@ use std::io::{self, Write};
 
 use clap::Args;
 use serde::Serialize;
-use sqlx::Connection;
 
 use crate::cli::PgArgs;
 use crate::error::{CommandError, Result};
 use crate::output::{progress, table, Render};
 use crate::store::pg;
-use crate::validate::{self, Check, CheckResult, Severity};
+use crate::validate::{self, Check, CheckResult, Severity, Snapshot};
 use crate::Ctx;
 
 /// Check the database against the platform's integrity rules; exit 1 on any error.
@@ -162,23 +161,23 @@ pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<ValidateReport> {
     let url = &ctx.config.database_url;
     let err = |e| pg::error(url, e);
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
-    let mut snapshot = conn.begin().await.map_err(err)?;
-    // One snapshot for every check; UTC so timestamps print the same everywhere.
-    sqlx::raw_sql(
-        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL TIME ZONE 'UTC'",
-    )
-    .execute(&mut *snapshot)
-    .await
-    .map_err(err)?;
+    // One snapshot for every check and every connection; UTC so timestamps
+    // print the same everywhere.
+    let snapshot = Snapshot::begin(&mut conn, url, ctx.config.connect_timeout)
+        .await
+        .map_err(err)?;
     let bar = progress::steps(checks.len() as u64, ctx.progress);
-    let results = validate::run(&mut snapshot, &checks, args.limit, |c| {
+    let results = validate::run(&mut conn, &snapshot, &checks, args.limit, |c| {
         bar.set_message(c.id);
         bar.inc(1);
     })
     .await
     .map_err(err)?;
     bar.finish_and_clear();
-    snapshot.rollback().await.map_err(err)?;
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut conn)
+        .await
+        .map_err(err)?;
     let count = |s: Severity| {
         results
             .iter()

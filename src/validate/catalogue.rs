@@ -111,19 +111,6 @@ fn pattern_check(columns: &[(&str, &str)], pattern: &str, what: &str) -> String 
         .join("\nUNION ALL\n")
 }
 
-/// Per wallet, the ledger's sums by coin type, and the lifetime splits.
-const LEDGER_SUMS: &str = "\
-    SELECT wallet_id, \
-           coalesce(sum(amount) FILTER (WHERE coin_type = 'rez'), 0) AS rez, \
-           coalesce(sum(amount) FILTER (WHERE coin_type = 'prive'), 0) AS prive, \
-           coalesce(sum(amount) FILTER (WHERE coin_type = 'promo'), 0) AS promo, \
-           coalesce(sum(amount) FILTER (WHERE coin_type = 'cash'), 0) AS cash, \
-           coalesce(sum(amount) FILTER (WHERE coin_type = 'rez' AND amount > 0), 0) AS rez_earned, \
-           coalesce(-sum(amount) FILTER (WHERE coin_type = 'rez' AND amount < 0 AND transaction_type <> 'expire'), 0) AS rez_spent, \
-           coalesce(sum(amount) FILTER (WHERE coin_type = 'prive' AND amount > 0), 0) AS prive_earned, \
-           coalesce(-sum(amount) FILTER (WHERE coin_type = 'prive' AND amount < 0 AND transaction_type <> 'expire'), 0) AS prive_spent \
-    FROM wallet_transactions GROUP BY wallet_id";
-
 /// Compares named (expected, actual) pairs per row of `from`; reports each mismatch.
 fn compare(table: &str, entity: &str, from: &str, pairs: &[(&str, &str, &str)]) -> String {
     let values: Vec<String> = pairs
@@ -216,37 +203,9 @@ pub fn catalogue() -> Vec<Check> {
              FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id \
              WHERE t.user_id <> w.user_id OR (t.coin_type = 'branded') <> (t.merchant_id IS NOT NULL)",
         ),
-        sql(
-            "wallet.balance",
-            "balance columns = ledger sums (cash_balance x 100 = cash paise)",
-            compare(
-                "wallets",
-                "w.id::text",
-                &format!("wallets w LEFT JOIN ({LEDGER_SUMS}) l ON l.wallet_id = w.id"),
-                &[
-                    ("rez_coins_balance", "coalesce(l.rez, 0)", "w.rez_coins_balance"),
-                    ("prive_coins_balance", "coalesce(l.prive, 0)", "w.prive_coins_balance"),
-                    ("promo_coins_balance", "coalesce(l.promo, 0)", "w.promo_coins_balance"),
-                    ("cash_balance", "round(coalesce(l.cash, 0) / 100.0, 2)", "w.cash_balance"),
-                ],
-            ),
-        ),
+        pass("wallet.balance", "balance columns = ledger sums (cash_balance x 100 = cash paise)", Pass::Ledger),
         sql("wallet.branded", "branded_coins JSONB = each merchant's branded ledger", branded),
-        sql(
-            "wallet.lifetime",
-            "lifetime earned/spent = ledger credits/debits (expiry excluded)",
-            compare(
-                "wallets",
-                "w.id::text",
-                &format!("wallets w LEFT JOIN ({LEDGER_SUMS}) l ON l.wallet_id = w.id"),
-                &[
-                    ("rez_coins_lifetime_earned", "coalesce(l.rez_earned, 0)", "w.rez_coins_lifetime_earned"),
-                    ("rez_coins_lifetime_spent", "coalesce(l.rez_spent, 0)", "w.rez_coins_lifetime_spent"),
-                    ("prive_coins_lifetime_earned", "coalesce(l.prive_earned, 0)", "w.prive_coins_lifetime_earned"),
-                    ("prive_coins_lifetime_spent", "coalesce(l.prive_spent, 0)", "w.prive_coins_lifetime_spent"),
-                ],
-            ),
-        ),
+        pass("wallet.lifetime", "lifetime earned/spent = ledger credits/debits (expiry excluded)", Pass::Ledger),
         sql(
             "promo.lot_bounds",
             "0 <= remaining_balance <= amount; an expired lot holds nothing",

@@ -18,6 +18,7 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::postgres::PgConnection;
 
+pub use crate::store::pg::snapshot::Snapshot;
 pub use catalogue::catalogue;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,7 +48,8 @@ pub enum Source {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pass {
-    /// Replays every ledger: ledger.chain, ledger.sign, ledger.nonnegative.
+    /// Replays every ledger against its wallet: ledger.chain, .sign, .nonnegative,
+    /// wallet.balance, wallet.lifetime.
     Ledger,
     /// Prices every order with the domain core: order.item_total, .subtotal, .coins_value, .total.
     Orders,
@@ -108,27 +110,64 @@ impl Tally {
 }
 
 /// Where a pass sends what it finds: only to the checks that were selected.
-pub struct Sink<'a> {
-    tallies: &'a mut [(&'static str, Tally)],
+#[derive(Debug)]
+pub struct Sink {
+    tallies: Vec<(&'static str, Tally)>,
 }
 
-impl Sink<'_> {
+impl Sink {
+    fn new(ids: impl IntoIterator<Item = &'static str>, limit: usize) -> Sink {
+        Sink {
+            tallies: ids.into_iter().map(|id| (id, Tally::new(limit))).collect(),
+        }
+    }
+
     pub fn report(&mut self, check: &str, v: impl FnOnce() -> Violation) {
         if let Some((_, tally)) = self.tallies.iter_mut().find(|(id, _)| *id == check) {
             tally.push(v());
         }
     }
+
+    /// An empty sink for the same checks, for one shard of a pass.
+    pub fn shard(&self) -> Sink {
+        let limit = self.tallies.first().map_or(0, |(_, t)| t.limit);
+        Sink::new(self.tallies.iter().map(|(id, _)| *id), limit)
+    }
+
+    /// Adds what a shard found after what this sink holds.
+    pub fn absorb(&mut self, shard: Sink) {
+        for (id, found) in shard.tallies {
+            if let Some((_, tally)) = self.tallies.iter_mut().find(|(mine, _)| *mine == id) {
+                tally.count += found.count - found.shown.len() as u64;
+                for v in found.shown {
+                    tally.push(v);
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, check: &str) -> Tally {
+        let index = self
+            .tallies
+            .iter()
+            .position(|(id, _)| *id == check)
+            .expect("check belongs to its pass");
+        self.tallies.swap_remove(index).1
+    }
 }
 
 /// Runs `checks` in order on `conn`; a pass serving several of them runs once.
+/// `snapshot` opens more connections on the same snapshot, for passes that
+/// split their work across the server's cores.
 pub async fn run(
     conn: &mut PgConnection,
+    snapshot: &Snapshot,
     checks: &[Check],
     limit: usize,
     mut on_check: impl FnMut(&Check),
 ) -> Result<Vec<CheckResult>, sqlx::Error> {
     let mut results = Vec::with_capacity(checks.len());
-    let mut passes_done: Vec<(Pass, u64, Vec<(&'static str, Tally)>)> = Vec::new();
+    let mut passes_done: Vec<(Pass, u64, Sink)> = Vec::new();
     for check in checks {
         on_check(check);
         let started = Instant::now();
@@ -149,30 +188,19 @@ pub async fn run(
             }
             Source::Pass(pass) => {
                 if !passes_done.iter().any(|(p, _, _)| p == pass) {
-                    let mut tallies: Vec<(&'static str, Tally)> = checks
+                    let ids = checks
                         .iter()
                         .filter(|c| c.source == Source::Pass(*pass))
-                        .map(|c| (c.id, Tally::new(limit)))
-                        .collect();
-                    replay::run(
-                        conn,
-                        *pass,
-                        &mut Sink {
-                            tallies: &mut tallies,
-                        },
-                    )
-                    .await?;
-                    passes_done.push((*pass, started.elapsed().as_millis() as u64, tallies));
+                        .map(|c| c.id);
+                    let mut sink = Sink::new(ids, limit);
+                    replay::run(conn, snapshot, *pass, &mut sink).await?;
+                    passes_done.push((*pass, started.elapsed().as_millis() as u64, sink));
                 }
-                let (_, ms, tallies) = passes_done
+                let (_, ms, sink) = passes_done
                     .iter_mut()
                     .find(|(p, _, _)| p == pass)
                     .expect("pass just ran");
-                let index = tallies
-                    .iter()
-                    .position(|(id, _)| *id == check.id)
-                    .expect("check belongs to its pass");
-                let (_, tally) = tallies.swap_remove(index);
+                let tally = sink.take(check.id);
                 (tally, *ms)
             }
         };

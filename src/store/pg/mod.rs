@@ -8,6 +8,7 @@ pub mod history;
 pub mod lock;
 pub mod migrator;
 pub mod provision;
+pub mod snapshot;
 
 use std::str::FromStr;
 use std::time::Duration;
