@@ -6,7 +6,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::commands::{create::CreateArgs, migrate::MigrateArgs, validate::ValidateArgs};
+use crate::store::kind::StoreKind;
+
+use crate::commands::{
+    audit::AuditArgs, create::CreateArgs, expire_coins::ExpireCoinsArgs, migrate::MigrateArgs,
+    partition_rotate::PartitionRotateArgs, reindex_es::ReindexEsArgs, seed::SeedArgs,
+    status::StatusArgs, validate::ValidateArgs,
+};
 
 /// Provision, migrate and check the ReZ platform's datastores.
 ///
@@ -53,6 +59,50 @@ pub struct PgArgs {
     pub database_url: Option<String>,
 }
 
+/// Which datastores a multi-store command visits, and where the other three are.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StoreArgs {
+    /// Only these stores, comma-separated: pg, mongo, redis, es [default: all; env: REZ_DB_STORES]
+    #[arg(long, value_name = "STORES", value_parser = parse_store_list)]
+    pub only: Option<StoreList>,
+
+    /// MongoDB URI; its path names the database [env: MONGODB_URI]
+    #[arg(long, value_name = "URI")]
+    pub mongodb_uri: Option<String>,
+
+    /// Redis URL [env: REDIS_URL]
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Elasticsearch URL [env: ELASTICSEARCH_URL]
+    #[arg(long, value_name = "URL")]
+    pub elasticsearch_url: Option<String>,
+
+    /// Prefix every Elasticsearch index and alias name with PREFIX
+    #[arg(long, value_name = "PREFIX")]
+    pub es_index_prefix: Option<String>,
+
+    /// Prefix every Redis key rez-db reads or writes with PREFIX
+    #[arg(long, value_name = "PREFIX")]
+    pub redis_key_prefix: Option<String>,
+
+    /// Read mongo-indexes/, redis-layout.toml and es-mappings/ from DIR instead of the built-in copies
+    #[arg(long, value_name = "DIR")]
+    pub definitions: Option<PathBuf>,
+}
+
+/// A parsed `--only` list (one flag value holding several stores).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreList(pub Vec<StoreKind>);
+
+fn parse_store_list(text: &str) -> Result<StoreList, String> {
+    let list = StoreKind::parse_list(text)?;
+    if list.is_empty() {
+        return Err("name at least one store: pg, mongo, redis, es".to_string());
+    }
+    Ok(StoreList(list))
+}
+
 /// How long to wait for another run's lock.
 #[derive(Debug, Args, Clone, Default)]
 pub struct LockArgs {
@@ -65,16 +115,64 @@ pub struct LockArgs {
 pub enum Command {
     Create(CreateArgs),
     Migrate(MigrateArgs),
+    Seed(SeedArgs),
+    ExpireCoins(ExpireCoinsArgs),
+    PartitionRotate(PartitionRotateArgs),
+    Audit(AuditArgs),
     Validate(ValidateArgs),
+    ReindexEs(ReindexEsArgs),
+    Status(StatusArgs),
 }
 
 impl Command {
+    /// The name recorded in the operations log when this run changes
+    /// something; None for read-only runs (dry runs, checks, status, validate)
+    /// and for `create --drop`, whose log would be dropped with the database.
+    pub fn mutation(&self) -> Option<&'static str> {
+        use crate::commands::audit::AuditAction;
+        match self {
+            Command::Create(a) => (!a.dry_run && !a.drop).then_some("create"),
+            Command::Migrate(a) => {
+                (!a.status_requested() && !a.run.dry_run && !a.run.check).then_some("migrate")
+            }
+            Command::Seed(a) => (!a.dry_run).then_some("seed"),
+            Command::ExpireCoins(a) => (!a.dry_run).then_some("expire-coins"),
+            Command::PartitionRotate(a) => (!a.dry_run).then_some("partition-rotate"),
+            Command::Audit(a) => match &a.action {
+                AuditAction::Enable(c) if !c.dry_run => Some("audit enable"),
+                AuditAction::Disable(c) if !c.dry_run => Some("audit disable"),
+                _ => None,
+            },
+            Command::ReindexEs(a) => (!a.dry_run).then_some("reindex-es"),
+            Command::Validate(_) | Command::Status(_) => None,
+        }
+    }
+
     /// The connection flags of whichever subcommand this is.
     pub fn pg_args(&self) -> &PgArgs {
         match self {
             Command::Create(args) => &args.pg,
             Command::Migrate(args) => args.pg(),
+            Command::Seed(args) => &args.pg,
+            Command::ExpireCoins(args) => &args.pg,
+            Command::PartitionRotate(args) => &args.pg,
+            Command::Audit(args) => args.pg(),
             Command::Validate(args) => &args.pg,
+            Command::ReindexEs(args) => &args.pg,
+            Command::Status(args) => &args.pg,
+        }
+    }
+
+    /// The store flags of whichever subcommand has them.
+    pub fn store_args(&self) -> Option<&StoreArgs> {
+        match self {
+            Command::Create(args) => Some(&args.stores),
+            Command::Migrate(args) => Some(args.stores()),
+            Command::Validate(args) => Some(&args.stores),
+            Command::ReindexEs(args) => Some(&args.stores),
+            Command::Status(args) => Some(&args.stores),
+            #[allow(unreachable_patterns)]
+            _ => None,
         }
     }
 
@@ -82,7 +180,13 @@ impl Command {
         match self {
             Command::Create(_) => None,
             Command::Migrate(args) => args.lock(),
+            Command::Seed(args) => Some(&args.lock),
+            Command::ExpireCoins(args) => Some(&args.lock),
+            Command::PartitionRotate(args) => Some(&args.lock),
+            Command::Audit(args) => args.lock(),
             Command::Validate(_) => None,
+            Command::ReindexEs(args) => Some(&args.lock),
+            Command::Status(_) => None,
         }
     }
 }

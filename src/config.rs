@@ -14,6 +14,9 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::error::CommandError;
+use crate::partition::policy::Policy;
+use crate::store::kind::StoreKind;
+use crate::store::pg::partitions::PARTITIONED;
 
 /// The file read when `--config` is not given, if it exists in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "rez-db.yaml";
@@ -24,6 +27,7 @@ const ENV_REDIS_URL: &str = "REDIS_URL";
 const ENV_MONGODB_URI: &str = "MONGODB_URI";
 const ENV_ELASTICSEARCH_URL: &str = "ELASTICSEARCH_URL";
 const ENV_PROFILE: &str = "REZ_DB_PROFILE";
+const ENV_STORES: &str = "REZ_DB_STORES";
 
 /// Defaults: the local stack that `scripts/stack up` starts.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/rez";
@@ -46,6 +50,20 @@ pub struct Config {
     pub statement_timeout: Duration,
     /// How long to wait for a datastore to answer before exit 3.
     pub connect_timeout: Duration,
+    /// Partition retention policies by table (`partitions:` in rez-db.yaml).
+    pub partitions: BTreeMap<String, Policy>,
+    /// Tables that must be audited (`audit: { tables: [...] }`), for `audit status`.
+    pub audited_tables: Vec<String>,
+    /// Who runs this command, for the operations log: REZ_DB_ACTOR, else the OS user.
+    pub actor: String,
+    /// The stores multi-store commands visit (`--only` > REZ_DB_STORES > `stores:`; default all).
+    pub stores: Vec<StoreKind>,
+    /// Prepended to every Redis key rez-db reads or writes (a shared Redis, tests).
+    pub redis_key_prefix: String,
+    /// Prepended to every Elasticsearch index and alias name (a shared cluster, tests).
+    pub es_index_prefix: String,
+    /// Old versioned indices `reindex-es` keeps per alias after a swap (rollback targets).
+    pub es_keep_indices: usize,
     /// The file the configuration came from, if any (for messages).
     pub file: Option<PathBuf>,
     pub profile: Option<String>,
@@ -58,6 +76,37 @@ pub struct Overrides {
     pub profile: Option<String>,
     pub database_url: Option<String>,
     pub lock_wait_secs: Option<u64>,
+    /// The other stores' flags (`StoreArgs`), where the command has them.
+    pub stores: Option<Vec<StoreKind>>,
+    pub mongodb_uri: Option<String>,
+    pub redis_url: Option<String>,
+    pub elasticsearch_url: Option<String>,
+    pub redis_key_prefix: Option<String>,
+    pub es_index_prefix: Option<String>,
+    pub es_keep_indices: Option<usize>,
+}
+
+impl Overrides {
+    /// The settings a command's `StoreArgs` override (the rest stay `None`).
+    pub fn from_store_args(args: &crate::cli::StoreArgs) -> Overrides {
+        Overrides {
+            stores: args.only.as_ref().map(|l| l.0.clone()),
+            mongodb_uri: args.mongodb_uri.clone(),
+            redis_url: args.redis_url.clone(),
+            elasticsearch_url: args.elasticsearch_url.clone(),
+            redis_key_prefix: args.redis_key_prefix.clone(),
+            es_index_prefix: args.es_index_prefix.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+/// `audit:` in rez-db.yaml: the tables whose changes must be audited.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditSettings {
+    #[serde(default)]
+    tables: Vec<String>,
 }
 
 /// One level of the configuration file: the top level, or one profile.
@@ -72,6 +121,13 @@ struct FileSettings {
     lock_timeout_ms: Option<u64>,
     statement_timeout_ms: Option<u64>,
     connect_timeout_secs: Option<u64>,
+    stores: Option<Vec<StoreKind>>,
+    redis_key_prefix: Option<String>,
+    es_index_prefix: Option<String>,
+    es_keep_indices: Option<usize>,
+    #[serde(default)]
+    partitions: BTreeMap<String, Policy>,
+    audit: Option<AuditSettings>,
     #[serde(default)]
     profiles: BTreeMap<String, FileSettings>,
 }
@@ -88,6 +144,17 @@ impl FileSettings {
             lock_timeout_ms: profile.lock_timeout_ms.or(self.lock_timeout_ms),
             statement_timeout_ms: profile.statement_timeout_ms.or(self.statement_timeout_ms),
             connect_timeout_secs: profile.connect_timeout_secs.or(self.connect_timeout_secs),
+            stores: profile.stores.or(self.stores),
+            redis_key_prefix: profile.redis_key_prefix.or(self.redis_key_prefix),
+            es_index_prefix: profile.es_index_prefix.or(self.es_index_prefix),
+            es_keep_indices: profile.es_keep_indices.or(self.es_keep_indices),
+            // A profile's policies replace the top level's as a whole.
+            partitions: if profile.partitions.is_empty() {
+                self.partitions
+            } else {
+                profile.partitions
+            },
+            audit: profile.audit.or(self.audit),
             profiles: BTreeMap::new(),
         }
     }
@@ -150,15 +217,42 @@ impl Config {
                 &["postgres", "postgresql"],
             )?
         };
-        let (v, o) = pick(ENV_REDIS_URL, &settings.redis_url, DEFAULT_REDIS_URL);
-        let redis_url = parse_url(&v, "redis_url", &o, &source, &["redis", "rediss"])?;
-        let (v, o) = pick(ENV_MONGODB_URI, &settings.mongodb_uri, DEFAULT_MONGODB_URI);
-        let mongodb_uri = parse_url(&v, "mongodb_uri", &o, &source, &["mongodb", "mongodb+srv"])?;
-        let (v, o) = pick(
-            ENV_ELASTICSEARCH_URL,
-            &settings.elasticsearch_url,
-            DEFAULT_ELASTICSEARCH_URL,
+        let flag_or =
+            |flag: &Option<String>, name: &'static str, picked: (String, Origin)| match flag {
+                Some(value) => (value.clone(), Origin::Flag(name)),
+                None => picked,
+            };
+        let (v, o) = flag_or(
+            &overrides.redis_url,
+            "--redis-url",
+            pick(ENV_REDIS_URL, &settings.redis_url, DEFAULT_REDIS_URL),
         );
+        let redis_url = parse_url(&v, "redis_url", &o, &source, &["redis", "rediss"])?;
+        let (v, o) = flag_or(
+            &overrides.mongodb_uri,
+            "--mongodb-uri",
+            pick(ENV_MONGODB_URI, &settings.mongodb_uri, DEFAULT_MONGODB_URI),
+        );
+        let mongodb_uri = parse_url(&v, "mongodb_uri", &o, &source, &["mongodb", "mongodb+srv"])?;
+        let (v, o) = flag_or(
+            &overrides.elasticsearch_url,
+            "--elasticsearch-url",
+            pick(
+                ENV_ELASTICSEARCH_URL,
+                &settings.elasticsearch_url,
+                DEFAULT_ELASTICSEARCH_URL,
+            ),
+        );
+        let stores = match (&overrides.stores, env(ENV_STORES)) {
+            (Some(flag), _) => flag.clone(),
+            (None, Some(value)) => StoreKind::parse_list(&value).map_err(|e| {
+                CommandError::usage(format!("environment variable {ENV_STORES}: {e}"))
+            })?,
+            (None, None) => settings
+                .stores
+                .clone()
+                .unwrap_or_else(|| StoreKind::ALL.to_vec()),
+        };
         let elasticsearch_url =
             parse_url(&v, "elasticsearch_url", &o, &source, &["http", "https"])?;
 
@@ -178,6 +272,27 @@ impl Config {
                 settings.statement_timeout_ms.unwrap_or(600_000),
             ),
             connect_timeout: Duration::from_secs(settings.connect_timeout_secs.unwrap_or(5)),
+            partitions: checked_partitions(file.as_deref(), &text, settings.partitions)?,
+            audited_tables: settings.audit.map(|a| a.tables).unwrap_or_default(),
+            actor: env("REZ_DB_ACTOR")
+                .or_else(|| env("USER"))
+                .or_else(|| env("LOGNAME"))
+                .unwrap_or_else(|| "unknown".to_string()),
+            stores,
+            redis_key_prefix: overrides
+                .redis_key_prefix
+                .clone()
+                .or(settings.redis_key_prefix)
+                .unwrap_or_default(),
+            es_index_prefix: overrides
+                .es_index_prefix
+                .clone()
+                .or(settings.es_index_prefix)
+                .unwrap_or_default(),
+            es_keep_indices: overrides
+                .es_keep_indices
+                .or(settings.es_keep_indices)
+                .unwrap_or(2),
             file,
             profile,
         })
@@ -195,7 +310,8 @@ fn parse_file(path: &Path, text: &str) -> Result<FileSettings, CommandError> {
             .unwrap_or_default();
         CommandError::usage(format!("{}{at}: {e}", path.display())).with_hint(
             "valid keys: database_url, redis_url, mongodb_uri, elasticsearch_url, lock_wait_secs, \
-             lock_timeout_ms, statement_timeout_ms, connect_timeout_secs, profiles (see README)",
+             lock_timeout_ms, statement_timeout_ms, connect_timeout_secs, stores, redis_key_prefix, \
+             es_index_prefix, es_keep_indices, partitions, audit, profiles (see README)",
         )
     })?;
     if let Some((name, _)) = settings
@@ -236,6 +352,26 @@ fn select_profile(
             ))
         }
     }
+}
+
+/// Policies may only name the partitioned tables.
+fn checked_partitions(
+    file: Option<&Path>,
+    text: &str,
+    policies: BTreeMap<String, Policy>,
+) -> Result<BTreeMap<String, Policy>, CommandError> {
+    let known: Vec<&str> = PARTITIONED.iter().map(|(t, _)| *t).collect();
+    if let Some(table) = policies.keys().find(|t| !known.contains(&t.as_str())) {
+        let path = file.map(|p| p.display().to_string()).unwrap_or_default();
+        let at = line_of(text, table)
+            .map(|l| format!(":{l}"))
+            .unwrap_or_default();
+        return Err(CommandError::usage(format!(
+            "{path}{at}: `partitions.{table}`: {table} is not a partitioned table"
+        ))
+        .with_hint(format!("partitioned tables: {}", known.join(", "))));
+    }
+    Ok(policies)
 }
 
 /// Where a setting's value came from, to name it in an error.
@@ -297,6 +433,24 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|line| line.trim_start().starts_with(&needle))
         .map(|i| i + 1)
+}
+
+/// The command line as it may be logged: every argument holding a URL shows
+/// it redacted (`--database-url=postgres://u:***@h/db` or the separate value).
+pub fn redact_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") && value.contains("://") => {
+                format!("{flag}={}", redact_value(value))
+            }
+            _ if arg.contains("://") => redact_value(&arg),
+            _ => arg,
+        })
+        .collect()
+}
+
+fn redact_value(value: &str) -> String {
+    RedactedUrl::parse(value).map_or_else(|_| "***".to_string(), |u| u.to_string())
 }
 
 /// A URL whose password (and any `password=` query parameter) never prints.
@@ -420,6 +574,29 @@ mod tests {
         assert!(shown.contains("sslmode=require"), "{shown}");
         assert!(url.expose().contains("s3cr3t"));
         assert_eq!(url.scrub("auth failed for s3cr3t"), "auth failed for ***");
+    }
+
+    #[test]
+    fn logged_arguments_hide_passwords() {
+        let args = [
+            "rez-db",
+            "migrate",
+            "--database-url",
+            "postgres://a:pw1@h/x",
+            "--database-url=postgres://b:pw2@h/y",
+            "not a :// url",
+        ];
+        let shown = redact_args(args.map(String::from)).join(" ");
+        assert!(!shown.contains("pw1") && !shown.contains("pw2"), "{shown}");
+        assert!(
+            shown.contains("postgres://a:***@h/x")
+                && shown.contains("--database-url=postgres://b:***@h/y"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("***"),
+            "an unparsable URL-like value is hidden whole: {shown}"
+        );
     }
 
     #[test]

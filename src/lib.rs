@@ -14,14 +14,27 @@
 //! - [`error`] defines [`error::CommandError`] and the exit-code contract.
 //! - [`domain`] holds the business rules (money, coins, ledgers, orders,
 //!   offers), pure and synchronous; every command uses it.
+//! - [`definitions`] parses `mongo-indexes/`, `redis-layout.toml` and
+//!   `es-mappings/` (built in, or `--definitions DIR`) and compares them with
+//!   what a live store holds, purely; [`provision`] applies them through the
+//!   MongoDB, Redis and Elasticsearch adapters in [`store`]; [`search`] builds
+//!   the Elasticsearch documents from PostgreSQL for `reindex-es`.
+//! - [`seed`] turns `seeds/*.yaml` and a (rng seed, clock) pair into rows,
+//!   through [`domain`]; only its loaders touch the database.
 
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod definitions;
 pub mod domain;
 pub mod error;
 pub mod migration;
+pub mod oplog;
 pub mod output;
+pub mod partition;
+pub mod provision;
+pub mod search;
+pub mod seed;
 pub mod store;
 pub mod validate;
 
@@ -64,6 +77,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
         profile: cli.global.profile.clone(),
         database_url: cli.command.pg_args().database_url.clone(),
         lock_wait_secs: cli.command.lock_args().and_then(|l| l.lock_wait),
+        ..cli
+            .command
+            .store_args()
+            .map(Overrides::from_store_args)
+            .unwrap_or_default()
     };
     let json = cli.global.json;
     let ctx = Ctx {
@@ -71,23 +89,49 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
         json,
         progress: output::progress::enabled(json),
     };
-    match &cli.command {
-        Command::Create(args) => finish(commands::create::run(&ctx, args).await?, json),
+    let oplog = oplog::OpLog::begin(&ctx, cli.command.mutation()).await;
+    let outcome = execute(&ctx, &cli.command).await;
+    oplog.finish(&ctx, &outcome).await;
+    outcome.map(ExitCode::from)
+}
+
+async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
+    let json = ctx.json;
+    match command {
+        Command::Create(args) => finish(commands::create::run(ctx, args).await?, json),
         Command::Migrate(args) => match args.status_requested() {
-            true => finish(commands::migrate::status(&ctx).await?, json),
-            false => finish(commands::migrate::run(&ctx, args).await?, json),
+            true => finish(commands::migrate::status(ctx).await?, json),
+            false => finish(commands::migrate::run(ctx, args).await?, json),
         },
+        Command::Seed(args) => finish(commands::seed::run(ctx, args).await?, json),
+        Command::ExpireCoins(args) => finish(commands::expire_coins::run(ctx, args).await?, json),
+        Command::PartitionRotate(args) => {
+            finish(commands::partition_rotate::run(ctx, args).await?, json)
+        }
+        Command::Audit(args) => finish(commands::audit::run(ctx, args).await?, json),
         Command::Validate(args) if args.list => finish(commands::validate::list(), json),
-        Command::Validate(args) => finish(commands::validate::run(&ctx, args).await?, json),
+        Command::Validate(args) => finish(commands::validate::run(ctx, args).await?, json),
+        Command::ReindexEs(args) => finish(commands::reindex_es::run(ctx, args).await?, json),
+        Command::Status(args) => {
+            let report = commands::status::run(ctx, args).await?;
+            let unreachable = report.any_unreachable();
+            finish(report, json).map(|code| {
+                if unreachable {
+                    ErrorKind::Unreachable.exit_code()
+                } else {
+                    code
+                }
+            })
+        }
     }
 }
 
-fn finish<R: Render>(report: R, json: bool) -> Result<ExitCode, CommandError> {
+fn finish<R: Render>(report: R, json: bool) -> Result<u8, CommandError> {
     output::emit(&report, json)
         .map_err(|e| CommandError::new(ErrorKind::Bug, format!("cannot write output: {e}")))?;
     Ok(if report.has_problems() {
-        ExitCode::from(ErrorKind::Problems.exit_code())
+        ErrorKind::Problems.exit_code()
     } else {
-        ExitCode::SUCCESS
+        0
     })
 }

@@ -1,26 +1,41 @@
-//! `rez-db create`: the PostgreSQL database, its extensions and roles.
-//! Idempotent: a second run reports what exists and changes nothing.
+//! `rez-db create`: the PostgreSQL database, its extensions and roles; the
+//! MongoDB collections and indexes, the Redis layout marker and the
+//! Elasticsearch indices and aliases (`crate::provision`), for the stores
+//! `--only` selects. Idempotent: a second run reports what exists and changes nothing.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::PgArgs;
+use crate::cli::{PgArgs, StoreArgs};
 use crate::config::RedactedUrl;
+use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
+use crate::provision::{Connections, Options};
+use crate::store::kind::StoreKind;
 use crate::store::pg::{self, provision, provision::Action};
 use crate::Ctx;
 
-/// Create the PostgreSQL database (UTF8, from template0), its extensions and roles.
+/// Create the databases, collections, indexes and aliases of every datastore.
 ///
-/// Safe to run again: what exists is reported and left alone. With --drop,
-/// drops the database instead (asks first unless --yes).
+/// PostgreSQL: the database (UTF8, from template0), its extensions and roles.
+/// MongoDB: the collections of mongo-indexes/ with their validators and indexes.
+/// Redis: the layout version marker. Elasticsearch: <name>_v1 from es-mappings/
+/// behind the alias <name>.
+///
+/// Safe to run again: what exists is reported and left alone; an index that
+/// differs from its file is reported as drift (exit 1; `migrate --fix-drift`
+/// fixes it). With --drop, drops the PostgreSQL database instead (asks first
+/// unless --yes).
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     #[command(flatten)]
     pub pg: PgArgs,
+
+    #[command(flatten)]
+    pub stores: StoreArgs,
 
     /// Drop the database instead of creating it (roles are cluster-wide and kept)
     #[arg(long)]
@@ -42,13 +57,7 @@ pub struct CreateReport {
     pub objects: Vec<ObjectRow>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct ObjectRow {
-    pub store: &'static str,
-    pub kind: &'static str,
-    pub name: String,
-    pub action: Action,
-}
+pub use crate::provision::ObjectRow;
 
 impl Render for CreateReport {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
@@ -57,10 +66,16 @@ impl Render for CreateReport {
             t.add_row([row.store, row.kind, &row.name, row.action.as_str()]);
         }
         writeln!(out, "{t}")?;
+        crate::provision::render_details(&self.objects, out)?;
         let changed = self
             .objects
             .iter()
-            .filter(|r| matches!(r.action, Action::Created | Action::Dropped))
+            .filter(|r| {
+                matches!(
+                    r.action,
+                    Action::Created | Action::Dropped | Action::Updated | Action::Recreated
+                )
+            })
             .count();
         match (self.dry_run, changed) {
             (true, _) => writeln!(out, "dry run: nothing was changed on {}", self.server),
@@ -68,19 +83,63 @@ impl Render for CreateReport {
             (false, n) => writeln!(out, "{n} object(s) changed on {}", self.server),
         }
     }
+
+    fn has_problems(&self) -> bool {
+        self.objects.iter().any(|r| r.is_problem(false))
+    }
 }
 
 pub async fn run(ctx: &Ctx, args: &CreateArgs) -> Result<CreateReport> {
+    let stores = &ctx.config.stores;
+    let others = !args.drop && stores.iter().any(|s| *s != StoreKind::Postgres);
+    // Files first (exit 2), then every connection (exit 3): nothing changes before both pass.
+    let defs = if others {
+        Some(Definitions::load(args.stores.definitions.as_deref())?)
+    } else {
+        None
+    };
+    let mut conns = if others {
+        Connections::open(ctx).await?
+    } else {
+        Connections::default()
+    };
+    let c = &ctx.config;
+    let servers: Vec<String> = stores
+        .iter()
+        .filter(|s| !args.drop || **s == StoreKind::Postgres)
+        .map(|s| match s {
+            StoreKind::Postgres => c.database_url.to_string(),
+            StoreKind::Mongodb => c.mongodb_uri.to_string(),
+            StoreKind::Redis => c.redis_url.to_string(),
+            StoreKind::Elasticsearch => c.elasticsearch_url.to_string(),
+        })
+        .collect();
+    let mut report = CreateReport {
+        server: servers.join(", "),
+        dry_run: args.dry_run,
+        objects: Vec::new(),
+    };
+    if stores.contains(&StoreKind::Postgres) {
+        run_pg(ctx, args, &mut report).await?;
+    }
+    if let Some(defs) = defs {
+        let options = Options {
+            dry_run: args.dry_run,
+            fix_drift: false,
+        };
+        report
+            .objects
+            .extend(crate::provision::apply(&mut conns, &defs, options).await?);
+    }
+    Ok(report)
+}
+
+async fn run_pg(ctx: &Ctx, args: &CreateArgs, report: &mut CreateReport) -> Result<()> {
     let url = &ctx.config.database_url;
     let name = url.database_name().ok_or_else(|| {
         CommandError::usage(format!("the PostgreSQL URL {url} names no database"))
             .with_hint("add the database name as the URL's path, e.g. postgres://host:5432/rez")
     })?;
-    let mut report = CreateReport {
-        server: url.to_string(),
-        dry_run: args.dry_run,
-        objects: Vec::new(),
-    };
     if args.drop && !args.dry_run && !args.yes {
         confirm(&format!(
             "Drop database `{name}` on {url}? This deletes all its data."
@@ -94,7 +153,7 @@ pub async fn run(ctx: &Ctx, args: &CreateArgs) -> Result<CreateReport> {
             .await
             .map_err(err)?;
         report.objects.push(row("database", &name, action));
-        return Ok(report);
+        return Ok(());
     }
 
     let action = provision::create_database(&mut admin, &name, args.dry_run)
@@ -115,7 +174,7 @@ pub async fn run(ctx: &Ctx, args: &CreateArgs) -> Result<CreateReport> {
                 .map_err(err)?;
             report.objects.push(row("role", role, action));
         }
-        return Ok(report);
+        return Ok(());
     }
 
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
@@ -143,7 +202,7 @@ pub async fn run(ctx: &Ctx, args: &CreateArgs) -> Result<CreateReport> {
             .map_err(err)?;
         report.objects.push(row("role", role, action));
     }
-    Ok(report)
+    Ok(())
 }
 
 fn row(kind: &'static str, name: &str, action: Action) -> ObjectRow {
@@ -152,6 +211,7 @@ fn row(kind: &'static str, name: &str, action: Action) -> ObjectRow {
         kind,
         name: name.to_string(),
         action,
+        detail: None,
     }
 }
 

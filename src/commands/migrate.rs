@@ -11,17 +11,23 @@ use std::io::{self, Write};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use crate::cli::{LockArgs, PgArgs};
+use crate::cli::{LockArgs, PgArgs, StoreArgs};
+use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::migration::{self, plan::verify, Divergence, Migration, PlanError};
 use crate::output::{progress, table, Render};
+use crate::provision::{Connections, ObjectRow, Options};
+use crate::store::kind::StoreKind;
 use crate::store::pg::{self, history, lock, migrator};
 use crate::Ctx;
 
-/// Apply pending PostgreSQL migrations (checksummed, locked, one transaction each).
+/// Apply pending PostgreSQL migrations; bring the other stores up to their files.
 ///
-/// Migrations are embedded in the binary. An applied migration whose file was
-/// edited or deleted stops the run before anything is applied.
+/// PostgreSQL migrations are checksummed, locked, one transaction each. MongoDB,
+/// Redis and Elasticsearch are provisioned as by `create`. Migrations are embedded in the binary. An applied migration whose file was
+/// edited or deleted stops the run before anything is applied. A MongoDB index
+/// or Elasticsearch mapping that differs from its file is reported as drift
+/// (exit 1) and changed only with --fix-drift.
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct MigrateArgs {
@@ -32,13 +38,20 @@ pub struct MigrateArgs {
     pub run: RunArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub struct RunArgs {
     #[command(flatten)]
     pub pg: PgArgs,
 
     #[command(flatten)]
     pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub stores: StoreArgs,
+
+    /// Drop and re-create MongoDB indexes that differ from their files (a TTL is changed in place)
+    #[arg(long, conflicts_with = "check")]
+    pub fix_drift: bool,
 
     /// Print the SQL that would run and change nothing (no lock, no history table)
     #[arg(long)]
@@ -73,6 +86,10 @@ impl MigrateArgs {
         }
     }
 
+    pub fn stores(&self) -> &StoreArgs {
+        &self.run.stores
+    }
+
     pub fn lock(&self) -> Option<&LockArgs> {
         self.action.is_none().then_some(&self.run.lock)
     }
@@ -103,6 +120,9 @@ pub struct MigrateReport {
     /// Local migrations after --target, left for a later run.
     pub beyond_target: Vec<i64>,
     pub failed: Option<migrator::Failure>,
+    /// MongoDB, Redis and Elasticsearch objects (`crate::provision`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<ObjectRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -128,6 +148,7 @@ impl Render for MigrateReport {
                 writeln!(out, "-- migration {:04}_{}.sql ({tx})", p.version, p.name)?;
                 writeln!(out, "{}\n", p.sql.as_deref().unwrap_or_default().trim_end())?;
             }
+            crate::provision::render(&self.stores, out)?;
             return writeln!(
                 out,
                 "-- dry run: {} pending, nothing was changed on {}",
@@ -166,6 +187,10 @@ impl Render for MigrateReport {
                 writeln!(out, "pending: {:04}_{}.sql", p.version, p.name)?;
             }
         }
+        crate::provision::render(&self.stores, out)?;
+        if self.database.is_empty() {
+            return Ok(());
+        }
         let beyond = if self.beyond_target.is_empty() {
             String::new()
         } else {
@@ -182,12 +207,60 @@ impl Render for MigrateReport {
     }
 
     fn has_problems(&self) -> bool {
-        self.failed.is_some() || (self.mode == Mode::Check && !self.pending.is_empty())
+        self.failed.is_some()
+            || (self.mode == Mode::Check && !self.pending.is_empty())
+            || self
+                .stores
+                .iter()
+                .any(|r| r.is_problem(self.mode == Mode::Check))
     }
 }
 
 pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<MigrateReport> {
-    run_with(ctx, &args.run, &load_local()?).await
+    let run = &args.run;
+    let stores = &ctx.config.stores;
+    let others = stores.iter().any(|s| *s != StoreKind::Postgres);
+    // Files first (exit 2), then every connection (exit 3): nothing changes before both pass.
+    let defs = if others {
+        Some(Definitions::load(run.stores.definitions.as_deref())?)
+    } else {
+        None
+    };
+    let mut conns = if others {
+        Connections::open(ctx).await?
+    } else {
+        Connections::default()
+    };
+    let mut report = if stores.contains(&StoreKind::Postgres) {
+        run_with(ctx, run, &load_local()?).await?
+    } else {
+        MigrateReport {
+            database: String::new(),
+            mode: mode_of(run),
+            already_applied: 0,
+            applied: Vec::new(),
+            pending: Vec::new(),
+            beyond_target: Vec::new(),
+            failed: None,
+            stores: Vec::new(),
+        }
+    };
+    if let Some(defs) = defs {
+        let options = Options {
+            dry_run: run.dry_run || run.check,
+            fix_drift: run.fix_drift,
+        };
+        report.stores = crate::provision::apply(&mut conns, &defs, options).await?;
+    }
+    Ok(report)
+}
+
+fn mode_of(run: &RunArgs) -> Mode {
+    match (run.dry_run, run.check) {
+        (true, _) => Mode::DryRun,
+        (_, true) => Mode::Check,
+        _ => Mode::Apply,
+    }
 }
 
 /// [`run`] with another migration set than the embedded one (tests, tools).
@@ -195,11 +268,7 @@ pub async fn run_with(ctx: &Ctx, run: &RunArgs, local: &[Migration]) -> Result<M
     let url = &ctx.config.database_url;
     let err = |e| pg::error(url, e);
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
-    let mode = match (run.dry_run, run.check) {
-        (true, _) => Mode::DryRun,
-        (_, true) => Mode::Check,
-        _ => Mode::Apply,
-    };
+    let mode = mode_of(run);
     if mode == Mode::Apply {
         lock::acquire(
             &mut conn,
@@ -227,6 +296,7 @@ pub async fn run_with(ctx: &Ctx, run: &RunArgs, local: &[Migration]) -> Result<M
         pending: Vec::new(),
         beyond_target: plan.beyond_target.iter().map(|m| m.version).collect(),
         failed: None,
+        stores: Vec::new(),
     };
     if mode != Mode::Apply || plan.pending.is_empty() {
         report.pending = plan

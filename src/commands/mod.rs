@@ -2,6 +2,12 @@
 //! the `--help` text), a `run` function that returns a report, and the report's
 //! rendering. Commands never print directly and never read the environment.
 
+pub mod audit;
 pub mod create;
+pub mod expire_coins;
 pub mod migrate;
+pub mod partition_rotate;
+pub mod reindex_es;
+pub mod seed;
+pub mod status;
 pub mod validate;

@@ -8,9 +8,11 @@ use std::io::{self, Write};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::PgArgs;
+use crate::cli::{PgArgs, StoreArgs};
+use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::output::{progress, table, Render};
+use crate::store::kind::StoreKind;
 use crate::store::pg;
 use crate::validate::{self, Check, CheckResult, Severity, Snapshot};
 use crate::Ctx;
@@ -23,6 +25,9 @@ use crate::Ctx;
 pub struct ValidateArgs {
     #[command(flatten)]
     pub pg: PgArgs,
+
+    #[command(flatten)]
+    pub stores: StoreArgs,
 
     /// Print the catalogue of checks and exit
     #[arg(long)]
@@ -157,7 +162,40 @@ fn select(args: &ValidateArgs) -> Result<Vec<Check>> {
 }
 
 pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<ValidateReport> {
-    let checks = select(args)?;
+    // Checks of stores left out by --only (or `stores:`) do not run.
+    let selected = &ctx.config.stores;
+    let (store_checks, checks): (Vec<Check>, Vec<Check>) = select(args)?
+        .into_iter()
+        .filter(|c| match &c.source {
+            validate::Source::Store(k) => k.stores().iter().all(|s| selected.contains(s)),
+            _ => selected.contains(&StoreKind::Postgres),
+        })
+        .partition(|c| matches!(c.source, validate::Source::Store(_)));
+    let mut results = if checks.is_empty() {
+        Vec::new()
+    } else {
+        run_pg(ctx, args, &checks).await?
+    };
+    if !store_checks.is_empty() {
+        let defs = Definitions::load(args.stores.definitions.as_deref())?;
+        results.extend(validate::stores::run(ctx, &defs, &store_checks, args.limit).await?);
+    }
+    let count = |s: Severity| {
+        results
+            .iter()
+            .filter(|r| r.severity == s)
+            .map(|r| r.violations)
+            .sum()
+    };
+    Ok(ValidateReport {
+        database: ctx.config.database_url.to_string(),
+        errors: count(Severity::Error),
+        warnings: count(Severity::Warning),
+        checks: results,
+    })
+}
+
+async fn run_pg(ctx: &Ctx, args: &ValidateArgs, checks: &[Check]) -> Result<Vec<CheckResult>> {
     let url = &ctx.config.database_url;
     let err = |e| pg::error(url, e);
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
@@ -167,7 +205,7 @@ pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<ValidateReport> {
         .await
         .map_err(err)?;
     let bar = progress::steps(checks.len() as u64, ctx.progress);
-    let results = validate::run(&mut conn, &snapshot, &checks, args.limit, |c| {
+    let results = validate::run(&mut conn, &snapshot, checks, args.limit, |c| {
         bar.set_message(c.id);
         bar.inc(1);
     })
@@ -178,17 +216,5 @@ pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<ValidateReport> {
         .execute(&mut conn)
         .await
         .map_err(err)?;
-    let count = |s: Severity| {
-        results
-            .iter()
-            .filter(|r| r.severity == s)
-            .map(|r| r.violations)
-            .sum()
-    };
-    Ok(ValidateReport {
-        database: url.to_string(),
-        errors: count(Severity::Error),
-        warnings: count(Severity::Warning),
-        checks: results,
-    })
+    Ok(results)
 }

@@ -67,6 +67,16 @@ impl Replay {
         Replay::default()
     }
 
+    /// A ledger whose rows so far sum to `balance` (and whose last row says so):
+    /// where a job that appends rows starts from. Lifetime counters start at 0.
+    pub fn at(balance: i64) -> Replay {
+        Replay {
+            stated: balance,
+            sum: balance,
+            ..Replay::default()
+        }
+    }
+
     /// Checks `entry` against the rows before it and adds it to the state.
     pub fn apply(&mut self, entry: &Entry) -> Vec<LedgerViolation> {
         let mut found = Vec::new();
@@ -206,6 +216,17 @@ mod tests {
             amount: -10
         }));
         assert!(found.contains(&LedgerViolation::Negative { balance_after: -10 }));
+    }
+
+    #[test]
+    fn a_resumed_ledger_continues_from_its_balance() {
+        let mut r = Replay::at(40);
+        assert_eq!(r.post(TxType::Expire, -15).unwrap().balance_after, 25);
+        assert!(matches!(
+            r.post(TxType::Expire, -26),
+            Err(PostError::Insufficient { .. })
+        ));
+        assert_eq!((r.balance(), r.expired()), (25, 15));
     }
 
     #[test]

@@ -57,6 +57,24 @@ pub fn average_rating(sum: i64, count: i64) -> Decimal {
     avg
 }
 
+/// COINS-REWARD (setting `coin_reward_percent`): the ReZ coins credited for a
+/// completed order of `total`: `reward_percent` % of it, times the user's tier
+/// `multiplier`, converted at `coin_to_inr_rate`, rounded down to whole coins.
+pub fn reward_coins(
+    total: Money,
+    reward_percent: Decimal,
+    multiplier: Decimal,
+    coin_to_inr_rate: Decimal,
+) -> i64 {
+    if total.is_negative() || coin_to_inr_rate <= Decimal::ZERO {
+        return 0;
+    }
+    let value = total.amount() * reward_percent / Decimal::ONE_HUNDRED * multiplier;
+    i64::try_from((value / coin_to_inr_rate).floor())
+        .unwrap_or(0)
+        .max(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +107,23 @@ mod tests {
         );
         assert_eq!(next_tier(&t, Some(3)).map(|t| t.level), Some(4));
         assert_eq!(next_tier(&t, Some(4)), None);
+    }
+
+    #[test]
+    fn order_rewards_round_down_to_whole_coins() {
+        let half = Decimal::new(5, 1);
+        let two = Decimal::from(2);
+        // 2% of ₹500 = ₹10, x1.5 = ₹15 = 30 coins at ₹0.50.
+        assert_eq!(
+            reward_coins(Money::from_paise(500_00), two, Decimal::new(15, 1), half),
+            30
+        );
+        // 2% of ₹99.99 = ₹1.9998 = 3.9996 coins: 3.
+        assert_eq!(
+            reward_coins(Money::from_paise(99_99), two, Decimal::ONE, half),
+            3
+        );
+        assert_eq!(reward_coins(Money::ZERO, two, Decimal::ONE, half), 0);
     }
 
     #[test]

@@ -83,6 +83,23 @@ pub fn coins_value(coins_used: i64, coin_to_inr_rate: Decimal) -> Money {
     Money::round(Decimal::from(coins_used) * coin_to_inr_rate)
 }
 
+/// ORDER-COINS-CAP (setting `max_coins_per_order_percent`): the most whole
+/// coins an order may use, so that their value stays within `max_percent` % of
+/// what the order costs before coins (`payable` = subtotal − discount + tax +
+/// delivery fee). Rounded down, then lowered while the rounded value of the
+/// coins (ORDER-COINS-VALUE) would still exceed the cap.
+pub fn max_coins(payable: Money, max_percent: Decimal, coin_to_inr_rate: Decimal) -> i64 {
+    if payable.is_negative() || max_percent <= Decimal::ZERO || coin_to_inr_rate <= Decimal::ZERO {
+        return 0;
+    }
+    let cap = payable.amount() * max_percent.min(Decimal::ONE_HUNDRED) / Decimal::ONE_HUNDRED;
+    let mut coins = i64::try_from((cap / coin_to_inr_rate).floor()).unwrap_or(0);
+    while coins > 0 && coins_value(coins, coin_to_inr_rate).amount() > cap {
+        coins -= 1;
+    }
+    coins
+}
+
 /// ORDER-TOTAL, from a subtotal, the charges and the coins' value.
 pub fn total(subtotal: Money, charges: &Charges, coins_value: Money) -> Money {
     subtotal - charges.discount + charges.tax + charges.delivery_fee - coins_value
@@ -171,6 +188,29 @@ mod tests {
         assert!(item.total_ok());
         item.total = rs(1000);
         assert!(!item.total_ok());
+    }
+
+    #[test]
+    fn coins_are_capped_by_a_share_of_the_payable_amount() {
+        let half = Decimal::new(5, 1);
+        assert_eq!(max_coins(rs(100_00), Decimal::from(20), half), 40);
+        assert_eq!(max_coins(rs(99_99), Decimal::from(20), half), 39);
+        assert_eq!(max_coins(rs(100_00), Decimal::ZERO, half), 0);
+        assert_eq!(
+            max_coins(rs(1_00), Decimal::from(100), Decimal::new(3, 1)),
+            3
+        );
+        for rate in [Decimal::new(333, 3), Decimal::new(7, 2), Decimal::ONE] {
+            for paise in [1, 99, 1_00, 12_345, 99_999] {
+                let cap = rs(paise).amount() / Decimal::from(4);
+                let n = max_coins(rs(paise), Decimal::from(25), rate);
+                assert!(coins_value(n, rate).amount() <= cap, "{paise} at {rate}");
+                assert!(
+                    Decimal::from(n + 1) * rate > cap,
+                    "{paise} at {rate}: not the most"
+                );
+            }
+        }
     }
 
     proptest! {

@@ -22,3 +22,18 @@ pub fn steps(len: u64, show: bool) -> ProgressBar {
     );
     bar
 }
+
+/// A bar over `len` items of `unit` (users, rows) showing throughput and the
+/// time left, for long loads; or a hidden one.
+pub fn throughput(len: u64, unit: &str, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let template = format!(
+        "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{human_pos}}/{{human_len}} {unit} \
+         ({{per_sec}}, ETA {{eta}}) {{msg}}"
+    );
+    bar.set_style(ProgressStyle::with_template(&template).expect("the template is valid"));
+    bar
+}

@@ -2,4 +2,8 @@
 //! turn driver errors into [`crate::error::CommandError`]s that name the
 //! (redacted) URL and the fix, and hold no business rules.
 
+pub mod es;
+pub mod kind;
+pub mod mongo;
 pub mod pg;
+pub mod redis;

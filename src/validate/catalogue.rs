@@ -393,6 +393,9 @@ pub fn catalogue() -> Vec<Check> {
             Source::Pass(Pass::DefaultPartitions),
         ),
     ]
+    .into_iter()
+    .chain(super::stores::catalogue())
+    .collect()
 }
 
 #[cfg(test)]

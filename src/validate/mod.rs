@@ -11,6 +11,7 @@
 
 mod catalogue;
 mod replay;
+pub mod stores;
 
 use std::time::Instant;
 
@@ -44,6 +45,9 @@ pub enum Source {
     Sql(String),
     /// A streaming pass in Rust that serves several checks at once.
     Pass(Pass),
+    /// A check of MongoDB, Redis or Elasticsearch: run by [`stores::run`] outside
+    /// the PostgreSQL snapshot, merged into the same report by the command.
+    Store(stores::StoreCheck),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +190,7 @@ pub async fn run(
                 }
                 (tally, started.elapsed().as_millis() as u64)
             }
+            Source::Store(_) => continue,
             Source::Pass(pass) => {
                 if !passes_done.iter().any(|(p, _, _)| p == pass) {
                     let ids = checks

@@ -17,7 +17,19 @@ fn every_help_is_snapshotted() {
     insta::assert_snapshot!("help", help(&["--help"]));
     insta::assert_snapshot!("help_create", help(&["create", "--help"]));
     insta::assert_snapshot!("help_migrate", help(&["migrate", "--help"]));
+    insta::assert_snapshot!("help_seed", help(&["seed", "--help"]));
     insta::assert_snapshot!("help_validate", help(&["validate", "--help"]));
+    insta::assert_snapshot!("help_reindex_es", help(&["reindex-es", "--help"]));
+    insta::assert_snapshot!("help_status", help(&["status", "--help"]));
+    insta::assert_snapshot!("help_expire_coins", help(&["expire-coins", "--help"]));
+    insta::assert_snapshot!(
+        "help_partition_rotate",
+        help(&["partition-rotate", "--help"])
+    );
+    insta::assert_snapshot!("help_audit", help(&["audit", "--help"]));
+    for sub in ["enable", "disable", "status", "log"] {
+        insta::assert_snapshot!(format!("help_audit_{sub}"), help(&["audit", sub, "--help"]));
+    }
     insta::assert_snapshot!(
         "help_migrate_status",
         help(&["migrate", "status", "--help"])
@@ -32,9 +44,25 @@ fn help_lists_only_working_commands() {
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| !l.is_empty())
+        // A command starts at column 2; wrapped descriptions are indented further.
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(commands, ["create", "migrate", "validate", "help"]);
+    assert_eq!(
+        commands,
+        [
+            "create",
+            "migrate",
+            "seed",
+            "expire-coins",
+            "partition-rotate",
+            "audit",
+            "validate",
+            "reindex-es",
+            "status",
+            "help"
+        ]
+    );
 }
 
 #[test]
@@ -68,6 +96,29 @@ fn usage_errors_exit_2() {
     rez(&["no-such-command"]).assert().code(2);
     rez(&["migrate", "--dry-run", "--check"]).assert().code(2);
     rez(&["migrate", "--target", "abc"]).assert().code(2);
+    rez(&["seed", "--synthetic", "--scale", "10"])
+        .assert()
+        .code(2);
+    rez(&["seed", "--scale", "10", "--rng-seed", "1"])
+        .assert()
+        .code(2);
+    rez(&["seed", "--synthetic", "--scale", "0", "--rng-seed", "1"])
+        .assert()
+        .code(2);
+    let out = rez(&[
+        "seed",
+        "--synthetic",
+        "--scale",
+        "1",
+        "--rng-seed",
+        "1",
+        "--now",
+        "yesterday",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("RFC 3339"), "{}", stderr(&out));
 }
 
 #[test]

@@ -85,14 +85,28 @@ impl TestDb {
         db
     }
 
+    /// A migrated database holding the hand-checked dataset of fixtures/sql/clean.sql.
+    pub async fn clean(label: &str) -> TestDb {
+        let db = TestDb::migrated(label).await;
+        let sql = std::fs::read_to_string(repo_path("fixtures/sql/clean.sql")).unwrap();
+        sqlx::raw_sql(&sql)
+            .execute(&mut db.conn().await)
+            .await
+            .unwrap();
+        db
+    }
+
     pub async fn conn(&self) -> PgConnection {
         connect(&self.url).await
     }
 
-    /// The rez-db binary pointed at this database.
+    /// The rez-db binary pointed at this database, and at PostgreSQL only
+    /// (`REZ_DB_STORES=pg`): the shared MongoDB, Redis and Elasticsearch are left
+    /// alone; tests/stores gives each test its own names on those.
     pub fn rez(&self, args: &[&str]) -> Command {
         let mut cmd = rez(args);
-        cmd.env("DATABASE_URL", &self.url);
+        cmd.env("DATABASE_URL", &self.url)
+            .env("REZ_DB_STORES", "pg");
         cmd
     }
 }
@@ -138,6 +152,7 @@ pub fn rez(args: &[&str]) -> Command {
         .env_remove("MONGODB_URI")
         .env_remove("ELASTICSEARCH_URL")
         .env_remove("REZ_DB_PROFILE")
+        .env_remove("REZ_DB_STORES")
         .env_remove("RUST_LOG")
         .env("NO_COLOR", "1")
         .env("COLUMNS", "100");

@@ -4,9 +4,13 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit;
 mod constraints;
 mod create;
+mod expire;
 mod migrate;
 mod reference;
+mod rotate;
 mod schema;
+mod seed;
 mod validate;

@@ -21,12 +21,21 @@ const LOCK_CLASS: i32 = 0x5245_5a44;
 pub enum LockScope {
     /// Schema changes: migrate, partition maintenance.
     Schema = 1,
+    /// Bulk data loads: seed (and later import-csv).
+    Data = 2,
+    /// Promo-coin expiry: one run at a time, alongside schema work.
+    Expiry = 3,
+    /// `reindex-es`: one rebuild of the search indices at a time.
+    Search = 4,
 }
 
 impl LockScope {
     fn name(self) -> &'static str {
         match self {
             LockScope::Schema => "schema",
+            LockScope::Data => "data",
+            LockScope::Expiry => "expiry",
+            LockScope::Search => "search",
         }
     }
 }

@@ -4,10 +4,17 @@
 //! Every connection is made through [`connect`], so that timeouts and error
 //! messages are the same everywhere and no message ever shows a password.
 
+pub mod audit;
+pub mod copy;
 pub mod history;
 pub mod lock;
 pub mod migrator;
+pub mod oplog;
+pub mod partitions;
+pub mod promo;
 pub mod provision;
+pub mod reference;
+pub mod rotate;
 pub mod snapshot;
 
 use std::str::FromStr;

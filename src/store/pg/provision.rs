@@ -26,6 +26,18 @@ pub enum Action {
     Dropped,
     WouldDrop,
     Absent,
+    /// The other stores (`crate::provision`): a changed definition applied in place.
+    Updated,
+    WouldUpdate,
+    /// The server refused a declared object (e.g. a text index): reported, not fatal.
+    Refused,
+    /// The live object differs from its file; fixed only on request.
+    Drift,
+    /// Drift fixed by dropping and creating it again.
+    Recreated,
+    WouldRecreate,
+    /// On the server but not in any file; left alone.
+    Undeclared,
 }
 
 impl Action {
@@ -37,6 +49,13 @@ impl Action {
             Action::Dropped => "dropped",
             Action::WouldDrop => "would drop",
             Action::Absent => "absent",
+            Action::Updated => "updated",
+            Action::WouldUpdate => "would update",
+            Action::Refused => "refused",
+            Action::Drift => "drift",
+            Action::Recreated => "recreated",
+            Action::WouldRecreate => "would recreate",
+            Action::Undeclared => "not in file",
         }
     }
 }

@@ -21,14 +21,20 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Starts the snapshot transaction on `conn` and exports it.
-    pub async fn begin(conn: &mut PgConnection, url: &RedactedUrl, timeout: Duration) -> Result<Snapshot, sqlx::Error> {
+    pub async fn begin(
+        conn: &mut PgConnection,
+        url: &RedactedUrl,
+        timeout: Duration,
+    ) -> Result<Snapshot, sqlx::Error> {
         sqlx::raw_sql(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL TIME ZONE 'UTC'; \
              SET LOCAL work_mem = '64MB'",
         )
         .execute(&mut *conn)
         .await?;
-        let id = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(conn).await?;
+        let id = sqlx::query_scalar("SELECT pg_export_snapshot()")
+            .fetch_one(conn)
+            .await?;
         Ok(Snapshot {
             url: url.clone(),
             timeout,

@@ -1,0 +1,72 @@
+//! Records mutating runs in `rez_meta.operations` (see `store::pg::oplog`):
+//! the start before the command runs, the end after. A run whose database
+//! does not exist yet (`create`) is recorded at the end. Never fails the
+//! command: a log that cannot be written is a warning on stderr.
+
+use chrono::Utc;
+use sqlx::postgres::PgConnection;
+
+use crate::config::redact_args;
+use crate::error::CommandError;
+use crate::store::pg::{self, oplog};
+use crate::Ctx;
+
+pub struct OpLog {
+    op: Option<oplog::Operation>,
+    open: Option<(PgConnection, i64)>,
+}
+
+impl OpLog {
+    /// Starts the record of `command` (None: a read-only run, nothing to record).
+    pub async fn begin(ctx: &Ctx, command: Option<&str>) -> OpLog {
+        let Some(command) = command else {
+            return OpLog {
+                op: None,
+                open: None,
+            };
+        };
+        let op = oplog::Operation {
+            command: command.to_string(),
+            arguments: redact_args(std::env::args()),
+            actor: ctx.config.actor.clone(),
+            started_at: Utc::now(),
+        };
+        let open = open(ctx, &op).await.ok();
+        OpLog { op: Some(op), open }
+    }
+
+    /// Records how the run ended.
+    pub async fn finish(self, ctx: &Ctx, outcome: &Result<u8, CommandError>) {
+        let Some(op) = self.op else { return };
+        let (code, message) = match outcome {
+            Ok(code) => (*code, None),
+            Err(e) => (e.kind.exit_code(), Some(e.message.as_str())),
+        };
+        let open = match self.open {
+            Some(open) => Ok(open),
+            None => open(ctx, &op).await,
+        };
+        let result = match open {
+            Ok((mut conn, id)) => oplog::finish(&mut conn, id, code, message)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(
+                "could not record this run in rez_meta.operations: {}",
+                ctx.config.database_url.scrub(&e)
+            );
+        }
+    }
+}
+
+async fn open(ctx: &Ctx, op: &oplog::Operation) -> Result<(PgConnection, i64), String> {
+    let mut conn = pg::connect(&ctx.config.database_url, ctx.config.connect_timeout)
+        .await
+        .map_err(|e| e.message)?;
+    let id = oplog::start(&mut conn, op)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((conn, id))
+}

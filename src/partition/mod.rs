@@ -1,0 +1,7 @@
+//! Partition maintenance, decided purely: given a table's policy, the time
+//! and what the catalog says exists, [`plan::plan`] lists the actions
+//! (create, move rows out of DEFAULT, detach, archive, drop). No I/O here;
+//! `store::pg::rotate` reads the state and carries the actions out.
+
+pub mod plan;
+pub mod policy;

@@ -1,0 +1,343 @@
+//! Building the Elasticsearch indices from PostgreSQL (`rez-db reindex-es`).
+//!
+//! A full rebuild never touches what searches use until the very end: it
+//! creates the next versioned index from the file, streams rows out of
+//! PostgreSQL (one query per index, rows decoded as they arrive, so memory is
+//! bounded by the batches in flight), bulk-indexes them in batches bounded by
+//! document count and bytes with a few requests in flight, verifies the count,
+//! and only then moves the alias in one `_aliases` call. Any failure before that
+//! leaves the alias where it was and deletes the half-built index (or, with
+//! `--keep-failed`, leaves it behind the alias `<name>_failed`).
+//!
+//! Retries: a bulk request that gets no answer, a 429 or a 5xx is sent again with
+//! exponential backoff and jitter (backon); within an answered request, items
+//! refused with 429 are sent again the same way. Any other item error fails the
+//! run and the first ones are reported.
+
+pub mod docs;
+pub mod reindex;
+
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use indicatif::ProgressBar;
+use serde::Serialize;
+use serde_json::{json, Value};
+use sqlx::postgres::PgConnection;
+use tokio::task::JoinSet;
+
+use crate::store::es::{Es, EsError};
+pub use docs::Source;
+
+/// How documents are batched and sent.
+#[derive(Debug, Clone, Copy)]
+pub struct BulkSettings {
+    /// Documents per bulk request, at most.
+    pub batch_docs: usize,
+    /// Bytes per bulk request, at most (a single larger document goes alone).
+    pub batch_bytes: usize,
+    /// Bulk requests in flight.
+    pub concurrency: usize,
+    /// Attempts after the first, per request.
+    pub retries: usize,
+}
+
+impl Default for BulkSettings {
+    fn default() -> Self {
+        BulkSettings {
+            batch_docs: 1000,
+            batch_bytes: 5 * 1024 * 1024,
+            concurrency: 3,
+            retries: 6,
+        }
+    }
+}
+
+/// One document the server refused.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ItemError {
+    pub id: String,
+    pub status: u16,
+    #[serde(rename = "type")]
+    pub error_type: String,
+    pub reason: String,
+}
+
+/// What a stream of bulk requests did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BulkStats {
+    pub indexed: u64,
+    pub deleted: u64,
+    pub failed: u64,
+    pub retries: u64,
+    /// The first item errors.
+    pub errors: Vec<ItemError>,
+}
+
+/// Item errors kept for the report.
+const ERRORS_SHOWN: usize = 10;
+
+impl BulkStats {
+    fn absorb(&mut self, other: BulkStats) {
+        self.indexed += other.indexed;
+        self.deleted += other.deleted;
+        self.failed += other.failed;
+        self.retries += other.retries;
+        for e in other.errors {
+            if self.errors.len() < ERRORS_SHOWN {
+                self.errors.push(e);
+            }
+        }
+    }
+}
+
+/// Why streaming stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    Pg(sqlx::Error),
+    Es(EsError),
+}
+
+impl From<sqlx::Error> for StreamError {
+    fn from(e: sqlx::Error) -> Self {
+        StreamError::Pg(e)
+    }
+}
+
+/// Streams `source`'s rows (all, or changed since `since`) into `index` (a concrete
+/// index or an alias with one index). Rows no longer eligible become deletes in
+/// `since` mode and are skipped in a full build. Stops producing at the first
+/// item error and returns once every request in flight has finished.
+pub async fn stream_into(
+    es: &Es,
+    pg: &mut PgConnection,
+    source: Source,
+    index: &str,
+    since: Option<DateTime<Utc>>,
+    settings: BulkSettings,
+    bar: &ProgressBar,
+) -> Result<BulkStats, StreamError> {
+    let mut sender = Sender {
+        es,
+        settings,
+        bar,
+        in_flight: JoinSet::new(),
+        stats: BulkStats::default(),
+        failure: None,
+    };
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    let mut bytes = 0usize;
+    {
+        let mut rows = sqlx::query(source.sql()).bind(since).fetch(&mut *pg);
+        while let Some(row) = rows.try_next().await? {
+            let (id, doc) = source.document(&row)?;
+            let item = match doc {
+                Some(json) => {
+                    let mut item = action("index", index, &id.to_string());
+                    item.extend_from_slice(&json);
+                    item.push(b'\n');
+                    item
+                }
+                None if since.is_some() => action("delete", index, &id.to_string()),
+                None => continue,
+            };
+            // Send what is batched first when this item would overflow the byte bound.
+            let overflow = !batch.is_empty() && bytes + item.len() > settings.batch_bytes;
+            bytes += item.len();
+            batch.push(item);
+            if overflow || batch.len() >= settings.batch_docs {
+                let keep = if overflow { batch.pop() } else { None };
+                sender.send(std::mem::take(&mut batch)).await;
+                bytes = keep.as_ref().map_or(0, Vec::len);
+                batch.extend(keep);
+            }
+            if sender.stopped() {
+                break;
+            }
+        }
+    }
+    if !batch.is_empty() && !sender.stopped() {
+        sender.send(batch).await;
+    }
+    sender.finish().await
+}
+
+fn action(op: &str, index: &str, id: &str) -> Vec<u8> {
+    let mut line =
+        serde_json::to_vec(&json!({op: {"_index": index, "_id": id}})).expect("serialises");
+    line.push(b'\n');
+    line
+}
+
+/// The bulk requests in flight and what the finished ones did.
+struct Sender<'a> {
+    es: &'a Es,
+    settings: BulkSettings,
+    bar: &'a ProgressBar,
+    in_flight: JoinSet<Result<BulkStats, EsError>>,
+    stats: BulkStats,
+    failure: Option<EsError>,
+}
+
+impl Sender<'_> {
+    /// Sends `batch` once fewer than `concurrency` requests are in flight.
+    async fn send(&mut self, batch: Vec<Vec<u8>>) {
+        while self.in_flight.len() >= self.settings.concurrency.max(1) {
+            match self.in_flight.join_next().await {
+                Some(done) => self.settle(done),
+                None => break,
+            }
+        }
+        let es = self.es.clone();
+        let retries = self.settings.retries;
+        self.in_flight
+            .spawn(async move { send_batch(&es, batch, retries).await });
+    }
+
+    /// A request failed or a document was refused: produce nothing more.
+    fn stopped(&self) -> bool {
+        self.failure.is_some() || !self.stats.errors.is_empty()
+    }
+
+    fn settle(&mut self, done: Result<Result<BulkStats, EsError>, tokio::task::JoinError>) {
+        match done {
+            Ok(Ok(s)) => {
+                self.bar.inc(s.indexed + s.deleted + s.failed);
+                self.stats.absorb(s);
+            }
+            Ok(Err(e)) => {
+                self.failure.get_or_insert(e);
+            }
+            Err(join) => {
+                self.failure.get_or_insert(EsError {
+                    status: None,
+                    message: format!("a bulk task failed: {join}"),
+                });
+            }
+        }
+    }
+
+    /// Waits for every request in flight.
+    async fn finish(mut self) -> Result<BulkStats, StreamError> {
+        while let Some(done) = self.in_flight.join_next().await {
+            self.settle(done);
+        }
+        match self.failure {
+            Some(e) => Err(StreamError::Es(e)),
+            None => Ok(self.stats),
+        }
+    }
+}
+
+/// One batch, with retries: the whole request on no answer/429/5xx, and the
+/// items the server answered 429 for.
+pub async fn send_batch(
+    es: &Es,
+    mut items: Vec<Vec<u8>>,
+    retries: usize,
+) -> Result<BulkStats, EsError> {
+    let mut delays = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(10))
+        .with_max_times(retries)
+        .with_jitter()
+        .build();
+    let mut stats = BulkStats::default();
+    loop {
+        let body: Vec<u8> = items.concat();
+        let reply = match es.bulk(body).await {
+            Ok(reply) => reply,
+            Err(e) if e.is_transient() => match delays.next() {
+                Some(d) => {
+                    stats.retries += 1;
+                    tokio::time::sleep(d).await;
+                    continue;
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let results = reply
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if results.len() != items.len() {
+            return Err(EsError {
+                status: Some(200),
+                message: format!(
+                    "the bulk reply has {} items for {} sent",
+                    results.len(),
+                    items.len()
+                ),
+            });
+        }
+        let mut again = Vec::new();
+        for (item, result) in items.into_iter().zip(results) {
+            let Some((op, r)) = result.as_object().and_then(|o| o.iter().next()) else {
+                continue;
+            };
+            let status = r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+            match (op.as_str(), status) {
+                (_, 200..=299) if op == "delete" => stats.deleted += 1,
+                (_, 200..=299) => stats.indexed += 1,
+                // Already gone: the delete's goal holds.
+                ("delete", 404) => stats.deleted += 1,
+                (_, 429) => again.push(item),
+                _ => {
+                    stats.failed += 1;
+                    if stats.errors.len() < ERRORS_SHOWN {
+                        let text = |p: &str| {
+                            r.pointer(p)
+                                .and_then(Value::as_str)
+                                .unwrap_or("")
+                                .to_string()
+                        };
+                        let caused = text("/error/caused_by/reason");
+                        let reason = match caused.is_empty() {
+                            true => text("/error/reason"),
+                            false => format!("{} ({caused})", text("/error/reason")),
+                        };
+                        stats.errors.push(ItemError {
+                            id: text("/_id"),
+                            status,
+                            error_type: text("/error/type"),
+                            reason,
+                        });
+                    }
+                }
+            }
+        }
+        if again.is_empty() {
+            return Ok(stats);
+        }
+        match delays.next() {
+            Some(d) => {
+                stats.retries += 1;
+                items = again;
+                tokio::time::sleep(d).await;
+            }
+            None => {
+                return Err(EsError {
+                    status: Some(429),
+                    message: format!(
+                        "{} documents were still refused with 429 after {retries} retries",
+                        again.len()
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// Documents per second, for reports.
+pub fn rate(docs: u64, started: Instant) -> u64 {
+    let secs = started.elapsed().as_secs_f64();
+    if secs > 0.0 {
+        (docs as f64 / secs) as u64
+    } else {
+        docs
+    }
+}

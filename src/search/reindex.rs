@@ -1,0 +1,283 @@
+//! One index's rebuild or incremental update, as a sequence of steps whose
+//! every failure path leaves the alias where it was.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use indicatif::ProgressBar;
+use serde::Serialize;
+use serde_json::json;
+use sqlx::postgres::PgConnection;
+
+use super::{rate, stream_into, BulkSettings, BulkStats, ItemError, Source, StreamError};
+use crate::config::RedactedUrl;
+use crate::definitions::es::IndexDefinition;
+use crate::error::{CommandError, Result};
+use crate::provision::es::{create_version, versioned_name};
+use crate::store::es::Es;
+use crate::store::pg;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub since: Option<DateTime<Utc>>,
+    pub dry_run: bool,
+    /// Old versions kept behind after a swap.
+    pub keep: usize,
+    /// On failure, keep the half-built index behind `<alias>_failed` instead of deleting it.
+    pub keep_failed: bool,
+    pub bulk: BulkSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A new version was built and the alias moved to it.
+    Swapped,
+    /// `--since`: changed rows were upserted into the live index.
+    Updated,
+    /// `--dry-run`.
+    WouldBuild,
+    WouldUpdate,
+    /// Nothing changed for searches; see `failure`.
+    Failed,
+}
+
+/// What happened to one index.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexRun {
+    /// The alias (with prefix).
+    pub alias: String,
+    pub outcome: Outcome,
+    /// The index the alias pointed at before.
+    pub previous: Vec<String>,
+    /// The index built (or written to, with --since).
+    pub index: Option<String>,
+    /// Documents PostgreSQL has for a full build (`--dry-run` and full builds).
+    pub source_rows: Option<u64>,
+    pub indexed: u64,
+    pub deleted: u64,
+    pub retries: u64,
+    pub docs_per_sec: u64,
+    pub elapsed_ms: u64,
+    /// Old versions deleted by the retention rule, and leftovers of interrupted runs.
+    pub removed: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub item_errors: Vec<ItemError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// `--keep-failed`: where the half-built index can be inspected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_failed: Option<String>,
+}
+
+pub async fn run(
+    es: &Es,
+    pg: &mut PgConnection,
+    pg_url: &RedactedUrl,
+    def: &IndexDefinition,
+    source: Source,
+    options: Options,
+    bar: &ProgressBar,
+) -> Result<IndexRun> {
+    let started = Instant::now();
+    let previous = es.alias_targets(&def.name).await?;
+    let mut run = IndexRun {
+        alias: es.name(&def.name),
+        outcome: Outcome::Failed,
+        previous: previous.clone(),
+        index: None,
+        source_rows: None,
+        indexed: 0,
+        deleted: 0,
+        retries: 0,
+        docs_per_sec: 0,
+        elapsed_ms: 0,
+        removed: Vec::new(),
+        item_errors: Vec::new(),
+        failure: None,
+        kept_failed: None,
+    };
+    if options.since.is_some() {
+        return incremental(es, pg, pg_url, source, options, bar, run, started).await;
+    }
+
+    let rows: i64 = sqlx::query_scalar(&source.count_sql())
+        .bind(None::<DateTime<Utc>>)
+        .fetch_one(&mut *pg)
+        .await
+        .map_err(|e| pg::error(pg_url, e))?;
+    run.source_rows = Some(rows as u64);
+    bar.set_length(rows as u64);
+    bar.set_position(0);
+    bar.set_message(def.name.clone());
+
+    let versions = es.versions(&def.name).await?;
+    let current = versions
+        .iter()
+        .filter(|(_, n)| previous.contains(n))
+        .map(|(v, _)| *v)
+        .max();
+    let next = versions.last().map_or(1, |(v, _)| v + 1);
+    let new = versioned_name(es, def, next);
+    run.index = Some(new.clone());
+    // Versions newer than the live one that no alias points at are leftovers of an
+    // interrupted run: nobody searches them.
+    let failed_alias = es.alias_targets(&format!("{}_failed", def.name)).await?;
+    let leftovers: Vec<String> = versions
+        .iter()
+        .filter(|(v, n)| {
+            current.is_none_or(|c| *v > c) && !previous.contains(n) && !failed_alias.contains(n)
+        })
+        .map(|(_, n)| n.clone())
+        .collect();
+    let survivors: Vec<(u32, String)> = versions
+        .iter()
+        .filter(|(_, n)| !leftovers.contains(n))
+        .cloned()
+        .collect();
+    if options.dry_run {
+        run.outcome = Outcome::WouldBuild;
+        run.removed = leftovers;
+        run.removed.extend(retention(&survivors, options.keep));
+        return Ok(run);
+    }
+    for name in &leftovers {
+        es.delete_index(name).await?;
+    }
+    run.removed.extend(leftovers);
+
+    if let Err(e) = create_version(es, def, next).await {
+        run.failure = Some(format!("creating {new}: {e}"));
+        return Ok(finish(run, started));
+    }
+    // No refreshes while building: one at the end. Best effort: a server that
+    // refuses the setting only builds a little slower.
+    let _ = es
+        .put_settings(&new, &json!({"index": {"refresh_interval": "-1"}}))
+        .await;
+    let streamed = stream_into(es, pg, source, &new, None, options.bulk, bar).await;
+    let failure = match streamed {
+        Err(StreamError::Pg(e)) => Some(pg::error(pg_url, e).message),
+        Err(StreamError::Es(e)) => Some(format!("bulk indexing into {new}: {e}")),
+        Ok(stats) => {
+            absorb(&mut run, &stats);
+            if !stats.errors.is_empty() || stats.failed > 0 {
+                Some(format!(
+                    "{} document(s) refused by the server; the first are listed",
+                    stats.failed
+                ))
+            } else {
+                let _ = es
+                    .put_settings(&new, &json!({"index": {"refresh_interval": null}}))
+                    .await;
+                es.refresh(&new).await?;
+                let counted = es.count(&new).await?;
+                (counted != stats.indexed).then(|| {
+                    format!(
+                        "{new} holds {counted} documents, {} were indexed",
+                        stats.indexed
+                    )
+                })
+            }
+        }
+    };
+    if let Some(f) = failure {
+        run.failure = Some(f);
+        if options.keep_failed {
+            let failed = format!("{}_failed", def.name);
+            let old = es.alias_targets(&failed).await?;
+            es.swap_alias(&failed, &old, &new).await?;
+            run.kept_failed = Some(format!("{new} (alias {})", es.name(&failed)));
+        } else {
+            es.delete_index(&new).await?;
+        }
+        return Ok(finish(run, started));
+    }
+    es.swap_alias(&def.name, &previous, &new).await?;
+    run.outcome = Outcome::Swapped;
+    for old in retention(&survivors, options.keep) {
+        es.delete_index(&old).await?;
+        run.removed.push(old);
+    }
+    Ok(finish(run, started))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn incremental(
+    es: &Es,
+    pg: &mut PgConnection,
+    pg_url: &RedactedUrl,
+    source: Source,
+    options: Options,
+    bar: &ProgressBar,
+    mut run: IndexRun,
+    started: Instant,
+) -> Result<IndexRun> {
+    let Some(live) = run.previous.last().cloned() else {
+        return Err(CommandError::usage(format!(
+            "--since needs a live index behind alias `{}`, and there is none",
+            run.alias
+        ))
+        .with_hint(format!(
+            "build it first: `rez-db reindex-es {}`",
+            source.name()
+        )));
+    };
+    run.index = Some(live.clone());
+    if options.dry_run {
+        run.outcome = Outcome::WouldUpdate;
+        return Ok(run);
+    }
+    bar.set_message(source.name());
+    match stream_into(es, pg, source, &live, options.since, options.bulk, bar).await {
+        Err(StreamError::Pg(e)) => run.failure = Some(pg::error(pg_url, e).message),
+        Err(StreamError::Es(e)) => run.failure = Some(format!("bulk indexing into {live}: {e}")),
+        Ok(stats) => {
+            absorb(&mut run, &stats);
+            if stats.failed > 0 {
+                run.failure = Some(format!(
+                    "{} document(s) refused by the server; the others were written",
+                    stats.failed
+                ));
+            } else {
+                es.refresh(&live).await?;
+                run.outcome = Outcome::Updated;
+            }
+        }
+    }
+    Ok(finish(run, started))
+}
+
+fn absorb(run: &mut IndexRun, stats: &BulkStats) {
+    run.indexed = stats.indexed;
+    run.deleted = stats.deleted;
+    run.retries = stats.retries;
+    run.item_errors = stats.errors.clone();
+}
+
+fn finish(mut run: IndexRun, started: Instant) -> IndexRun {
+    run.elapsed_ms = started.elapsed().as_millis() as u64;
+    run.docs_per_sec = rate(run.indexed + run.deleted, started);
+    run
+}
+
+/// The old versions (all existing before the new one, oldest first) to delete
+/// after a swap: all but the newest `keep`.
+pub fn retention(old: &[(u32, String)], keep: usize) -> Vec<String> {
+    let cut = old.len().saturating_sub(keep);
+    old[..cut].iter().map(|(_, n)| n.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_keeps_the_newest_old_versions() {
+        let v = |n: u32| (n, format!("products_v{n}"));
+        let versions = [v(1), v(2), v(3), v(4)];
+        assert_eq!(retention(&versions, 2), ["products_v1", "products_v2"]);
+        assert!(retention(&versions, 10).is_empty());
+        assert_eq!(retention(&versions, 0).len(), 4);
+    }
+}

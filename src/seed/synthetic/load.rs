@@ -1,0 +1,284 @@
+//! Loading a synthetic dataset into PostgreSQL: one transaction, COPY table
+//! by table in foreign-key order, users in chunks that a blocking thread
+//! generates while the previous chunk streams to the server (both cores
+//! work, memory stays bounded by two chunks).
+//!
+//! All or nothing: an error, or Ctrl-C, drops the transaction and the server
+//! rolls it back; `--dry-run` rolls it back on purpose after counting. It
+//! refuses a database that already has users or merchants: the dataset's
+//! unique values (phones, emails, order numbers) are unique only among
+//! themselves.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::PgConnection;
+use sqlx::Connection;
+
+use super::catalog::Catalog;
+use super::other_stores::{self, Pending};
+use super::tables::UserTables;
+use super::{generate_users, generate_world, tally, Params, Progress, World};
+use crate::config::RedactedUrl;
+use crate::error::{CommandError, Result};
+use crate::output::progress;
+use crate::seed::apply;
+use crate::seed::files::SeedSource;
+use crate::store::pg::copy::{copy_in, CopyTable};
+use crate::store::pg::partitions::{self, Period, PARTITIONED};
+use crate::store::pg::reference::{self as stored, UpsertCounts};
+use crate::store::pg::{self};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub params: Params,
+    /// Where reference data comes from if the reference tables are empty.
+    pub seeds: SeedSource,
+    pub dry_run: bool,
+    pub progress: bool,
+    pub lock_timeout: Duration,
+    pub statement_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableRows {
+    pub table: &'static str,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Loaded {
+    pub scale: u64,
+    pub rng_seed: u64,
+    pub now: DateTime<Utc>,
+    /// Reference tables that were empty and were seeded first.
+    pub reference_seeded: Vec<UpsertCounts>,
+    pub partitions_created: Vec<String>,
+    /// Rows loaded per table, in load order.
+    pub tables: Vec<TableRows>,
+    pub rows: u64,
+    pub other_stores: Vec<Pending>,
+}
+
+pub async fn load(conn: &mut PgConnection, url: &RedactedUrl, opts: &Options) -> Result<Loaded> {
+    let started = std::time::Instant::now();
+    let err = |e| pg::error(url, e);
+    let mut tx = conn.begin().await.map_err(err)?;
+    refuse_non_empty(&mut tx, url).await?;
+    pg::set_ddl_timeouts(&mut tx, opts.lock_timeout, opts.statement_timeout)
+        .await
+        .map_err(err)?;
+
+    let counts = stored::counts(&mut tx).await.map_err(err)?;
+    let empty: Vec<&str> = apply::TABLES
+        .iter()
+        .copied()
+        .filter(|t| counts.get(*t).copied().unwrap_or(0) == 0)
+        .collect();
+    let reference_seeded = if empty.is_empty() {
+        Vec::new()
+    } else {
+        let data = apply::read(&mut tx, url, &opts.seeds).await?;
+        apply::upsert(&mut tx, url, &data, Some(&empty)).await?
+    };
+    let catalog = Catalog::from_stored(&stored::read(&mut tx).await.map_err(err)?)?;
+
+    let params = opts.params;
+    let world = Arc::new(blocking(move || World::build(params, catalog)).await?);
+    let counted = {
+        let world = world.clone();
+        blocking(move || tally(&world)).await?
+    };
+    tracing::info!(
+        "world built and users tallied after {:?}",
+        started.elapsed()
+    );
+
+    let partitions_created = ensure_partitions(&mut tx, url, &world).await?;
+    tracing::info!("partitions ready after {:?}", started.elapsed());
+    let mut loaded: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut order: Vec<&'static str> = Vec::new();
+    let world_rows = {
+        let world = world.clone();
+        blocking(move || generate_world(&world, &counted)).await?
+    };
+    for table in world_rows.in_load_order() {
+        send(&mut tx, url, table, &mut loaded, &mut order).await?;
+    }
+
+    tracing::info!("merchants and offers loaded after {:?}", started.elapsed());
+    load_users(&mut tx, url, &world, opts.progress, &mut loaded, &mut order).await?;
+    tracing::info!("users loaded after {:?}", started.elapsed());
+
+    // Dashboards read merchant_stats; it summarises the orders just loaded.
+    sqlx::raw_sql("REFRESH MATERIALIZED VIEW merchant_stats")
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+    tracing::info!("merchant_stats refreshed after {:?}", started.elapsed());
+    if opts.dry_run {
+        tx.rollback().await.map_err(err)?;
+    } else {
+        // Fresh statistics, so the first queries (validate's) get good plans.
+        let analyze = format!("ANALYZE {}", order.join(", "));
+        sqlx::raw_sql(&analyze)
+            .execute(&mut *tx)
+            .await
+            .map_err(err)?;
+        tracing::info!("analyzed after {:?}", started.elapsed());
+        tx.commit().await.map_err(err)?;
+    }
+    let tables: Vec<TableRows> = order
+        .iter()
+        .map(|&table| TableRows {
+            table,
+            rows: loaded[table],
+        })
+        .collect();
+    Ok(Loaded {
+        scale: params.scale,
+        rng_seed: params.rng_seed,
+        now: params.now,
+        reference_seeded,
+        partitions_created,
+        rows: tables.iter().map(|t| t.rows).sum(),
+        other_stores: other_stores::not_yet_sent(|t| loaded.get(t).copied().unwrap_or(0)),
+        tables,
+    })
+}
+
+/// Creates the partitions every generated row needs, so that none lands in a
+/// DEFAULT partition; returns the names created.
+async fn ensure_partitions(
+    conn: &mut PgConnection,
+    url: &RedactedUrl,
+    world: &World,
+) -> Result<Vec<String>> {
+    // audit_log rows come from the merchants trigger, stamped with the
+    // transaction's now(), not the dataset's: its month needs a partition too.
+    let db_now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| pg::error(url, e))?;
+    let (from, to) = world.time_range();
+    let mut wanted: Vec<partitions::RangePartition> = PARTITIONED
+        .iter()
+        .flat_map(|&(parent, period)| partitions::covering(parent, period, from, to))
+        .collect();
+    wanted.push(partitions::partition_for(
+        "audit_log",
+        Period::Month,
+        db_now,
+    ));
+    wanted.sort_by(|a, b| a.name.cmp(&b.name));
+    wanted.dedup_by(|a, b| a.name == b.name);
+    partitions::ensure_all(conn, &wanted)
+        .await
+        .map_err(|e| pg::error(url, e))
+}
+
+/// Generates users chunk by chunk on a blocking thread, COPYing each chunk
+/// while the next one is generated.
+async fn load_users(
+    conn: &mut PgConnection,
+    url: &RedactedUrl,
+    world: &Arc<World>,
+    show_progress: bool,
+    loaded: &mut BTreeMap<&'static str, u64>,
+    order: &mut Vec<&'static str>,
+) -> Result<()> {
+    let bar = progress::throughput(world.params.scale, "users", show_progress);
+    let mut next = Some(spawn_chunk(
+        world.clone(),
+        Progress::new(world),
+        UserTables::new(),
+    ));
+    let mut free = Some(UserTables::new());
+    while let Some(chunk) = next.take() {
+        let (rows, state) = chunk.await.map_err(crashed)?;
+        if !state.done(world) {
+            let buffer = free.take().expect("two buffers alternate");
+            next = Some(spawn_chunk(world.clone(), state, buffer));
+        }
+        for table in rows.in_load_order() {
+            send(conn, url, table, loaded, order).await?;
+        }
+        bar.inc(rows.users.rows());
+        bar.set_message(format!("{} rows", loaded.values().sum::<u64>()));
+        free = Some(rows);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+async fn refuse_non_empty(conn: &mut PgConnection, url: &RedactedUrl) -> Result<()> {
+    let (users, merchants): (bool, bool) =
+        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM users), EXISTS (SELECT 1 FROM merchants)")
+            .fetch_one(conn)
+            .await
+            .map_err(|e| pg::error(url, e))?;
+    let table = match (users, merchants) {
+        (true, _) => "users",
+        (_, true) => "merchants",
+        _ => return Ok(()),
+    };
+    Err(CommandError::usage(format!(
+        "{} already has data ({table} has rows); a synthetic dataset is loaded only into an empty database",
+        url.database_name().unwrap_or_default()
+    ))
+    .with_hint(
+        "start from an empty database: `rez-db create --drop --yes && rez-db create && rez-db migrate`, then seed again",
+    ))
+}
+
+/// COPYs one table's rows (if any) and counts them.
+async fn send(
+    conn: &mut PgConnection,
+    url: &RedactedUrl,
+    table: &CopyTable,
+    loaded: &mut BTreeMap<&'static str, u64>,
+    order: &mut Vec<&'static str>,
+) -> Result<()> {
+    if !loaded.contains_key(table.table) {
+        order.push(table.table);
+        loaded.insert(table.table, 0);
+    }
+    if table.is_empty() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let rows = copy_in(conn, table).await.map_err(|e| pg::error(url, e))?;
+    tracing::debug!(
+        "COPY {} rows into {} in {:?}",
+        rows,
+        table.table,
+        started.elapsed()
+    );
+    *loaded.get_mut(table.table).expect("inserted above") += rows;
+    Ok(())
+}
+
+type Chunk = (UserTables, Progress);
+
+fn spawn_chunk(
+    world: Arc<World>,
+    mut state: Progress,
+    mut buffer: UserTables,
+) -> tokio::task::JoinHandle<Chunk> {
+    tokio::task::spawn_blocking(move || {
+        generate_users(&world, &mut state, &mut buffer);
+        (buffer, state)
+    })
+}
+
+/// Runs CPU-bound generation off the async runtime's threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(work).await.map_err(crashed)
+}
+
+fn crashed(e: tokio::task::JoinError) -> CommandError {
+    CommandError::bug(format!("the synthetic data generator stopped: {e}"))
+}

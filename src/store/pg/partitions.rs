@@ -1,0 +1,190 @@
+//! Range partitions of the partitioned tables (`orders` and `audit_log`
+//! monthly, `wallet_transactions` quarterly), named and bounded exactly as
+//! the migrations name them: `orders_2026_01`, `wallet_transactions_2026_q1`,
+//! `audit_log_2026_01`, bounds in UTC with an explicit `+00` offset.
+//!
+//! [`ensure_range_partition`] creates one partition unless a table of that
+//! name exists; the helpers compute which partitions cover a time range. It
+//! never moves rows out of a DEFAULT partition (PostgreSQL refuses to create a
+//! partition whose range the DEFAULT partition already holds rows for; that
+//! move is `partition-rotate`'s job) and never drops anything.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use sqlx::postgres::PgConnection;
+
+use super::quote_ident;
+
+/// How a partitioned table is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    Month,
+    Quarter,
+}
+
+/// The partitioned tables and their periods (docs/schema.md, "Partitioning").
+pub const PARTITIONED: [(&str, Period); 3] = [
+    ("orders", Period::Month),
+    ("wallet_transactions", Period::Quarter),
+    ("audit_log", Period::Month),
+];
+
+/// One range partition: `[from, to)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangePartition {
+    pub parent: &'static str,
+    pub name: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+fn utc_midnight(date: NaiveDate) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).expect("midnight exists"))
+}
+
+/// The first day of the period holding `at`, in UTC.
+fn period_start(period: Period, at: DateTime<Utc>) -> NaiveDate {
+    let month = match period {
+        Period::Month => at.month(),
+        Period::Quarter => (at.month() - 1) / 3 * 3 + 1,
+    };
+    NaiveDate::from_ymd_opt(at.year(), month, 1).expect("day 1 exists")
+}
+
+fn next_start(period: Period, start: NaiveDate) -> NaiveDate {
+    let months = match period {
+        Period::Month => 1,
+        Period::Quarter => 3,
+    };
+    start
+        .checked_add_months(chrono::Months::new(months))
+        .expect("dates stay in range")
+}
+
+/// The partition of `parent` that holds `at`.
+pub fn partition_for(parent: &'static str, period: Period, at: DateTime<Utc>) -> RangePartition {
+    let start = period_start(period, at);
+    let name = match period {
+        Period::Month => format!("{parent}_{}", start.format("%Y_%m")),
+        Period::Quarter => format!("{parent}_{}_q{}", start.year(), (start.month() - 1) / 3 + 1),
+    };
+    RangePartition {
+        parent,
+        name,
+        from: utc_midnight(start),
+        to: utc_midnight(next_start(period, start)),
+    }
+}
+
+/// Every partition of `parent` needed to hold instants from `from` to `to`, inclusive.
+pub fn covering(
+    parent: &'static str,
+    period: Period,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<RangePartition> {
+    let mut out = Vec::new();
+    let mut at = from;
+    while at <= to {
+        let p = partition_for(parent, period, at);
+        at = p.to;
+        out.push(p);
+    }
+    out
+}
+
+/// A partition bound as the migrations write it: `2026-01-01 00:00:00+00`.
+fn bound(at: DateTime<Utc>) -> String {
+    format!("{}+00", at.format("%Y-%m-%d %H:%M:%S"))
+}
+
+/// Creates `name` as the partition `[from, to)` of `parent`, unless a table
+/// called `name` already exists. Returns whether it created it.
+///
+/// Fails (as PostgreSQL does) when another partition overlaps the range, or
+/// when the DEFAULT partition holds rows in it. Run it under the run lock and
+/// with `lock_timeout` set: attaching takes a lock on the parent.
+pub async fn ensure_range_partition(
+    conn: &mut PgConnection,
+    parent: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = current_schema() AND c.relname = $1)",
+    )
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?;
+    if exists {
+        return Ok(false);
+    }
+    let sql = format!(
+        "CREATE TABLE {} PARTITION OF {} FOR VALUES FROM ('{}') TO ('{}')",
+        quote_ident(name),
+        quote_ident(parent),
+        bound(from),
+        bound(to)
+    );
+    sqlx::raw_sql(&sql).execute(conn).await?;
+    Ok(true)
+}
+
+/// [`ensure_range_partition`] for each of `partitions`; returns the names created.
+pub async fn ensure_all(
+    conn: &mut PgConnection,
+    partitions: &[RangePartition],
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut created = Vec::new();
+    for p in partitions {
+        if ensure_range_partition(conn, p.parent, p.from, p.to, &p.name).await? {
+            created.push(p.name.clone());
+        }
+    }
+    Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn names_and_bounds_follow_the_migrations() {
+        let p = partition_for("orders", Period::Month, at(2026, 1, 31));
+        assert_eq!(p.name, "orders_2026_01");
+        assert_eq!(bound(p.from), "2026-01-01 00:00:00+00");
+        assert_eq!(bound(p.to), "2026-02-01 00:00:00+00");
+        let q = partition_for("wallet_transactions", Period::Quarter, at(2025, 12, 31));
+        assert_eq!(q.name, "wallet_transactions_2025_q4");
+        assert_eq!(bound(q.from), "2025-10-01 00:00:00+00");
+        assert_eq!(bound(q.to), "2026-01-01 00:00:00+00");
+    }
+
+    #[test]
+    fn covering_spans_year_ends_without_gaps() {
+        let months = covering("audit_log", Period::Month, at(2025, 11, 20), at(2026, 2, 1));
+        let names: Vec<&str> = months.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "audit_log_2025_11",
+                "audit_log_2025_12",
+                "audit_log_2026_01",
+                "audit_log_2026_02"
+            ]
+        );
+        assert!(months.windows(2).all(|w| w[0].to == w[1].from));
+        let quarters = covering(
+            "wallet_transactions",
+            Period::Quarter,
+            at(2025, 9, 30),
+            at(2025, 10, 1),
+        );
+        assert_eq!(quarters.len(), 2);
+    }
+}

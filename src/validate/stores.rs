@@ -1,0 +1,286 @@
+//! The checks of the other stores: Redis keys against `redis-layout.toml`,
+//! Elasticsearch indices against `es-mappings/` and against PostgreSQL's row
+//! counts, MongoDB indexes against `mongo-indexes/`.
+//!
+//! They do not run inside the PostgreSQL snapshot (`super::run`): the command
+//! runs them here and merges their results into the same report, in catalogue
+//! order. Each check names the stores it needs, so `--only` can leave a store
+//! out and its checks with it. Redis is only ever sampled with SCAN, in small
+//! steps with a pause between them, never with KEYS.
+
+use std::time::Instant;
+
+use super::{Check, CheckResult, Severity, Source, Tally, Violation};
+use crate::definitions::mongo::{compare, live_index, IndexState};
+use crate::definitions::redis::{CHECK_TTL_MAX, CHECK_TTL_MISSING, CHECK_TYPE, CHECK_UNKNOWN};
+use crate::definitions::Definitions;
+use crate::error::CommandError;
+use crate::search::Source as DocSource;
+use crate::store::kind::StoreKind;
+use crate::store::redis::ScanBudget;
+use crate::Ctx;
+
+/// A check of a store other than PostgreSQL (possibly against PostgreSQL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreCheck {
+    Redis,
+    EsMapping,
+    EsSettings,
+    EsDocCount,
+    MongoIndexDrift,
+    MongoIndexMissing,
+}
+
+impl StoreCheck {
+    /// The stores the check reads; it runs only when all are selected.
+    pub fn stores(self) -> &'static [StoreKind] {
+        match self {
+            StoreCheck::Redis => &[StoreKind::Redis],
+            StoreCheck::EsMapping | StoreCheck::EsSettings => &[StoreKind::Elasticsearch],
+            StoreCheck::EsDocCount => &[StoreKind::Elasticsearch, StoreKind::Postgres],
+            StoreCheck::MongoIndexDrift | StoreCheck::MongoIndexMissing => &[StoreKind::Mongodb],
+        }
+    }
+}
+
+fn store(
+    id: &'static str,
+    severity: Severity,
+    description: &'static str,
+    check: StoreCheck,
+) -> Check {
+    Check {
+        id,
+        severity,
+        description,
+        source: Source::Store(check),
+    }
+}
+
+pub fn catalogue() -> Vec<Check> {
+    use Severity::{Error, Warning};
+    vec![
+        store(
+            CHECK_TYPE,
+            Error,
+            "sampled Redis keys have the type redis-layout.toml declares",
+            StoreCheck::Redis,
+        ),
+        store(
+            CHECK_TTL_MISSING,
+            Error,
+            "sampled Redis keys that must expire have a TTL",
+            StoreCheck::Redis,
+        ),
+        store(
+            CHECK_TTL_MAX,
+            Error,
+            "sampled Redis keys' TTLs are within the declared maximum",
+            StoreCheck::Redis,
+        ),
+        store(
+            CHECK_UNKNOWN,
+            Warning,
+            "sampled Redis keys match a pattern of redis-layout.toml",
+            StoreCheck::Redis,
+        ),
+        store(
+            "es.mapping",
+            Error,
+            "each alias exists and its index's mapping is the file's",
+            StoreCheck::EsMapping,
+        ),
+        store(
+            "es.settings",
+            Error,
+            "each index's analysis settings are the file's",
+            StoreCheck::EsSettings,
+        ),
+        store(
+            "es.doc_count",
+            Warning,
+            "each index holds as many documents as PostgreSQL has eligible rows",
+            StoreCheck::EsDocCount,
+        ),
+        store(
+            "mongo.index_drift",
+            Error,
+            "MongoDB indexes have the keys and options of their files",
+            StoreCheck::MongoIndexDrift,
+        ),
+        store(
+            "mongo.index_missing",
+            Warning,
+            "every declared MongoDB index exists",
+            StoreCheck::MongoIndexMissing,
+        ),
+    ]
+}
+
+/// Runs the store checks among `checks` (others are ignored), keeping `limit` violations each.
+pub async fn run(
+    ctx: &Ctx,
+    defs: &Definitions,
+    checks: &[Check],
+    limit: usize,
+) -> Result<Vec<CheckResult>, CommandError> {
+    let wanted = |kind: StoreCheck| checks.iter().any(|c| c.source == Source::Store(kind));
+    let mut tallies: Vec<(&'static str, Tally, u64)> = Vec::new();
+    let mut add = |id: &'static str, tally: Tally, started: Instant| {
+        tallies.push((id, tally, started.elapsed().as_millis() as u64))
+    };
+    let c = &ctx.config;
+
+    if wanted(StoreCheck::Redis) {
+        let started = Instant::now();
+        let mut redis =
+            crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
+                .await?;
+        let keys = redis.sample(ScanBudget::default()).await?;
+        let mut by_id: Vec<(&'static str, Tally)> =
+            [CHECK_TYPE, CHECK_TTL_MISSING, CHECK_TTL_MAX, CHECK_UNKNOWN]
+                .iter()
+                .map(|id| (*id, Tally::new(limit)))
+                .collect();
+        let table = format!("redis:{}", c.redis_url);
+        for k in keys {
+            for f in defs.redis.check_key(&k.key, &k.key_type, k.ttl) {
+                if let Some((_, t)) = by_id.iter_mut().find(|(id, _)| *id == f.check) {
+                    t.push(Violation {
+                        table: table.clone(),
+                        entity: format!("{}{}", redis.prefix(), k.key),
+                        expected: f.expected,
+                        actual: f.actual,
+                    });
+                }
+            }
+        }
+        for (id, t) in by_id {
+            add(id, t, started);
+        }
+    }
+
+    let es_checks = [
+        StoreCheck::EsMapping,
+        StoreCheck::EsSettings,
+        StoreCheck::EsDocCount,
+    ];
+    if es_checks.iter().any(|k| wanted(*k)) {
+        let started = Instant::now();
+        let es =
+            crate::store::es::connect(&c.elasticsearch_url, &c.es_index_prefix, c.connect_timeout)
+                .await?;
+        let mut pg = match wanted(StoreCheck::EsDocCount) {
+            true => Some(crate::store::pg::connect(&c.database_url, c.connect_timeout).await?),
+            false => None,
+        };
+        let (mut mapping, mut settings, mut counts) =
+            (Tally::new(limit), Tally::new(limit), Tally::new(limit));
+        for d in &defs.es {
+            let alias = es.name(&d.name);
+            let table = format!("es:{alias}");
+            let v = |entity: String, expected: String, actual: String| Violation {
+                table: table.clone(),
+                entity,
+                expected,
+                actual,
+            };
+            let Some(index) = es.alias_targets(&d.name).await?.pop() else {
+                mapping.push(v(
+                    alias.clone(),
+                    format!("alias -> {alias}_v<N> ({})", d.file),
+                    "no alias: run `rez-db create`".into(),
+                ));
+                continue;
+            };
+            for diff in d.mapping_differences(&es.mapping(&index).await?) {
+                let (field, what) = diff.split_once(": ").unwrap_or((&diff, ""));
+                mapping.push(v(
+                    format!("{index}.{field}"),
+                    format!("as in {}", d.file),
+                    what.to_string(),
+                ));
+            }
+            for diff in d.settings_differences(&es.settings(&index).await?) {
+                let (key, what) = diff.split_once(": ").unwrap_or((&diff, ""));
+                settings.push(v(
+                    format!("{index}.{key}"),
+                    format!("as in {}", d.file),
+                    what.to_string(),
+                ));
+            }
+            if let (Some(conn), Some(source)) = (pg.as_mut(), DocSource::from_name(&d.name)) {
+                let want: i64 = sqlx::query_scalar(&source.count_sql())
+                    .bind(None::<chrono::DateTime<chrono::Utc>>)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(|e| crate::store::pg::error(&c.database_url, e))?;
+                let have = es.count(&alias).await?;
+                if have != want as u64 {
+                    counts.push(v(
+                        alias.clone(),
+                        format!("{want} documents (eligible {} rows in PostgreSQL)", d.name),
+                        format!("{have} documents: run `rez-db reindex-es {}`", d.name),
+                    ));
+                }
+            }
+        }
+        add("es.mapping", mapping, started);
+        add("es.settings", settings, started);
+        add("es.doc_count", counts, started);
+    }
+
+    if wanted(StoreCheck::MongoIndexDrift) || wanted(StoreCheck::MongoIndexMissing) {
+        let started = Instant::now();
+        let mongo = crate::store::mongo::connect(&c.mongodb_uri, c.connect_timeout).await?;
+        let (mut drift, mut missing) = (Tally::new(limit), Tally::new(limit));
+        for col in &defs.mongo {
+            let live: Vec<_> = mongo
+                .list_indexes(&col.name)
+                .await?
+                .iter()
+                .filter_map(live_index)
+                .collect();
+            let table = format!("mongodb:{}.{}", mongo.database_name(), col.name);
+            for (spec, state) in compare(&col.indexes, &live).0 {
+                match state {
+                    IndexState::Same => {}
+                    IndexState::Missing => missing.push(Violation {
+                        table: table.clone(),
+                        entity: spec.name.clone(),
+                        expected: format!("{} {}", spec.keys_text(), col.file),
+                        actual:
+                            "absent: run `rez-db migrate` (it names an index the server refuses)"
+                                .into(),
+                    }),
+                    IndexState::Drift { differences, .. } => drift.push(Violation {
+                        table: table.clone(),
+                        entity: spec.name.clone(),
+                        expected: format!("as in {}", col.file),
+                        actual: format!(
+                            "{}; fix with `rez-db migrate --fix-drift`",
+                            differences.join("; ")
+                        ),
+                    }),
+                }
+            }
+        }
+        add("mongo.index_drift", drift, started);
+        add("mongo.index_missing", missing, started);
+    }
+
+    Ok(checks
+        .iter()
+        .filter_map(|check| {
+            let (_, tally, ms) = tallies.iter().find(|(id, _, _)| *id == check.id)?;
+            Some(CheckResult {
+                id: check.id,
+                severity: check.severity,
+                description: check.description,
+                violations: tally.count,
+                shown: tally.shown.clone(),
+                elapsed_ms: *ms,
+            })
+        })
+        .collect())
+}
