@@ -217,20 +217,7 @@ pub async fn run(ctx: &Ctx, args: &AuditArgs) -> Result<AuditReport> {
                 ));
             }
             if !change.dry_run {
-                lock::acquire(
-                    &mut conn,
-                    url,
-                    lock::LockScope::Schema,
-                    ctx.config.lock_wait,
-                )
-                .await?;
-                pg::set_ddl_timeouts(
-                    &mut conn,
-                    ctx.config.lock_timeout,
-                    ctx.config.statement_timeout,
-                )
-                .await
-                .map_err(err)?;
+                lock::hold(&mut conn, &ctx.config, lock::LockScope::Schema).await?;
             }
             let audited = audit::audited_tables(&mut conn).await.map_err(err)?;
             let mut report = ChangeReport {

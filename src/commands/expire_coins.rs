@@ -106,21 +106,8 @@ pub async fn run(ctx: &Ctx, args: &ExpireCoinsArgs) -> Result<ExpireReport> {
     let err = |e| pg::error(url, e);
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
     if !args.dry_run {
-        lock::acquire(
-            &mut conn,
-            url,
-            lock::LockScope::Expiry,
-            ctx.config.lock_wait,
-        )
-        .await?;
+        lock::hold(&mut conn, &ctx.config, lock::LockScope::Expiry).await?;
     }
-    pg::set_ddl_timeouts(
-        &mut conn,
-        ctx.config.lock_timeout,
-        ctx.config.statement_timeout,
-    )
-    .await
-    .map_err(err)?;
     let mut report = ExpireReport {
         now: args.now.unwrap_or_else(Utc::now),
         dry_run: args.dry_run,

@@ -270,20 +270,7 @@ pub async fn run_with(ctx: &Ctx, run: &RunArgs, local: &[Migration]) -> Result<M
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
     let mode = mode_of(run);
     if mode == Mode::Apply {
-        lock::acquire(
-            &mut conn,
-            url,
-            lock::LockScope::Schema,
-            ctx.config.lock_wait,
-        )
-        .await?;
-        pg::set_ddl_timeouts(
-            &mut conn,
-            ctx.config.lock_timeout,
-            ctx.config.statement_timeout,
-        )
-        .await
-        .map_err(err)?;
+        lock::hold(&mut conn, &ctx.config, lock::LockScope::Schema).await?;
     }
     let applied = history::read(&mut conn).await.map_err(err)?;
     let plan = migration::plan(local, &applied, run.target).map_err(plan_error)?;

@@ -119,26 +119,13 @@ pub async fn run(ctx: &Ctx, args: &PartitionRotateArgs) -> Result<RotateReport> 
     let err = |e| pg::error(url, e);
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
     if !args.dry_run {
-        lock::acquire(
-            &mut conn,
-            url,
-            lock::LockScope::Schema,
-            ctx.config.lock_wait,
-        )
-        .await?;
+        lock::hold(&mut conn, &ctx.config, lock::LockScope::Schema).await?;
     }
     // Partition bounds print in the session's TimeZone: read and write them in UTC.
     sqlx::raw_sql("SET TIME ZONE 'UTC'")
         .execute(&mut conn)
         .await
         .map_err(err)?;
-    pg::set_ddl_timeouts(
-        &mut conn,
-        ctx.config.lock_timeout,
-        ctx.config.statement_timeout,
-    )
-    .await
-    .map_err(err)?;
     let mut report = RotateReport {
         now: args.now.unwrap_or_else(Utc::now),
         dry_run: args.dry_run,

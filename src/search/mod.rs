@@ -23,7 +23,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use indicatif::ProgressBar;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnection;
 use tokio::task::JoinSet;
@@ -259,29 +259,27 @@ pub async fn send_batch(
             },
             Err(e) => return Err(e),
         };
-        let results = reply
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        if results.len() != items.len() {
+        let reply: BulkReply = serde_json::from_str(&reply).map_err(|e| EsError {
+            status: Some(200),
+            message: format!("an unreadable bulk reply: {e}"),
+        })?;
+        if reply.items.len() != items.len() {
             return Err(EsError {
                 status: Some(200),
                 message: format!(
                     "the bulk reply has {} items for {} sent",
-                    results.len(),
+                    reply.items.len(),
                     items.len()
                 ),
             });
         }
         let mut again = Vec::new();
-        for (item, result) in items.into_iter().zip(results) {
-            let Some((op, r)) = result.as_object().and_then(|o| o.iter().next()) else {
+        for (item, result) in items.into_iter().zip(reply.items) {
+            let Some((op, r)) = result.into_iter().next() else {
                 continue;
             };
-            let status = r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
-            match (op.as_str(), status) {
-                (_, 200..=299) if op == "delete" => stats.deleted += 1,
+            match (op.as_str(), r.status) {
+                ("delete", 200..=299) => stats.deleted += 1,
                 (_, 200..=299) => stats.indexed += 1,
                 // Already gone: the delete's goal holds.
                 ("delete", 404) => stats.deleted += 1,
@@ -289,21 +287,23 @@ pub async fn send_batch(
                 _ => {
                     stats.failed += 1;
                     if stats.errors.len() < ERRORS_SHOWN {
+                        let error = r.error.unwrap_or_default();
                         let text = |p: &str| {
-                            r.pointer(p)
+                            error
+                                .pointer(p)
                                 .and_then(Value::as_str)
                                 .unwrap_or("")
                                 .to_string()
                         };
-                        let caused = text("/error/caused_by/reason");
+                        let caused = text("/caused_by/reason");
                         let reason = match caused.is_empty() {
-                            true => text("/error/reason"),
-                            false => format!("{} ({caused})", text("/error/reason")),
+                            true => text("/reason"),
+                            false => format!("{} ({caused})", text("/reason")),
                         };
                         stats.errors.push(ItemError {
-                            id: text("/_id"),
-                            status,
-                            error_type: text("/error/type"),
+                            id: r.id.unwrap_or_default(),
+                            status: r.status,
+                            error_type: text("/type"),
                             reason,
                         });
                     }
@@ -330,6 +330,22 @@ pub async fn send_batch(
             }
         }
     }
+}
+
+/// The parts of a `_bulk` reply rez-db reads; the rest is skipped unparsed.
+#[derive(Deserialize)]
+struct BulkReply {
+    items: Vec<std::collections::BTreeMap<String, BulkItem>>,
+}
+
+#[derive(Deserialize)]
+struct BulkItem {
+    #[serde(default)]
+    status: u16,
+    #[serde(rename = "_id", default)]
+    id: Option<String>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 /// Documents per second, for reports.

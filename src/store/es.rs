@@ -206,6 +206,22 @@ impl Es {
         content_type: &'static str,
         body: Option<Vec<u8>>,
     ) -> Result<Value, EsError> {
+        let text = self.send_raw(method, path, content_type, body).await?;
+        Ok(if text.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        })
+    }
+
+    /// The answer's body as text; an error status is an `EsError` with the server's reason.
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &'static str,
+        body: Option<Vec<u8>>,
+    ) -> Result<String, EsError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         let response = self
@@ -221,12 +237,8 @@ impl Es {
             status: None,
             message: self.url.scrub(&e.to_string()),
         })?;
-        let value: Value = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
         if status >= 400 {
+            let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
             let reason = value
                 .pointer("/error/reason")
                 .and_then(Value::as_str)
@@ -241,7 +253,7 @@ impl Es {
                 message: format!("{kind}: {reason}"),
             });
         }
-        Ok(value)
+        Ok(text)
     }
 
     pub async fn server_info(&self) -> Result<ServerInfo, CommandError> {
@@ -400,8 +412,10 @@ impl Es {
     }
 
     /// One `_bulk` request of NDJSON lines; the reply's per-item results are the caller's to read.
-    pub async fn bulk(&self, ndjson: Vec<u8>) -> Result<Value, EsError> {
-        self.send(Method::Post, "/_bulk", "application/x-ndjson", Some(ndjson))
+    /// The reply is returned as text: a thousand-item reply is read once, into
+    /// the caller's typed struct, not into a `Value` tree first.
+    pub async fn bulk(&self, ndjson: Vec<u8>) -> Result<String, EsError> {
+        self.send_raw(Method::Post, "/_bulk", "application/x-ndjson", Some(ndjson))
             .await
     }
 }

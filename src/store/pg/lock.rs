@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnection;
 
-use crate::config::RedactedUrl;
+use crate::config::{Config, RedactedUrl};
 use crate::error::{CommandError, ErrorKind};
 
 /// First half of every rez-db advisory lock key: "REZD" in ASCII.
@@ -86,6 +86,20 @@ pub async fn acquire(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// The way a mutating command starts work on `conn`: take the `scope` lock
+/// (waiting up to `lock_wait`, else exit 4), then set the DDL timeouts.
+pub async fn hold(
+    conn: &mut PgConnection,
+    config: &Config,
+    scope: LockScope,
+) -> Result<(), CommandError> {
+    let url = &config.database_url;
+    acquire(conn, url, scope, config.lock_wait).await?;
+    super::set_ddl_timeouts(conn, config.lock_timeout, config.statement_timeout)
+        .await
+        .map_err(|e| super::error(url, e))
 }
 
 /// Releases the lock early; closing the connection releases it too.
