@@ -29,8 +29,8 @@ WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
-echo "| products | batch | concurrency | floor: curl NDJSON (docs/s) | rez-db reindex-es (docs/s) | ratio | rez-db peak RSS (MiB) |"
-echo "|---|---|---|---|---|---|---|"
+echo "| products | batch | concurrency | floor: curl NDJSON (docs/s) | rez-db reindex-es (docs/s) | ratio | rez-db peak RSS (MiB) | rez-db CPU (s) |"
+echo "|---|---|---|---|---|---|---|---|"
 for P in "${SIZES[@]}"; do
   DB="$SERVER/bench_reindex_$P"
   export DATABASE_URL="$DB" ELASTICSEARCH_URL="$ES" REZ_DB_STORES=pg,es
@@ -75,15 +75,17 @@ SQL
 
   "$REZ" create --only es --es-index-prefix bench_ >/dev/null
   t0=$(now_ms)
-  /usr/bin/time -f '%M' -o "$WORK/rss" "$REZ" reindex-es products --es-index-prefix bench_ \
+  /usr/bin/time -f '%M %U %S' -o "$WORK/rss" "$REZ" reindex-es products --es-index-prefix bench_ \
     --batch-size "$BATCH" --concurrency "$CONCURRENCY" --keep 0 >/dev/null
   rez_ms=$(( $(now_ms) - t0 ))
-  rss_mib=$(( $(tail -1 "$WORK/rss") / 1024 ))
+  read -r rss_kib user_s sys_s < <(tail -1 "$WORK/rss")
+  rss_mib=$(( rss_kib / 1024 ))
+  cpu_s=$(awk -v u="$user_s" -v s="$sys_s" 'BEGIN { printf "%.1f", u + s }')
   for i in $(curl -s "$ES/_cat/indices/bench_*?h=index"); do curl -s -X DELETE "$ES/$i" >/dev/null; done
 
   floor_rate=$(( P * 1000 / floor_ms ))
   rez_rate=$(( P * 1000 / rez_ms ))
   ratio=$(awk -v a="$rez_rate" -v b="$floor_rate" 'BEGIN { printf "%.2f", a / b }')
-  echo "| $P | $BATCH | $CONCURRENCY | $floor_rate | $rez_rate | $ratio | $rss_mib |"
+  echo "| $P | $BATCH | $CONCURRENCY | $floor_rate | $rez_rate | $ratio | $rss_mib | $cpu_s |"
   "$REZ" create --drop --yes --only pg >/dev/null
 done
