@@ -2,6 +2,8 @@
 //! dataset. A thin wrapper: it parses the flags, connects, takes the data
 //! lock, calls `crate::seed`, and builds the report.
 
+use crate::seed::derived::{self, Filled};
+use crate::store::kind::StoreKind;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -92,6 +94,9 @@ pub struct SeedReport {
     pub reference: Vec<UpsertCounts>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub synthetic: Option<Loaded>,
+    /// Redis structures derived from the synthetic data (when Redis is among the stores).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redis: Vec<Filled>,
     pub elapsed_ms: u64,
 }
 
@@ -121,6 +126,9 @@ impl Render for SeedReport {
                     "partitions created: {}",
                     s.partitions_created.join(", ")
                 )?;
+            }
+            for f in &self.redis {
+                writeln!(out, "redis: {} filled with {} members", f.key, f.members)?;
             }
             for p in &s.other_stores {
                 writeln!(
@@ -170,6 +178,16 @@ pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
         None => SeedSource::Embedded,
     };
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
+    // Redis is reached before anything is loaded: an unreachable store stops
+    // the run (exit 3) with nothing changed, not after PostgreSQL committed.
+    let c = &ctx.config;
+    let mut redis_store = match args.synthetic && c.stores.contains(&StoreKind::Redis) {
+        true => Some(
+            crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
+                .await?,
+        ),
+        false => None,
+    };
     lock::acquire(&mut conn, url, lock::LockScope::Data, ctx.config.lock_wait).await?;
     let (mode, reference, synthetic) = match (args.synthetic, args.scale, args.rng_seed) {
         (true, Some(scale), Some(rng_seed)) => {
@@ -204,10 +222,19 @@ pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
             (Mode::Reference, counts, None)
         }
     };
+    // The Redis structures derived from the data just committed.
+    let mut redis = Vec::new();
+    if let Some(store) = redis_store
+        .as_mut()
+        .filter(|_| synthetic.is_some() && !args.dry_run)
+    {
+        redis = derived::fill_redis(&mut conn, store, err).await?;
+    }
     lock::release(&mut conn, lock::LockScope::Data)
         .await
         .map_err(err)?;
     Ok(SeedReport {
+        redis,
         database: url.to_string(),
         mode,
         dry_run: args.dry_run,

@@ -8,6 +8,7 @@
 //! `crate::domain`. The SQL lives in `crate::store::pg`.
 
 pub mod apply;
+pub mod derived;
 pub mod files;
 pub mod reference;
 pub mod synthetic;

@@ -242,6 +242,14 @@ impl Redis {
         }))
     }
 
+    /// Sends a pipeline of writes (seed's derived structures).
+    pub async fn run(&mut self, pipeline: &mut ::redis::Pipeline) -> Result<(), CommandError> {
+        pipeline
+            .query_async::<()>(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     /// The raw connection, for writers (seed) and tests.
     pub fn connection(&mut self) -> &mut MultiplexedConnection {
         &mut self.conn

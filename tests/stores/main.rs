@@ -13,4 +13,5 @@ mod mongo;
 mod redis_layout;
 mod reindex;
 mod search_indices;
+mod seed_redis;
 mod status;

@@ -1,8 +1,7 @@
-//! The hook for the other datastores. A full synthetic dataset also fills
-//! MongoDB (activity logs), Redis (leaderboards, merchant geo sets) and
-//! Elasticsearch (merchant, product and offer search). Writing them from
-//! `seed` is later work (the stores issue); until then this hook only SAYS
-//! what it would send where, and sends nothing. It is deliberately not a fake: nothing pretends
+//! What a synthetic dataset does not write itself. Redis's derived
+//! structures are written by `seed::derived`; the search indices are built by
+//! `rez-db reindex-es`; MongoDB activity logs are later work. For these this
+//! hook only SAYS what would be sent where, and sends nothing. It is deliberately not a fake: nothing pretends
 //! to have been written, and the report shows `sent: 0` for each target.
 
 use serde::Serialize;
@@ -24,21 +23,25 @@ pub struct Pending {
 
 /// What the other stores would receive, given the rows loaded per table.
 pub fn not_yet_sent(rows: impl Fn(&str) -> u64) -> Vec<Pending> {
-    const PLAN: [(&str, &str, &str); 6] = [
-        ("mongodb", "activity_logs", "orders"),
+    // Redis (geo sets, leaderboard) is filled for real by `seed::derived`;
+    // Elasticsearch is `rez-db reindex-es`'s job.
+    const PLAN: [(&str, &str, &str); 4] = [
+        ("mongodb", "user_activity_logs", "orders"),
         (
-            "redis",
-            "leaderboard:coins:lifetime (sorted set)",
-            "wallets",
+            "elasticsearch",
+            "merchants (run `rez-db reindex-es`)",
+            "merchants",
         ),
         (
-            "redis",
-            "geo:merchant_outlets (geo set)",
-            "merchant_outlets",
+            "elasticsearch",
+            "products (run `rez-db reindex-es`)",
+            "products",
         ),
-        ("elasticsearch", "merchants", "merchants"),
-        ("elasticsearch", "products", "products"),
-        ("elasticsearch", "offers", "offers"),
+        (
+            "elasticsearch",
+            "offers (run `rez-db reindex-es`)",
+            "offers",
+        ),
     ];
     PLAN.iter()
         .map(|&(store, target, from_table)| Pending {
