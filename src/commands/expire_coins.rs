@@ -19,10 +19,12 @@ use crate::cli::{LockArgs, PgArgs};
 use crate::domain::ledger::Replay;
 use crate::domain::promo::{self, Lot};
 use crate::domain::TxType;
-use crate::error::Result;
+use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
+use crate::store::kind::StoreKind;
 use crate::store::pg::promo::{self as store, Expiry, LockedWallet, OpenLot};
 use crate::store::pg::{self, lock, sqlstate};
+use crate::store::redis::Redis;
 use crate::Ctx;
 
 /// Expire promo coins past their expiry: per wallet, one `expire` ledger row,
@@ -63,6 +65,9 @@ pub struct ExpireReport {
     pub batches: u64,
     /// Wallets left alone because their data is already inconsistent.
     pub skipped: Vec<Skipped>,
+    /// Wallets whose Redis `lock:wallet:{user_id}` was held by a spend in
+    /// flight: left for the next run (not an error).
+    pub busy: Vec<Uuid>,
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +88,13 @@ impl Render for ExpireReport {
             "{verb} {} promo coins in {} lots of {} wallets (due at {}), {} batches",
             self.coins, self.lots, self.wallets, self.now, self.batches
         )?;
+        if !self.busy.is_empty() {
+            writeln!(
+                out,
+                "{} wallets busy (their Redis wallet lock was held): left for the next run",
+                self.busy.len()
+            )?;
+        }
         if !self.skipped.is_empty() {
             let mut t = table(["skipped wallet", "reason"]);
             for s in &self.skipped {
@@ -113,6 +125,15 @@ pub async fn run(ctx: &Ctx, args: &ExpireCoinsArgs) -> Result<ExpireReport> {
         dry_run: args.dry_run,
         ..Default::default()
     };
+    // The application's Redis wallet lock, honoured when Redis is among the stores.
+    let c = &ctx.config;
+    let mut redis = match c.stores.contains(&StoreKind::Redis) {
+        true => Some(
+            crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
+                .await?,
+        ),
+        false => None,
+    };
     let mut after = None;
     loop {
         let due = store::due_wallets(&mut conn, report.now, after, args.batch_size)
@@ -122,8 +143,8 @@ pub async fn run(ctx: &Ctx, args: &ExpireCoinsArgs) -> Result<ExpireReport> {
         after = Some(last);
         let mut attempt = 0;
         let batch = loop {
-            match expire_batch(&mut conn, &due, report.now, args.dry_run).await {
-                Err(e)
+            match expire_batch(&mut conn, redis.as_mut(), &due, report.now, args.dry_run).await {
+                Err(BatchError::Pg(e))
                     if pg::code(&e).as_deref() == Some(sqlstate::LOCK_NOT_AVAILABLE)
                         && attempt + 1 < ATTEMPTS =>
                 {
@@ -132,7 +153,9 @@ pub async fn run(ctx: &Ctx, args: &ExpireCoinsArgs) -> Result<ExpireReport> {
                     tracing::warn!("a wallet of this batch is locked; retrying in {pause:?}");
                     tokio::time::sleep(pause).await;
                 }
-                other => break other.map_err(err)?,
+                Err(BatchError::Pg(e)) => return Err(err(e)),
+                Err(BatchError::Redis(e)) => return Err(e),
+                Ok(batch) => break batch,
             }
         };
         report.batches += 1;
@@ -142,6 +165,7 @@ pub async fn run(ctx: &Ctx, args: &ExpireCoinsArgs) -> Result<ExpireReport> {
             report.coins += e.coins;
         }
         report.skipped.extend(batch.skipped);
+        report.busy.extend(batch.busy);
     }
     if !args.dry_run {
         lock::release(&mut conn, lock::LockScope::Expiry)
@@ -154,23 +178,64 @@ pub async fn run(ctx: &Ctx, args: &ExpireCoinsArgs) -> Result<ExpireReport> {
 struct Batch {
     expiries: Vec<Expiry>,
     skipped: Vec<Skipped>,
+    /// Wallets whose Redis lock was held: left for the next run.
+    busy: Vec<Uuid>,
+}
+
+/// Why a batch failed: PostgreSQL (a lock timeout is retried) or Redis.
+enum BatchError {
+    Pg(sqlx::Error),
+    Redis(CommandError),
+}
+
+/// How long expiry holds a wallet's Redis lock: the reference's 30 s.
+const REDIS_LOCK_MS: u64 = 30_000;
+
+/// The reference's wallet lock key (redis-layout.toml `lock:wallet:{<user_id>}`).
+fn wallet_lock_key(prefix: &str, user: Uuid) -> String {
+    format!("{prefix}lock:wallet:{{{user}}}")
 }
 
 /// Expires one batch of wallets in one transaction (rolled back under --dry-run).
+/// With Redis, each wallet is also locked with the application's
+/// `lock:wallet:{user_id}` key; a wallet whose key is held (a spend in flight)
+/// is left for the next run and reported busy.
 async fn expire_batch(
     conn: &mut sqlx::PgConnection,
+    mut redis: Option<&mut Redis>,
     due: &[Uuid],
     now: DateTime<Utc>,
     dry_run: bool,
-) -> std::result::Result<Batch, sqlx::Error> {
-    let mut tx = conn.begin().await?;
-    let wallets = store::lock_wallets(&mut tx, due).await?;
-    let lots = store::open_lots(&mut tx, due).await?;
+) -> std::result::Result<Batch, BatchError> {
+    let mut tx = conn.begin().await.map_err(BatchError::Pg)?;
+    let wallets = store::lock_wallets(&mut tx, due)
+        .await
+        .map_err(BatchError::Pg)?;
+    let lots = store::open_lots(&mut tx, due)
+        .await
+        .map_err(BatchError::Pg)?;
     let mut batch = Batch {
         expiries: Vec::new(),
         skipped: Vec::new(),
+        busy: Vec::new(),
     };
+    let token = format!("rez-db:expire-coins:{}", Uuid::new_v4());
+    let mut held = Vec::new();
     for wallet in &wallets {
+        if let Some(r) = redis.as_deref_mut() {
+            let key = wallet_lock_key(r.prefix(), wallet.user_id);
+            match r.try_lock(&key, &token, REDIS_LOCK_MS).await {
+                Ok(true) => held.push(key),
+                Ok(false) => {
+                    batch.busy.push(wallet.id);
+                    continue;
+                }
+                Err(e) => {
+                    release(redis.as_deref_mut(), &held, &token).await;
+                    return Err(BatchError::Redis(e));
+                }
+            }
+        }
         let mine: Vec<&OpenLot> = lots.iter().filter(|l| l.wallet_id == wallet.id).collect();
         match decide(wallet, &mine, now) {
             Ok(expiry) => batch.expiries.push(expiry),
@@ -180,13 +245,28 @@ async fn expire_batch(
             }),
         }
     }
-    if dry_run {
-        tx.rollback().await?;
+    let written = if dry_run {
+        tx.rollback().await
     } else {
-        store::write(&mut tx, &batch.expiries).await?;
-        tx.commit().await?;
-    }
+        match store::write(&mut tx, &batch.expiries).await {
+            Ok(()) => tx.commit().await,
+            Err(e) => Err(e),
+        }
+    };
+    release(redis, &held, &token).await;
+    written.map_err(BatchError::Pg)?;
     Ok(batch)
+}
+
+/// Releases the Redis wallet locks this batch took (those still holding its token).
+async fn release(redis: Option<&mut Redis>, keys: &[String], token: &str) {
+    if let Some(r) = redis {
+        for key in keys {
+            if let Err(e) = r.unlock(key, token).await {
+                tracing::warn!("could not release {key}; it expires by itself in 30 s: {e}");
+            }
+        }
+    }
 }
 
 /// What expires in one wallet, by the domain's rules; Err when the wallet's

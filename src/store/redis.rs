@@ -242,6 +242,41 @@ impl Redis {
         }))
     }
 
+    /// Takes `key` for `ttl_ms` if nobody holds it (`SET key token NX PX ttl`).
+    pub async fn try_lock(
+        &mut self,
+        key: &str,
+        token: &str,
+        ttl_ms: u64,
+    ) -> Result<bool, CommandError> {
+        let reply: Option<String> = ::redis::cmd("SET")
+            .arg(key)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms)
+            .query_async(&mut self.conn)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(reply.is_some())
+    }
+
+    /// Releases `key` only if it still holds `token`: a lock that expired and
+    /// was taken by someone else is left alone.
+    pub async fn unlock(&mut self, key: &str, token: &str) -> Result<(), CommandError> {
+        const COMPARE_AND_DELETE: &str =
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+        ::redis::cmd("EVAL")
+            .arg(COMPARE_AND_DELETE)
+            .arg(1)
+            .arg(key)
+            .arg(token)
+            .query_async::<i64>(&mut self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
     /// Sends a pipeline of writes (seed's derived structures).
     pub async fn run(&mut self, pipeline: &mut ::redis::Pipeline) -> Result<(), CommandError> {
         pipeline

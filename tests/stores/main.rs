@@ -9,6 +9,8 @@ mod common;
 
 mod support;
 
+mod backup_redis;
+mod expire_redis;
 mod mongo;
 mod redis_layout;
 mod reindex;
