@@ -8,11 +8,14 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::store::kind::StoreKind;
 
+use crate::commands::import_csv::ImportCsvArgs;
+
 use crate::commands::{
     audit::AuditArgs, create::CreateArgs, expire_coins::ExpireCoinsArgs, migrate::MigrateArgs,
     partition_rotate::PartitionRotateArgs, reindex_es::ReindexEsArgs, seed::SeedArgs,
     status::StatusArgs, validate::ValidateArgs,
 };
+use crate::commands::{backup::BackupArgs, restore::RestoreArgs};
 
 /// Provision, migrate and check the ReZ platform's datastores.
 ///
@@ -116,11 +119,14 @@ pub enum Command {
     Create(CreateArgs),
     Migrate(MigrateArgs),
     Seed(SeedArgs),
+    ImportCsv(ImportCsvArgs),
     ExpireCoins(ExpireCoinsArgs),
     PartitionRotate(PartitionRotateArgs),
     Audit(AuditArgs),
     Validate(ValidateArgs),
     ReindexEs(ReindexEsArgs),
+    Backup(BackupArgs),
+    Restore(RestoreArgs),
     Status(StatusArgs),
 }
 
@@ -136,6 +142,7 @@ impl Command {
                 (!a.status_requested() && !a.run.dry_run && !a.run.check).then_some("migrate")
             }
             Command::Seed(a) => (!a.dry_run).then_some("seed"),
+            Command::ImportCsv(_) => Some("import-csv"),
             Command::ExpireCoins(a) => (!a.dry_run).then_some("expire-coins"),
             Command::PartitionRotate(a) => (!a.dry_run).then_some("partition-rotate"),
             Command::Audit(a) => match &a.action {
@@ -144,6 +151,10 @@ impl Command {
                 _ => None,
             },
             Command::ReindexEs(a) => (!a.dry_run).then_some("reindex-es"),
+            Command::Backup(_) => Some("backup"),
+            // Not recorded here: this log lives in the database being replaced.
+            // `restore` records itself in the restored database when it is done.
+            Command::Restore(_) => None,
             Command::Validate(_) | Command::Status(_) => None,
         }
     }
@@ -154,11 +165,14 @@ impl Command {
             Command::Create(args) => &args.pg,
             Command::Migrate(args) => args.pg(),
             Command::Seed(args) => &args.pg,
+            Command::ImportCsv(args) => &args.pg,
             Command::ExpireCoins(args) => &args.pg,
             Command::PartitionRotate(args) => &args.pg,
             Command::Audit(args) => args.pg(),
             Command::Validate(args) => &args.pg,
             Command::ReindexEs(args) => &args.pg,
+            Command::Backup(args) => &args.pg,
+            Command::Restore(args) => &args.pg,
             Command::Status(args) => &args.pg,
         }
     }
@@ -170,6 +184,8 @@ impl Command {
             Command::Migrate(args) => Some(args.stores()),
             Command::Validate(args) => Some(&args.stores),
             Command::ReindexEs(args) => Some(&args.stores),
+            Command::Backup(args) => Some(&args.stores),
+            Command::Restore(args) => Some(&args.stores),
             Command::Status(args) => Some(&args.stores),
             #[allow(unreachable_patterns)]
             _ => None,
@@ -181,11 +197,13 @@ impl Command {
             Command::Create(_) => None,
             Command::Migrate(args) => args.lock(),
             Command::Seed(args) => Some(&args.lock),
+            Command::ImportCsv(args) => Some(&args.lock),
             Command::ExpireCoins(args) => Some(&args.lock),
             Command::PartitionRotate(args) => Some(&args.lock),
             Command::Audit(args) => args.lock(),
             Command::Validate(_) => None,
             Command::ReindexEs(args) => Some(&args.lock),
+            Command::Backup(_) | Command::Restore(_) => None,
             Command::Status(_) => None,
         }
     }

@@ -19,15 +19,21 @@
 //!   what a live store holds, purely; [`provision`] applies them through the
 //!   MongoDB, Redis and Elasticsearch adapters in [`store`]; [`search`] builds
 //!   the Elasticsearch documents from PostgreSQL for `reindex-es`.
+//! - [`backup`] writes and verifies backup directories (`manifest.json`
+//!   last) and drives pg_dump / pg_restore for `backup` and `restore`.
 //! - [`seed`] turns `seeds/*.yaml` and a (rng seed, clock) pair into rows,
 //!   through [`domain`]; only its loaders touch the database.
+//! - [`import`] checks CSV rows through [`domain`] and loads the good ones
+//!   with COPY for `import-csv`; refused rows go to a reject file.
 
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod definitions;
 pub mod domain;
 pub mod error;
+pub mod import;
 pub mod migration;
 pub mod oplog;
 pub mod output;
@@ -104,6 +110,7 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
             false => finish(commands::migrate::run(ctx, args).await?, json),
         },
         Command::Seed(args) => finish(commands::seed::run(ctx, args).await?, json),
+        Command::ImportCsv(args) => finish(commands::import_csv::run(ctx, args).await?, json),
         Command::ExpireCoins(args) => finish(commands::expire_coins::run(ctx, args).await?, json),
         Command::PartitionRotate(args) => {
             finish(commands::partition_rotate::run(ctx, args).await?, json)
@@ -112,6 +119,8 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
         Command::Validate(args) if args.list => finish(commands::validate::list(), json),
         Command::Validate(args) => finish(commands::validate::run(ctx, args).await?, json),
         Command::ReindexEs(args) => finish(commands::reindex_es::run(ctx, args).await?, json),
+        Command::Backup(args) => finish(commands::backup::run(ctx, args).await?, json),
+        Command::Restore(args) => finish(commands::restore::run(ctx, args).await?, json),
         Command::Status(args) => {
             let report = commands::status::run(ctx, args).await?;
             let unreachable = report.any_unreachable();

@@ -141,9 +141,10 @@ async fn run_pg(ctx: &Ctx, args: &CreateArgs, report: &mut CreateReport) -> Resu
             .with_hint("add the database name as the URL's path, e.g. postgres://host:5432/rez")
     })?;
     if args.drop && !args.dry_run && !args.yes {
-        confirm(&format!(
-            "Drop database `{name}` on {url}? This deletes all its data."
-        ))?;
+        confirm(
+            &format!("Drop database `{name}` on {url}? This deletes all its data."),
+            "drop",
+        )?;
     }
     let mut admin = connect_maintenance(ctx, url).await?;
     let err = |e| pg::error(url, e);
@@ -220,11 +221,12 @@ async fn connect_maintenance(ctx: &Ctx, url: &RedactedUrl) -> Result<sqlx::PgCon
     pg::connect(&url.with_path("/postgres"), ctx.config.connect_timeout).await
 }
 
-/// Asks on the terminal; without one, refuses (CI must pass --yes).
-fn confirm(question: &str) -> Result<()> {
+/// Asks on the terminal before `action` (e.g. "drop"); without one, refuses
+/// (CI must pass --yes). Also used by `restore`.
+pub(crate) fn confirm(question: &str, action: &str) -> Result<()> {
     let refuse = || {
-        CommandError::usage("refusing to drop without confirmation")
-            .with_hint("pass --yes to drop without asking")
+        CommandError::usage(format!("refusing to {action} without confirmation"))
+            .with_hint(format!("pass --yes to {action} without asking"))
     };
     if !io::stdin().is_terminal() {
         return Err(refuse().with_hint("stdin is not a terminal, so rez-db cannot ask"));

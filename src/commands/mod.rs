@@ -3,11 +3,14 @@
 //! rendering. Commands never print directly and never read the environment.
 
 pub mod audit;
+pub mod backup;
 pub mod create;
 pub mod expire_coins;
+pub mod import_csv;
 pub mod migrate;
 pub mod partition_rotate;
 pub mod reindex_es;
+pub mod restore;
 pub mod seed;
 pub mod status;
 pub mod validate;

@@ -18,9 +18,12 @@ fn every_help_is_snapshotted() {
     insta::assert_snapshot!("help_create", help(&["create", "--help"]));
     insta::assert_snapshot!("help_migrate", help(&["migrate", "--help"]));
     insta::assert_snapshot!("help_seed", help(&["seed", "--help"]));
+    insta::assert_snapshot!("help_import_csv", help(&["import-csv", "--help"]));
     insta::assert_snapshot!("help_validate", help(&["validate", "--help"]));
     insta::assert_snapshot!("help_reindex_es", help(&["reindex-es", "--help"]));
     insta::assert_snapshot!("help_status", help(&["status", "--help"]));
+    insta::assert_snapshot!("help_backup", help(&["backup", "--help"]));
+    insta::assert_snapshot!("help_restore", help(&["restore", "--help"]));
     insta::assert_snapshot!("help_expire_coins", help(&["expire-coins", "--help"]));
     insta::assert_snapshot!(
         "help_partition_rotate",
@@ -54,11 +57,14 @@ fn help_lists_only_working_commands() {
             "create",
             "migrate",
             "seed",
+            "import-csv",
             "expire-coins",
             "partition-rotate",
             "audit",
             "validate",
             "reindex-es",
+            "backup",
+            "restore",
             "status",
             "help"
         ]

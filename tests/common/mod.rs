@@ -109,6 +109,19 @@ impl TestDb {
             .env("REZ_DB_STORES", "pg");
         cmd
     }
+
+    /// The rez-db binary started in the background against this database
+    /// (output discarded), for tests that kill it mid-way.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("rez-db"))
+            .args(args)
+            .env("DATABASE_URL", &self.url)
+            .env("REZ_DB_STORES", "pg")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
 }
 
 impl Drop for TestDb {

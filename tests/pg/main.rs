@@ -5,9 +5,11 @@
 mod common;
 
 mod audit;
+mod backup;
 mod constraints;
 mod create;
 mod expire;
+mod import;
 mod migrate;
 mod reference;
 mod rotate;

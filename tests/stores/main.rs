@@ -9,7 +9,7 @@ mod common;
 
 mod support;
 
-mod backup_redis;
+mod backup;
 mod expire_redis;
 mod mongo;
 mod redis_layout;

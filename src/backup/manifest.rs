@@ -1,0 +1,316 @@
+//! `manifest.json`: what a backup holds, written LAST (temp file + rename) so
+//! a backup interrupted at any point has no manifest and is recognisably
+//! incomplete. It lists every file with its size and SHA-256, and per store
+//! the schema version and when its dump started and ended.
+//!
+//! It must never hold a secret: no URL, only the database name.
+//! Verification is pure file I/O and touches no datastore.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, BufReader, Write};
+use std::path::{Component, Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The manifest's file name inside a backup directory.
+pub const MANIFEST: &str = "manifest.json";
+
+/// Bumped when the layout changes incompatibly; restore refuses other formats.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    pub format: u32,
+    pub tool: String,
+    pub tool_version: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub stores: Vec<StoreEntry>,
+}
+
+/// One store's part of the backup: its folder and the files in it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoreEntry {
+    /// `postgres`, `mongodb`, `redis`, `elasticsearch`.
+    pub store: String,
+    /// The folder under the backup directory holding this store's files.
+    pub folder: String,
+    /// The database (or key prefix, index prefix) that was dumped; never a URL.
+    pub source: String,
+    /// The server's version as it reported it.
+    pub server_version: String,
+    /// The schema version: for PostgreSQL the highest applied migration.
+    pub schema_version: Option<i64>,
+    /// Every applied migration (PostgreSQL), in order.
+    #[serde(default)]
+    pub migrations: Vec<i64>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FileEntry {
+    /// Relative to the backup directory, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// Why a backup directory cannot be restored. Each names the file and the fix.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum VerifyError {
+    #[error("{0} is missing: the backup is incomplete (interrupted before it finished) or not a rez-db backup")]
+    MissingManifest(PathBuf),
+    #[error("{path} is not a valid manifest: {reason}")]
+    BadManifest { path: PathBuf, reason: String },
+    #[error("{path} was written in backup format {found}; this rez-db reads format {FORMAT}")]
+    Format { path: PathBuf, found: u32 },
+    #[error("the manifest lists {0}, which is not a plain path inside the backup directory")]
+    UnsafePath(String),
+    #[error("{0} is listed in the manifest but missing from the backup")]
+    MissingFile(PathBuf),
+    #[error("{path} has {found} bytes; the manifest says {expected}: the file is corrupted or truncated")]
+    Size {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{path} does not match its SHA-256 in the manifest: the file is corrupted")]
+    Checksum { path: PathBuf },
+    #[error("{0} is not listed in the manifest: the backup was changed after it was written")]
+    Unlisted(PathBuf),
+    #[error("cannot read {path}: {reason}")]
+    Io { path: PathBuf, reason: String },
+}
+
+fn io_error(path: &Path, e: io::Error) -> VerifyError {
+    VerifyError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// The SHA-256 (lowercase hex) and size of a file, streamed in constant memory.
+pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let size = io::copy(&mut BufReader::new(File::open(path)?), &mut hasher)?;
+    Ok((size, format!("{:x}", hasher.finalize())))
+}
+
+/// Every regular file under `folder` (recursively), as paths relative to `root`.
+pub fn list_files(root: &Path, folder: &str) -> io::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut pending = vec![root.join(folder)];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(root).expect("walked from root");
+                let parts: Vec<_> = relative
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Hashes every file of `folder` for the manifest.
+pub fn describe_folder(root: &Path, folder: &str) -> io::Result<Vec<FileEntry>> {
+    list_files(root, folder)?
+        .into_iter()
+        .map(|path| {
+            let (size, sha256) = hash_file(&root.join(&path))?;
+            Ok(FileEntry { path, size, sha256 })
+        })
+        .collect()
+}
+
+/// Writes the manifest through a temporary file renamed into place, after
+/// syncing it, so `manifest.json` either does not exist or is whole.
+pub fn write(dir: &Path, manifest: &Manifest) -> io::Result<()> {
+    let partial = dir.join(format!("{MANIFEST}.partial"));
+    let mut file = File::create(&partial)?;
+    serde_json::to_writer_pretty(&mut file, manifest)?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&partial, dir.join(MANIFEST))
+}
+
+/// A manifest path must stay inside the backup: relative, no `..`.
+fn safe(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Reads `dir/manifest.json` and checks every listed file's size and
+/// SHA-256, and that the store folders hold no file the manifest does not
+/// list. Sizes are checked for all files before any hash is computed, so a
+/// truncated file is reported without reading gigabytes first.
+pub fn verify(dir: &Path) -> Result<Manifest, VerifyError> {
+    let path = dir.join(MANIFEST);
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(VerifyError::MissingManifest(path))
+        }
+        Err(e) => return Err(io_error(&path, e)),
+    };
+    let manifest: Manifest =
+        serde_json::from_slice(&text).map_err(|e| VerifyError::BadManifest {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    if manifest.format != FORMAT {
+        return Err(VerifyError::Format {
+            path,
+            found: manifest.format,
+        });
+    }
+    let files: Vec<&FileEntry> = manifest.stores.iter().flat_map(|s| &s.files).collect();
+    for f in &files {
+        if !safe(&f.path) {
+            return Err(VerifyError::UnsafePath(f.path.clone()));
+        }
+        let full = dir.join(&f.path);
+        let found = match std::fs::metadata(&full) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(VerifyError::MissingFile(full))
+            }
+            Err(e) => return Err(io_error(&full, e)),
+        };
+        if found != f.size {
+            return Err(VerifyError::Size {
+                path: full,
+                expected: f.size,
+                found,
+            });
+        }
+    }
+    let listed: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    for store in &manifest.stores {
+        if !safe(&store.folder) {
+            return Err(VerifyError::UnsafePath(store.folder.clone()));
+        }
+        let present = list_files(dir, &store.folder).map_err(|e| io_error(dir, e))?;
+        if let Some(extra) = present.iter().find(|p| !listed.contains(p.as_str())) {
+            return Err(VerifyError::Unlisted(dir.join(extra)));
+        }
+    }
+    for f in &files {
+        let full = dir.join(&f.path);
+        let (_, sha256) = hash_file(&full).map_err(|e| io_error(&full, e))?;
+        if sha256 != f.sha256 {
+            return Err(VerifyError::Checksum { path: full });
+        }
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backup_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, bytes) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, bytes).unwrap();
+        }
+        let now = Utc::now();
+        let manifest = Manifest {
+            format: FORMAT,
+            tool: "rez-db".into(),
+            tool_version: "test".into(),
+            started_at: now,
+            finished_at: now,
+            stores: vec![StoreEntry {
+                store: "postgres".into(),
+                folder: "postgres".into(),
+                source: "rez".into(),
+                server_version: "15".into(),
+                schema_version: Some(1),
+                migrations: vec![1],
+                started_at: now,
+                finished_at: now,
+                files: describe_folder(dir.path(), "postgres").unwrap(),
+            }],
+        };
+        write(dir.path(), &manifest).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_whole_backup_verifies() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc"), ("postgres/3.dat.gz", b"rows")]);
+        let m = verify(dir.path()).unwrap();
+        assert_eq!(m.stores[0].files.len(), 2);
+        // Files are listed sorted; the digest is the one `sha256sum` prints.
+        assert_eq!(m.stores[0].files[0].path, "postgres/3.dat.gz");
+        assert_eq!(
+            m.stores[0].files[0].sha256,
+            format!("{:x}", Sha256::digest(b"rows"))
+        );
+        assert_eq!(m.stores[0].files[0].size, 4);
+        assert!(!dir.path().join("manifest.json.partial").exists());
+    }
+
+    #[test]
+    fn a_missing_manifest_means_incomplete() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = verify(dir.path()).unwrap_err();
+        assert!(matches!(err, VerifyError::MissingManifest(_)));
+        assert!(err.to_string().contains("manifest.json is missing"));
+    }
+
+    #[test]
+    fn a_flipped_byte_is_named() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc"), ("postgres/3.dat.gz", b"rows")]);
+        std::fs::write(dir.path().join("postgres/3.dat.gz"), b"rowz").unwrap();
+        let err = verify(dir.path()).unwrap_err();
+        assert_eq!(
+            err,
+            VerifyError::Checksum {
+                path: dir.path().join("postgres/3.dat.gz")
+            }
+        );
+    }
+
+    #[test]
+    fn truncated_missing_and_extra_files_are_named() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc")]);
+        std::fs::write(dir.path().join("postgres/toc.dat"), b"to").unwrap();
+        assert!(matches!(verify(dir.path()), Err(VerifyError::Size { .. })));
+        std::fs::remove_file(dir.path().join("postgres/toc.dat")).unwrap();
+        assert!(matches!(
+            verify(dir.path()),
+            Err(VerifyError::MissingFile(_))
+        ));
+        std::fs::write(dir.path().join("postgres/toc.dat"), b"toc").unwrap();
+        std::fs::write(dir.path().join("postgres/extra.dat"), b"x").unwrap();
+        assert_eq!(
+            verify(dir.path()).unwrap_err(),
+            VerifyError::Unlisted(dir.path().join("postgres/extra.dat"))
+        );
+    }
+
+    #[test]
+    fn paths_must_stay_inside_the_backup() {
+        assert!(safe("postgres/toc.dat"));
+        assert!(!safe("../etc/passwd"));
+        assert!(!safe("/etc/passwd"));
+        assert!(!safe("postgres/../../x"));
+        assert!(!safe(""));
+    }
+}

@@ -1,0 +1,330 @@
+//! `backup` and `restore`: one directory per backup, one folder per store,
+//! and `manifest.json` written last (see [`manifest`]).
+//!
+//! A backup never changes a datastore. A restore verifies the whole backup
+//! (manifest, sizes, SHA-256, no stray files) before it touches anything,
+//! and replaces a database only when it is empty or `--force` was given.
+//!
+//! All four stores are implemented; each lives in its own module.
+
+pub mod es;
+pub mod manifest;
+pub mod mongo;
+pub mod postgres;
+pub mod redis;
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{CommandError, Result};
+use crate::store::kind::StoreKind;
+use crate::store::pg;
+use crate::Ctx;
+use manifest::{FileEntry, Manifest, StoreEntry, VerifyError};
+
+/// The folder of each store inside a backup directory.
+pub fn folder(store: StoreKind) -> &'static str {
+    match store {
+        StoreKind::Postgres => "postgres",
+        StoreKind::Mongodb => "mongo",
+        StoreKind::Redis => "redis",
+        StoreKind::Elasticsearch => "elasticsearch",
+    }
+}
+
+/// Prepares `dir` for a new backup: refuses a non-empty directory unless
+/// `force`; with `force`, removes the old manifest FIRST (so the old backup
+/// is recognisably incomplete from then on) and the store folders we write.
+pub fn prepare_dir(dir: &Path, stores: &[StoreKind], force: bool) -> Result<()> {
+    let io = |what: &str, path: &Path, e: std::io::Error| {
+        CommandError::usage(format!("cannot {what} {}: {e}", path.display()))
+    };
+    let non_empty = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(io("read", dir, e)),
+    };
+    if non_empty && !force {
+        return Err(CommandError::usage(format!(
+            "{} is not empty: refusing to write a backup over it",
+            dir.display()
+        ))
+        .with_hint("choose a new directory, or pass --force to replace the backup in it"));
+    }
+    if non_empty {
+        for name in [
+            manifest::MANIFEST.to_string(),
+            format!("{}.partial", manifest::MANIFEST),
+        ] {
+            let path = dir.join(name);
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(|e| io("remove", &path, e))?;
+            }
+        }
+        for store in stores {
+            let path = dir.join(folder(*store));
+            if path.exists() {
+                std::fs::remove_dir_all(&path).map_err(|e| io("remove", &path, e))?;
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))
+}
+
+/// Runs a blocking client tool (pg_dump, pg_restore) off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CommandError::bug(format!("a backup worker panicked: {e}")))?
+        .map_err(CommandError::problems)
+}
+
+/// Dumps PostgreSQL into `dir/postgres` and describes what was written.
+pub async fn backup_postgres(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
+    let url = ctx.config.database_url.clone();
+    let started_at = Utc::now();
+    let mut conn = pg::connect(&url, ctx.config.connect_timeout).await?;
+    let err = |e| pg::error(&url, e);
+    let (server, major) = postgres::server_version(&mut conn).await.map_err(err)?;
+    postgres::check_tool("pg_dump", &server, major).map_err(CommandError::usage)?;
+    let migrations: Vec<i64> = pg::history::read(&mut conn)
+        .await
+        .map_err(err)?
+        .iter()
+        .map(|a| a.version)
+        .collect();
+    drop(conn);
+    let target = dir.join(folder(StoreKind::Postgres));
+    let dump_url = url.clone();
+    blocking(move || postgres::dump(&dump_url, &target)).await?;
+    describe(
+        dir,
+        Dumped {
+            store: StoreKind::Postgres,
+            source: url.database_name().unwrap_or_default(),
+            server_version: server,
+            schema_version: migrations.last().copied(),
+            migrations,
+            started_at,
+        },
+    )
+    .await
+}
+
+/// What is known about a store's dump besides its files.
+struct Dumped {
+    store: StoreKind,
+    source: String,
+    server_version: String,
+    schema_version: Option<i64>,
+    migrations: Vec<i64>,
+    started_at: DateTime<Utc>,
+}
+
+/// Hashes the store's folder (off the runtime) and builds its manifest entry.
+async fn describe(dir: &Path, dumped: Dumped) -> Result<StoreEntry> {
+    let name = folder(dumped.store);
+    let root = dir.to_path_buf();
+    let files = blocking(move || {
+        manifest::describe_folder(&root, name)
+            .map_err(|e| format!("cannot hash the dump in {}: {e}", root.display()))
+    })
+    .await?;
+    Ok(StoreEntry {
+        store: dumped.store.as_str().to_string(),
+        folder: name.to_string(),
+        source: dumped.source,
+        server_version: dumped.server_version,
+        schema_version: dumped.schema_version,
+        migrations: dumped.migrations,
+        started_at: dumped.started_at,
+        finished_at: Utc::now(),
+        files,
+    })
+}
+
+/// Connects to Redis under the configured key prefix.
+pub async fn connect_redis(ctx: &Ctx) -> Result<crate::store::redis::Redis> {
+    let c = &ctx.config;
+    crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout).await
+}
+
+/// Dumps every key under the Redis prefix into `dir/redis/keys.bin`.
+pub async fn backup_redis(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
+    let started_at = Utc::now();
+    let mut r = connect_redis(ctx).await?;
+    let info = r.server_info().await?;
+    let layout = r.layout_marker().await?;
+    let name = folder(StoreKind::Redis);
+    let target = dir.join(name);
+    std::fs::create_dir_all(&target)
+        .map_err(|e| CommandError::problems(format!("cannot create {}: {e}", target.display())))?;
+    redis::dump(&mut r, &target.join(redis::FILE)).await?;
+    describe(
+        dir,
+        Dumped {
+            store: StoreKind::Redis,
+            source: prefixed("key", &ctx.config.redis_key_prefix),
+            server_version: format!("{} {}", info.product, info.version),
+            schema_version: layout.and_then(|(version, _, _)| version.parse().ok()),
+            migrations: Vec::new(),
+            started_at,
+        },
+    )
+    .await
+}
+
+/// Connects to the MongoDB database of the configured URI.
+pub async fn connect_mongo(ctx: &Ctx) -> Result<crate::store::mongo::Mongo> {
+    crate::store::mongo::connect(&ctx.config.mongodb_uri, ctx.config.connect_timeout).await
+}
+
+/// Dumps every collection into `dir/mongo/<db>/`, the mongodump layout.
+pub async fn backup_mongo(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
+    let started_at = Utc::now();
+    let m = connect_mongo(ctx).await?;
+    let info = m.server_info().await?;
+    let name = folder(StoreKind::Mongodb);
+    mongo::dump(&m, &dir.join(name)).await?;
+    describe(
+        dir,
+        Dumped {
+            store: StoreKind::Mongodb,
+            source: m.database_name().to_string(),
+            server_version: format!("{} {}", info.product, info.version),
+            schema_version: None,
+            migrations: Vec::new(),
+            started_at,
+        },
+    )
+    .await
+}
+
+/// Connects to Elasticsearch under the configured index prefix.
+pub async fn connect_es(ctx: &Ctx) -> Result<crate::store::es::Es> {
+    let c = &ctx.config;
+    crate::store::es::connect(&c.elasticsearch_url, &c.es_index_prefix, c.connect_timeout).await
+}
+
+/// Dumps every index under the prefix into `dir/elasticsearch/`.
+pub async fn backup_es(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
+    let started_at = Utc::now();
+    let e = connect_es(ctx).await?;
+    let info = e.server_info().await?;
+    let name = folder(StoreKind::Elasticsearch);
+    es::dump(&e, &dir.join(name)).await?;
+    describe(
+        dir,
+        Dumped {
+            store: StoreKind::Elasticsearch,
+            source: prefixed("index", &ctx.config.es_index_prefix),
+            server_version: format!("{} {}", info.product, info.version),
+            schema_version: None,
+            migrations: Vec::new(),
+            started_at,
+        },
+    )
+    .await
+}
+
+/// Writes the manifest that makes `dir` a complete backup.
+pub fn finish(dir: &Path, started_at: DateTime<Utc>, stores: Vec<StoreEntry>) -> Result<Manifest> {
+    let manifest = Manifest {
+        format: manifest::FORMAT,
+        tool: "rez-db".to_string(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        started_at,
+        finished_at: Utc::now(),
+        stores,
+    };
+    manifest::write(dir, &manifest).map_err(|e| {
+        CommandError::problems(format!(
+            "cannot write {}: {e}",
+            dir.join(manifest::MANIFEST).display()
+        ))
+    })?;
+    Ok(manifest)
+}
+
+/// Verifies a backup before anything is touched; a bad one is exit 1, naming the file.
+pub async fn verify(dir: &Path) -> Result<Manifest> {
+    let dir: PathBuf = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || manifest::verify(&dir))
+        .await
+        .map_err(|e| CommandError::bug(format!("the verification worker panicked: {e}")))?
+        .map_err(|e| {
+            let hint = match e {
+                VerifyError::MissingManifest(_) => {
+                    "a backup killed before it finished has no manifest: take a new backup"
+                }
+                _ => "restore from another backup; this one cannot be trusted",
+            };
+            CommandError::problems(format!("refusing to restore: {e}")).with_hint(hint)
+        })
+}
+
+/// What a prefixed store's backup covers, for the manifest and reports.
+fn prefixed(what: &str, prefix: &str) -> String {
+    match prefix {
+        "" => format!("every {what} (no prefix)"),
+        p => format!("{what} prefix `{p}`"),
+    }
+}
+
+/// A file that cannot be created, written or read, named.
+pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> CommandError {
+    CommandError::problems(format!("cannot use {}: {e}", path.display()))
+}
+
+/// A dump file, written through a buffer.
+pub(crate) fn create_file(path: &Path) -> Result<BufWriter<File>> {
+    Ok(BufWriter::new(
+        File::create(path).map_err(|e| io_err(path, e))?,
+    ))
+}
+
+/// Flushes and syncs a dump file, so the manifest never lists bytes still in flight.
+pub(crate) fn close_file(out: BufWriter<File>, path: &Path) -> Result<()> {
+    out.into_inner()
+        .map_err(|e| io_err(path, e.into_error()))?
+        .sync_all()
+        .map_err(|e| io_err(path, e))
+}
+
+/// A small JSON file (an index or collection definition), pretty-printed.
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).expect("a JSON value serialises");
+    std::fs::write(path, bytes).map_err(|e| io_err(path, e))
+}
+
+/// The total size of a store's files.
+pub fn bytes(files: &[FileEntry]) -> u64 {
+    files.iter().map(|f| f.size).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_empty_directory_needs_force() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("manifest.json"), "{}").unwrap();
+        std::fs::create_dir(dir.path().join("postgres")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let err = prepare_dir(dir.path(), &[StoreKind::Postgres], false).unwrap_err();
+        assert!(err.message.contains("is not empty"), "{err}");
+        prepare_dir(dir.path(), &[StoreKind::Postgres], true).unwrap();
+        assert!(!dir.path().join("manifest.json").exists());
+        assert!(!dir.path().join("postgres").exists());
+        assert!(
+            dir.path().join("notes.txt").exists(),
+            "other files are left alone"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! `rez-db backup`: dump the selected stores into a new directory and write
+//! its manifest last. Reads the datastores, never changes them.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use chrono::Utc;
+use clap::Args;
+use serde::Serialize;
+
+use crate::backup::{self, manifest::Manifest};
+use crate::cli::{PgArgs, StoreArgs};
+use crate::error::Result;
+use crate::output::{progress, table, Render};
+use crate::store::kind::StoreKind;
+use crate::Ctx;
+
+/// Back up the datastores into DIR, verifiably.
+///
+/// DIR gets one folder per store (PostgreSQL: `postgres/`, a pg_dump directory
+/// archive made with 2 parallel jobs by a pg_dump of the server's major
+/// version) and `manifest.json`, written last: the tool version, each store's
+/// schema version, start and end times, and every file's size and SHA-256. A
+/// backup interrupted at any point has no manifest, and `restore` refuses it.
+/// The manifest holds no URL and no secret.
+///
+/// MongoDB: per collection `mongo/<db>/<coll>.bson` and `.metadata.json`
+/// (options and indexes), the layout mongodump writes. Redis: every key under
+/// the key prefix with its DUMP payload and remaining TTL, in
+/// `redis/keys.bin`. Elasticsearch: per index under the index prefix,
+/// `elasticsearch/<index>.json` (settings, mappings, aliases) and
+/// `<index>.ndjson` (every document, by scroll).
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub pg: PgArgs,
+
+    #[command(flatten)]
+    pub stores: StoreArgs,
+
+    /// The backup directory; it must be empty or absent
+    #[arg(long, value_name = "DIR")]
+    pub to: PathBuf,
+
+    /// Replace the backup already in DIR (its manifest is removed first)
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BackupReport {
+    pub directory: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl Render for BackupReport {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut t = table([
+            "store",
+            "source",
+            "schema version",
+            "files",
+            "bytes",
+            "seconds",
+        ]);
+        for s in &self.manifest.stores {
+            let secs = (s.finished_at - s.started_at).num_milliseconds() as f64 / 1000.0;
+            t.add_row([
+                s.store.clone(),
+                s.source.clone(),
+                s.schema_version.map_or("-".to_string(), |v| v.to_string()),
+                s.files.len().to_string(),
+                backup::bytes(&s.files).to_string(),
+                format!("{secs:.1}"),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        writeln!(
+            out,
+            "backup complete: {}",
+            self.directory.join(backup::manifest::MANIFEST).display()
+        )
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: &BackupArgs) -> Result<BackupReport> {
+    let stores = &ctx.config.stores;
+    backup::prepare_dir(&args.to, stores, args.force)?;
+    let started_at = Utc::now();
+    let bar = progress::steps(stores.len() as u64, ctx.progress);
+    let mut entries = Vec::new();
+    for store in stores {
+        bar.set_message(format!("{}: dumping", store.as_str()));
+        bar.tick();
+        entries.push(match store {
+            StoreKind::Postgres => backup::backup_postgres(ctx, &args.to).await?,
+            StoreKind::Redis => backup::backup_redis(ctx, &args.to).await?,
+            StoreKind::Mongodb => backup::backup_mongo(ctx, &args.to).await?,
+            StoreKind::Elasticsearch => backup::backup_es(ctx, &args.to).await?,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let manifest = backup::finish(&args.to, started_at, entries)?;
+    Ok(BackupReport {
+        directory: args.to.clone(),
+        manifest,
+    })
+}

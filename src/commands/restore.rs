@@ -1,0 +1,498 @@
+//! `rez-db restore`: verify a backup whole, then put it back. Nothing is
+//! touched before the manifest, every size and SHA-256 and the target's
+//! emptiness have been checked; replacing data needs `--force` and a yes.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde::Serialize;
+
+use crate::backup::{self, manifest::StoreEntry, postgres};
+use crate::cli::{PgArgs, StoreArgs};
+use crate::commands::create::CreateArgs;
+use crate::commands::validate::{ValidateArgs, ValidateReport};
+use crate::error::{CommandError, Result};
+use crate::output::{table, Render};
+use crate::store::es::Es;
+use crate::store::kind::StoreKind;
+use crate::store::mongo::Mongo;
+use crate::store::pg::{self, provision};
+use crate::store::redis::Redis;
+use crate::Ctx;
+
+/// Restore the datastores from a backup made by `rez-db backup`, then validate.
+///
+/// First, before anything changes: the manifest must exist (a backup without
+/// one is incomplete), every file must have its recorded size and SHA-256, and
+/// no unlisted file may sit in a store folder; a bad backup is refused
+/// (exit 1) naming the file. A target with data (PostgreSQL: rows in any table or
+/// applied migrations; MongoDB: a collection with documents; Redis: a key
+/// under the prefix; Elasticsearch: an index with documents) is refused unless
+/// --force; replacing it asks first unless --yes, and without a terminal
+/// refuses (exit 2).
+///
+/// PostgreSQL: the database is (re)created as `rez-db create` does, then
+/// `pg_restore --jobs=2` loads it, partitions included. `validate` runs last;
+/// exit 1 if it finds errors. MongoDB: the database (dropped first) gets each
+/// collection with its options, documents and indexes. Redis: every key
+/// restored under the key prefix with its remaining TTL. Elasticsearch: each
+/// index recreated with its settings, mappings and aliases (an index of the
+/// same name or holding one of its aliases is deleted first), its documents
+/// bulk-loaded.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub pg: PgArgs,
+
+    #[command(flatten)]
+    pub stores: StoreArgs,
+
+    /// The backup directory (holding manifest.json)
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+
+    /// Verify the backup and print the plan; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Replace a target that holds data (drops and recreates the database)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Do not ask before replacing data
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestoreReport {
+    pub directory: PathBuf,
+    pub dry_run: bool,
+    /// When the backup finished, from its manifest.
+    pub backup_finished_at: DateTime<Utc>,
+    pub stores: Vec<RestoreRow>,
+    /// `validate` on the restored database; absent on a dry run.
+    pub validation: Option<ValidateReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestoreRow {
+    pub store: String,
+    /// The database restored into (a name, never a URL).
+    pub target: String,
+    pub schema_version: Option<i64>,
+    pub files: usize,
+    pub bytes: u64,
+    /// What was (or, on a dry run, would be) done.
+    pub action: String,
+}
+
+impl Render for RestoreReport {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut t = table([
+            "store",
+            "target",
+            "schema version",
+            "files",
+            "bytes",
+            "action",
+        ]);
+        for s in &self.stores {
+            t.add_row([
+                s.store.clone(),
+                s.target.clone(),
+                s.schema_version.map_or("-".to_string(), |v| v.to_string()),
+                s.files.to_string(),
+                s.bytes.to_string(),
+                s.action.clone(),
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        writeln!(
+            out,
+            "backup of {} verified: every file matches its SHA-256",
+            self.backup_finished_at.to_rfc3339()
+        )?;
+        match &self.validation {
+            None => writeln!(out, "dry run: nothing was changed"),
+            Some(v) => {
+                writeln!(out, "\nvalidate on the restored database:")?;
+                v.human(out)
+            }
+        }
+    }
+
+    fn has_problems(&self) -> bool {
+        self.validation.as_ref().is_some_and(|v| v.has_problems())
+    }
+}
+
+/// What the target database holds before the restore.
+enum Target {
+    Missing,
+    Empty,
+    Occupied(Vec<String>),
+}
+
+/// One store, checked and ready; nothing has changed yet.
+enum Prepared {
+    Pg {
+        entry: StoreEntry,
+        name: String,
+        target: Target,
+    },
+    Redis {
+        entry: StoreEntry,
+        redis: Redis,
+        keys: usize,
+    },
+    Es {
+        entry: StoreEntry,
+        es: Es,
+        with_documents: Vec<String>,
+    },
+    Mongo {
+        entry: StoreEntry,
+        mongo: Mongo,
+        /// Collections the target has at all, and those holding documents.
+        existing: usize,
+        with_documents: Vec<String>,
+    },
+}
+
+impl Prepared {
+    /// What already sits in the target, when it is not empty.
+    fn occupied(&self, ctx: &Ctx) -> Option<String> {
+        match self {
+            Prepared::Pg {
+                name,
+                target: Target::Occupied(found),
+                ..
+            } => Some(format!(
+                "database `{name}` on {} ({})",
+                ctx.config.database_url,
+                found.join(", ")
+            )),
+            Prepared::Redis { redis, keys, .. } if *keys > 0 => Some(format!(
+                "Redis {} under prefix `{}` ({keys} key(s))",
+                redis.url,
+                redis.prefix()
+            )),
+            Prepared::Mongo {
+                mongo,
+                with_documents,
+                ..
+            } if !with_documents.is_empty() => Some(format!(
+                "MongoDB database `{}` ({} collection(s) with documents: {})",
+                mongo.database_name(),
+                with_documents.len(),
+                with_documents.join(", ")
+            )),
+            Prepared::Es {
+                es, with_documents, ..
+            } if !with_documents.is_empty() => Some(format!(
+                "Elasticsearch indices under prefix `{}` ({})",
+                es.prefix(),
+                with_documents.join(", ")
+            )),
+            _ => None,
+        }
+    }
+
+    fn row(&self, dry_run: bool) -> RestoreRow {
+        let (entry, target, action) = match self {
+            Prepared::Pg {
+                entry,
+                name,
+                target,
+            } => (
+                entry,
+                name.clone(),
+                match target {
+                    Target::Missing => "create the database, pg_restore",
+                    Target::Empty => "recreate the empty database, pg_restore",
+                    Target::Occupied(_) => "REPLACE the database, pg_restore",
+                },
+            ),
+            Prepared::Redis { entry, redis, keys } => (
+                entry,
+                format!("prefix `{}`", redis.prefix()),
+                if *keys > 0 {
+                    "REPLACE every key under the prefix, RESTORE with TTLs"
+                } else {
+                    "RESTORE every key with its TTL"
+                },
+            ),
+            Prepared::Mongo {
+                entry,
+                mongo,
+                existing,
+                with_documents,
+            } => (
+                entry,
+                mongo.database_name().to_string(),
+                match (*existing, with_documents.is_empty()) {
+                    (0, _) => "create collections, insert documents, build indexes",
+                    (_, true) => "drop the empty database, restore collections and indexes",
+                    (_, false) => "REPLACE the database, restore collections and indexes",
+                },
+            ),
+            Prepared::Es {
+                entry,
+                es,
+                with_documents,
+            } => (
+                entry,
+                format!("prefix `{}`", es.prefix()),
+                if with_documents.is_empty() {
+                    "create indices and aliases, bulk-load documents"
+                } else {
+                    "REPLACE the indices under the prefix, bulk-load documents"
+                },
+            ),
+        };
+        RestoreRow {
+            store: entry.store.clone(),
+            target,
+            schema_version: entry.schema_version,
+            files: entry.files.len(),
+            bytes: backup::bytes(&entry.files),
+            action: if dry_run {
+                format!("would {action}")
+            } else {
+                action.to_string()
+            },
+        }
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
+    let stores = &ctx.config.stores;
+    let manifest = backup::verify(&args.from).await?;
+    let mut prepared = Vec::new();
+    for store in stores {
+        let entry = manifest
+            .stores
+            .iter()
+            .find(|s| s.store == store.as_str())
+            .cloned()
+            .ok_or_else(|| {
+                CommandError::usage(format!(
+                    "the backup in {} holds no {} part",
+                    args.from.display(),
+                    store.as_str()
+                ))
+                .with_hint("pass --only with the stores the backup holds")
+            })?;
+        prepared.push(match store {
+            StoreKind::Postgres => prepare_pg(ctx, entry).await?,
+            StoreKind::Redis => {
+                let mut redis = backup::connect_redis(ctx).await?;
+                let keys = backup::redis::occupied(&mut redis).await?;
+                Prepared::Redis { entry, redis, keys }
+            }
+            StoreKind::Mongodb => {
+                let mongo = backup::connect_mongo(ctx).await?;
+                let existing = mongo.collection_names().await?.len();
+                let with_documents = backup::mongo::occupied(&mongo).await?;
+                Prepared::Mongo {
+                    entry,
+                    mongo,
+                    existing,
+                    with_documents,
+                }
+            }
+            StoreKind::Elasticsearch => {
+                let es = backup::connect_es(ctx).await?;
+                let with_documents = backup::es::occupied(&es).await?;
+                Prepared::Es {
+                    entry,
+                    es,
+                    with_documents,
+                }
+            }
+        });
+    }
+    let occupied: Vec<String> = prepared.iter().filter_map(|p| p.occupied(ctx)).collect();
+    if !occupied.is_empty() && !args.force {
+        return Err(CommandError::usage(format!(
+            "refusing to restore: the target is not empty: {}",
+            occupied.join("; ")
+        ))
+        .with_hint(
+            "restore into a new database (--database-url) or prefix, or pass --force to replace it",
+        ));
+    }
+    let mut report = RestoreReport {
+        directory: args.from.clone(),
+        dry_run: args.dry_run,
+        backup_finished_at: manifest.finished_at,
+        stores: prepared.iter().map(|p| p.row(args.dry_run)).collect(),
+        validation: None,
+    };
+    if args.dry_run {
+        return Ok(report);
+    }
+    if !occupied.is_empty() && !args.yes {
+        let question = format!(
+            "Replace {} with the backup in {}? The current data is deleted.",
+            occupied.join(" and "),
+            args.from.display()
+        );
+        crate::commands::create::confirm(&question, "replace data")?;
+    }
+    let mut restored_pg = false;
+    for p in prepared {
+        match p {
+            Prepared::Pg {
+                entry,
+                name,
+                target,
+            } => {
+                restore_pg(ctx, &args.from.join(&entry.folder), &name, &target).await?;
+                restored_pg = true;
+            }
+            Prepared::Redis {
+                entry,
+                mut redis,
+                keys,
+            } => {
+                if keys > 0 {
+                    backup::redis::clear(&mut redis).await?;
+                }
+                let file = args.from.join(&entry.folder).join(backup::redis::FILE);
+                backup::redis::restore(&mut redis, &file).await?;
+            }
+            Prepared::Mongo {
+                entry,
+                mongo,
+                existing,
+                ..
+            } => {
+                // Always into an empty database: `create` leaves collections,
+                // indexes and its history behind, which would collide.
+                if existing > 0 {
+                    mongo.drop_database().await?;
+                }
+                backup::mongo::restore(&mongo, &args.from.join(&entry.folder), &entry.source)
+                    .await?;
+            }
+            Prepared::Es { entry, es, .. } => {
+                // `create` leaves empty `<name>_v1` indices that would collide.
+                let folder = args.from.join(&entry.folder);
+                backup::es::clear(&es, &folder).await?;
+                backup::es::restore(&es, &folder).await?;
+            }
+        }
+    }
+    let validate = ValidateArgs {
+        pg: PgArgs::default(),
+        stores: args.stores.clone(),
+        list: false,
+        checks: Vec::new(),
+        skips: Vec::new(),
+        limit: 10,
+    };
+    report.validation = Some(crate::commands::validate::run(ctx, &validate).await?);
+    if restored_pg {
+        record(ctx, args).await;
+    }
+    Ok(report)
+}
+
+/// Checks pg_restore's version and what the target database holds.
+async fn prepare_pg(ctx: &Ctx, entry: StoreEntry) -> Result<Prepared> {
+    let url = &ctx.config.database_url;
+    let name = url.database_name().ok_or_else(|| {
+        CommandError::usage(format!("the PostgreSQL URL {url} names no database"))
+            .with_hint("add the database name as the URL's path, e.g. postgres://host:5432/rez")
+    })?;
+    let err = |e| pg::error(url, e);
+    let mut admin = pg::connect(&url.with_path("/postgres"), ctx.config.connect_timeout).await?;
+    let (server, major) = postgres::server_version(&mut admin).await.map_err(err)?;
+    postgres::check_tool("pg_restore", &server, major).map_err(CommandError::usage)?;
+    let target = if provision::database_exists(&mut admin, &name)
+        .await
+        .map_err(err)?
+    {
+        let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
+        match postgres::occupied(&mut conn).await.map_err(err)? {
+            found if found.is_empty() => Target::Empty,
+            found => Target::Occupied(found),
+        }
+    } else {
+        Target::Missing
+    };
+    Ok(Prepared::Pg {
+        entry,
+        name,
+        target,
+    })
+}
+
+/// (Re)creates the database as `rez-db create` does and runs pg_restore into it.
+async fn restore_pg(ctx: &Ctx, folder: &Path, name: &str, target: &Target) -> Result<()> {
+    let url = &ctx.config.database_url;
+    // Always restore into a fresh database: an "empty" one may still hold
+    // rez_meta (the operations log of `create`), which pg_restore would collide with.
+    if !matches!(target, Target::Missing) {
+        let mut admin =
+            pg::connect(&url.with_path("/postgres"), ctx.config.connect_timeout).await?;
+        provision::drop_database(&mut admin, name, false)
+            .await
+            .map_err(|e| pg::error(url, e))?;
+    }
+    let mut pg_ctx = ctx.clone();
+    pg_ctx.config.stores = vec![StoreKind::Postgres];
+    let create = CreateArgs {
+        pg: PgArgs::default(),
+        stores: StoreArgs::default(),
+        drop: false,
+        yes: false,
+        dry_run: false,
+    };
+    crate::commands::create::run(&pg_ctx, &create).await?;
+    let restore_url = url.clone();
+    let folder = folder.to_path_buf();
+    tokio::task::spawn_blocking(move || postgres::restore(&restore_url, &folder))
+        .await
+        .map_err(|e| CommandError::bug(format!("the restore worker panicked: {e}")))?
+        .map_err(|e| {
+            CommandError::problems(e).with_hint(
+                "the database is partly restored: fix the cause and run restore again with --force",
+            )
+        })
+}
+
+/// Records the restore in the restored database's operations log. The usual
+/// record (`crate::oplog`, written before the command runs) cannot be used:
+/// the database it would write to is the one being replaced.
+async fn record(ctx: &Ctx, _args: &RestoreArgs) {
+    let url = &ctx.config.database_url;
+    let op = pg::oplog::Operation {
+        command: "restore".to_string(),
+        arguments: crate::config::redact_args(std::env::args()),
+        actor: ctx.config.actor.clone(),
+        started_at: Utc::now(),
+    };
+    let result = async {
+        let mut conn = pg::connect(url, ctx.config.connect_timeout)
+            .await
+            .map_err(|e| e.message)?;
+        let id = pg::oplog::start(&mut conn, &op)
+            .await
+            .map_err(|e| e.to_string())?;
+        pg::oplog::finish(&mut conn, id, 0, None)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(
+            "could not record this restore in rez_meta.operations: {}",
+            url.scrub(&e)
+        );
+    }
+}

@@ -1,0 +1,317 @@
+//! `backup` / `restore` of MongoDB, Redis and Elasticsearch, each under the
+//! test's own database, key prefix or index prefix: everything comes back
+//! exactly (documents with every BSON type, options and indexes; keys with
+//! their type-faithful value and TTL; indices with settings, mappings, aliases
+//! and documents), a non-empty target needs --force and is left as it was,
+//! and a freshly provisioned (empty) target is not "non-empty".
+
+use ::redis::AsyncCommands;
+use elasticsearch::http::Method;
+use mongodb::bson::{doc, Bson, DateTime, Document};
+use serde_json::{json, Value};
+
+use crate::common::stderr;
+use crate::support::Stores;
+
+/// `backup --only STORE` into a directory of the test's own; returns it (kept
+/// alive by the TempDir) and its path as text.
+fn backup(s: &Stores, store: &str) -> (tempfile::TempDir, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let to = tmp.path().join("backup").to_str().unwrap().to_string();
+    s.json(&["backup", "--only", store, "--to", &to], 0);
+    (tmp, to)
+}
+
+/// `restore --only STORE` with `extra` flags, expecting exit `code`; returns stderr.
+fn restore(s: &Stores, store: &str, to: &str, extra: &[&str], code: Option<i32>) -> String {
+    let mut args = vec!["restore", "--only", store, "--from", to];
+    args.extend_from_slice(extra);
+    let out = s.rez(&args).output().unwrap();
+    assert_eq!(out.status.code(), code, "{}", stderr(&out));
+    stderr(&out)
+}
+
+/// What `validate --only STORE` exits with on the source: the restored copy must match it.
+fn validate_code(s: &Stores, store: &str) -> Option<i32> {
+    s.rez(&["validate", "--only", store])
+        .output()
+        .unwrap()
+        .status
+        .code()
+}
+
+/// Every key under `prefix`: (name, DUMP payload, PTTL).
+async fn redis_snapshot(
+    r: &mut ::redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> Vec<(String, Vec<u8>, i64)> {
+    let mut keys: Vec<String> = r.keys(format!("{prefix}*")).await.unwrap();
+    keys.sort();
+    let mut out = Vec::new();
+    for k in keys {
+        let dump: Vec<u8> = ::redis::cmd("DUMP").arg(&k).query_async(r).await.unwrap();
+        let pttl: i64 = r.pttl(&k).await.unwrap();
+        out.push((k, dump, pttl));
+    }
+    out
+}
+
+#[tokio::test]
+async fn redis_keys_survive_backup_clear_and_restore_with_their_ttls() {
+    let s = Stores::new("backup_redis").await;
+    let p = s.redis_prefix.clone();
+    let mut r = s.redis().await;
+    let k = |key: &str| format!("{p}{key}");
+    // One key of each type, with and without a TTL, and a binary value.
+    let _: () = r.hset(k("h"), "user_id", "u1").await.unwrap();
+    let _: () = r.expire(k("h"), 604_800).await.unwrap();
+    let _: () = r.zadd(k("z"), "u1", 1500).await.unwrap();
+    let _: () = r.rpush(k("l"), &["a", "b", "a"]).await.unwrap();
+    let _: () = r.sadd(k("s"), &["x", "y"]).await.unwrap();
+    let _: () = r.set_ex(k("str"), 95, 3600).await.unwrap();
+    let _: () = r
+        .set(k("bin"), vec![0u8, 159, 146, 150, 255])
+        .await
+        .unwrap();
+    let before = redis_snapshot(&mut r, &p).await;
+    assert_eq!(before.len(), 6);
+    let code = validate_code(&s, "redis");
+
+    let (_tmp, to) = backup(&s, "redis");
+    let err = restore(&s, "redis", &to, &[], Some(2));
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(redis_snapshot(&mut r, &p).await.len(), before.len());
+
+    let keys: Vec<String> = r.keys(format!("{p}*")).await.unwrap();
+    let _: () = r.del(keys).await.unwrap();
+    restore(&s, "redis", &to, &[], code);
+    let after = redis_snapshot(&mut r, &p).await;
+    assert_eq!(after.len(), before.len());
+    for ((k1, d1, t1), (k2, d2, t2)) in before.iter().zip(&after) {
+        assert_eq!(k1, k2);
+        assert_eq!(d1, d2, "{k1}: the value is type-faithful");
+        assert_eq!(*t1 == -1, *t2 == -1, "{k1}: expiry kept or absent");
+        assert!((t1 - t2).abs() < 30_000, "{k1}: TTL {t1} ms then {t2} ms");
+    }
+
+    // A flipped byte in the dump: refused, naming the file.
+    let file = std::path::Path::new(&to).join("redis/keys.bin");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    let err = restore(&s, "redis", &to, &["--force", "--yes"], Some(1));
+    assert!(err.contains("keys.bin"), "{err}");
+    let values = |snap: &[(String, Vec<u8>, i64)]| -> Vec<(String, Vec<u8>)> {
+        snap.iter()
+            .map(|(k, d, _)| (k.clone(), d.clone()))
+            .collect()
+    };
+    assert_eq!(values(&redis_snapshot(&mut r, &p).await), values(&after));
+}
+
+/// Per collection: its documents by _id, its indexes' (name, key), its options.
+async fn mongo_snapshot(
+    db: &mongodb::Database,
+) -> Vec<(String, Vec<Document>, Vec<String>, Document)> {
+    let mut names = db.list_collection_names().await.unwrap();
+    names.sort();
+    let mut out = Vec::new();
+    for name in names {
+        let coll = db.collection::<Document>(&name);
+        let mut cursor = coll.find(doc! {}).sort(doc! {"_id": 1}).await.unwrap();
+        let mut docs = Vec::new();
+        while cursor.advance().await.unwrap() {
+            docs.push(cursor.deserialize_current().unwrap());
+        }
+        let reply = db.run_command(doc! {"listIndexes": &name}).await.unwrap();
+        let mut indexes: Vec<String> = reply
+            .get_document("cursor")
+            .unwrap()
+            .get_array("firstBatch")
+            .unwrap()
+            .iter()
+            .map(|i| {
+                let i = i.as_document().unwrap();
+                format!(
+                    "{} {}",
+                    i.get_str("name").unwrap(),
+                    i.get_document("key").unwrap()
+                )
+            })
+            .collect();
+        indexes.sort();
+        let spec = db
+            .run_command(doc! {"listCollections": 1, "filter": {"name": &name}})
+            .await
+            .unwrap();
+        let options = spec
+            .get_document("cursor")
+            .unwrap()
+            .get_array("firstBatch")
+            .unwrap()[0]
+            .as_document()
+            .unwrap()
+            .get_document("options")
+            .cloned()
+            .unwrap_or_default();
+        out.push((name, docs, indexes, options));
+    }
+    out
+}
+
+#[tokio::test]
+async fn mongo_collections_survive_backup_drop_and_restore() {
+    let s = Stores::new("backup_mongo").await;
+    s.json(&["create", "--only", "mongo"], 0);
+    let db = s.mongo().await;
+    let coll = db.collection::<Document>("ab_test_results");
+    for i in 0..50i64 {
+        coll.insert_one(doc! {
+            "experiment_id": format!("exp{}", i % 3),
+            "user_id": format!("u{i}"),
+            "variant": if i % 2 == 0 { "control" } else { "variant_a" },
+            "metrics": {"clicks": i, "spend": Bson::Decimal128("12.50".parse().unwrap()), "big": i * 10_000_000_000},
+            "assigned_at": DateTime::from_millis(1_760_000_000_000 + i),
+            "converted_at": Bson::Null,
+        })
+        .await
+        .unwrap();
+    }
+    let before = mongo_snapshot(&db).await;
+    assert!(before
+        .iter()
+        .any(|(n, d, _, _)| n == "ab_test_results" && d.len() == 50));
+    let code = validate_code(&s, "mongo");
+
+    let (_tmp, to) = backup(&s, "mongo");
+    let folder = std::path::Path::new(&to).join("mongo").join(&s.mongo_db);
+    assert!(folder.join("ab_test_results.bson").exists());
+    assert!(folder.join("ab_test_results.metadata.json").exists());
+    let err = restore(&s, "mongo", &to, &[], Some(2));
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(
+        mongo_snapshot(&db).await,
+        before,
+        "a refused restore changes nothing"
+    );
+
+    db.drop().await.unwrap();
+    // A freshly provisioned target (empty collections, history) is not "non-empty".
+    s.json(&["create", "--only", "mongo"], 0);
+    restore(&s, "mongo", &to, &[], code);
+    assert_eq!(mongo_snapshot(&db).await, before);
+}
+
+/// Per index under the prefix: name, mappings, analysis, aliases, documents by id.
+async fn es_snapshot(s: &Stores) -> Vec<(String, Value, Value, Vec<String>, Vec<(String, Value)>)> {
+    let es = s.es().await;
+    let list = es
+        .call(
+            Method::Get,
+            &format!("/_cat/indices/{}*?format=json&h=index", s.es_prefix),
+            None,
+        )
+        .await
+        .unwrap();
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let mut out = Vec::new();
+    for index in names {
+        let live = es
+            .call(Method::Get, &format!("/{index}"), None)
+            .await
+            .unwrap();
+        let live = &live[&index];
+        let mut aliases: Vec<String> = live["aliases"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        aliases.sort();
+        es.refresh(&index).await.unwrap();
+        let hits = es
+            .call(
+                Method::Post,
+                &format!("/{index}/_search"),
+                Some(&json!({"size": 1000, "sort": [{"_id": "asc"}]})),
+            )
+            .await
+            .unwrap();
+        let docs = hits["hits"]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h["_id"].as_str().unwrap().to_string(), h["_source"].clone()))
+            .collect();
+        out.push((
+            index,
+            live["mappings"].clone(),
+            live["settings"]["index"]["analysis"].clone(),
+            aliases,
+            docs,
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn es_indices_survive_backup_delete_and_restore() {
+    let s = Stores::new("backup_es").await;
+    s.json(&["create", "--only", "es"], 0);
+    let es = s.es().await;
+    let index = es.name("scratch_v1");
+    es.create_index(
+        &index,
+        &json!({
+            "settings": {"number_of_shards": 1, "analysis": {"analyzer": {"lower": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]}}}},
+            "mappings": {"properties": {"title": {"type": "text", "analyzer": "lower"}, "price": {"type": "scaled_float", "scaling_factor": 100}, "tags": {"type": "keyword"}}},
+            "aliases": {es.name("scratch"): {}}
+        }),
+    )
+    .await
+    .unwrap();
+    let mut body = Vec::new();
+    for i in 0..30 {
+        body.extend(
+            serde_json::to_vec(&json!({"index": {"_index": index, "_id": format!("d{i:02}")}}))
+                .unwrap(),
+        );
+        body.push(b'\n');
+        body.extend(serde_json::to_vec(&json!({"title": format!("Item {i}"), "price": 10.5 + i as f64, "tags": ["a", format!("t{i}")]})).unwrap());
+        body.push(b'\n');
+    }
+    es.bulk(body).await.unwrap();
+    es.refresh(&index).await.unwrap();
+    let before = es_snapshot(&s).await;
+    assert!(before
+        .iter()
+        .any(|(n, _, _, a, d)| *n == index && d.len() == 30 && a.len() == 1));
+    let code = validate_code(&s, "es");
+
+    let (_tmp, to) = backup(&s, "es");
+    assert!(std::path::Path::new(&to)
+        .join("elasticsearch/scratch_v1.ndjson")
+        .exists());
+    let err = restore(&s, "es", &to, &[], Some(2));
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(
+        es_snapshot(&s).await,
+        before,
+        "a refused restore changes nothing"
+    );
+
+    for (name, ..) in &before {
+        es.delete_index(name).await.unwrap();
+    }
+    // A freshly provisioned target (empty indices behind the same aliases) is not "non-empty".
+    s.json(&["create", "--only", "es"], 0);
+    restore(&s, "es", &to, &[], code);
+    assert_eq!(es_snapshot(&s).await, before);
+}
