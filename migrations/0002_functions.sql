@@ -2,7 +2,42 @@
 --   set_updated_at()                   BEFORE UPDATE on every table with updated_at
 --   audit_trigger_func()               AFTER INSERT/UPDATE/DELETE, writes audit_log (0012)
 --   refuse_user_delete_with_balance()  BEFORE DELETE on users (attached in 0008)
+--   create_range_partitions()          the first partitions of orders, wallet_transactions, audit_log
 -- PL/pgSQL bodies are resolved at first call, so the tables they name may come later.
+
+-- Creates `periods` consecutive range partitions of `parent`, each `months` months long
+-- (1: monthly, 3: quarterly), from the period holding now() in UTC, named
+-- `<parent>_<to_char(start, suffix)>` (orders_2026_11, wallet_transactions_2026_q4), with
+-- bounds written with an explicit +00 offset. The arithmetic is on naive timestamps so
+-- month steps never follow a session TimeZone with daylight saving. Used by the migrations
+-- that create partitioned tables; `rez-db partition-rotate` keeps the same names later.
+CREATE FUNCTION create_range_partitions(parent text, months int, suffix text, periods int)
+RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    first_start timestamp;
+    lo timestamp;
+    hi timestamp;
+BEGIN
+    IF months NOT IN (1, 3) THEN
+        RAISE EXCEPTION 'create_range_partitions: months must be 1 or 3, got %', months;
+    END IF;
+    first_start := date_trunc(CASE months WHEN 3 THEN 'quarter' ELSE 'month' END, now() AT TIME ZONE 'UTC');
+    FOR i IN 0..periods - 1 LOOP
+        lo := first_start + make_interval(months => months * i);
+        hi := lo + make_interval(months => months);
+        EXECUTE format(
+            'CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+            parent || '_' || to_char(lo, suffix),
+            parent,
+            to_char(lo, 'YYYY-MM-DD HH24:MI:SS') || '+00',
+            to_char(hi, 'YYYY-MM-DD HH24:MI:SS') || '+00');
+    END LOOP;
+END
+$$;
+
+-- A maintenance helper, not an application function.
+REVOKE EXECUTE ON FUNCTION create_range_partitions(text, int, text, int) FROM PUBLIC;
 
 -- Keeps updated_at truthful whatever the client sends. now() is the transaction's
 -- start time, the same clock as the columns' DEFAULT now().

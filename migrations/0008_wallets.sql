@@ -138,26 +138,9 @@ COMMENT ON COLUMN wallet_transactions.amount IS
 COMMENT ON COLUMN wallet_transactions.balance_after IS
     'Balance of this coin_type (and merchant_id for branded) after the row, in the same unit as amount: coins, or PAISE for coin_type = ''cash''.';
 
--- Current quarter and the next 3, computed at migration time in UTC (naive timestamp
--- arithmetic: month steps must not follow the session TimeZone). Bounds carry an
--- explicit +00 offset. `rez-db partition-rotate` creates the following ones.
-DO $$
-DECLARE
-    first_quarter timestamp := date_trunc('quarter', now() AT TIME ZONE 'UTC');
-    lo timestamp;
-    hi timestamp;
-BEGIN
-    FOR i IN 0..3 LOOP
-        lo := first_quarter + make_interval(months => 3 * i);
-        hi := lo + interval '3 months';
-        EXECUTE format(
-            'CREATE TABLE %I PARTITION OF wallet_transactions FOR VALUES FROM (%L) TO (%L)',
-            'wallet_transactions_' || to_char(lo, 'YYYY"_q"Q'),
-            to_char(lo, 'YYYY-MM-DD HH24:MI:SS') || '+00',
-            to_char(hi, 'YYYY-MM-DD HH24:MI:SS') || '+00');
-    END LOOP;
-END
-$$;
+-- Current quarter and the next 3 (UTC, explicit +00 bounds; see 0002).
+-- `rez-db partition-rotate` creates the following ones.
+SELECT create_range_partitions('wallet_transactions', 3, 'YYYY"_q"Q', 4);
 
 -- Rows outside every range land here instead of failing the insert.
 CREATE TABLE wallet_transactions_default PARTITION OF wallet_transactions DEFAULT;

@@ -86,25 +86,9 @@ CREATE TABLE orders (
 COMMENT ON COLUMN orders.order_number IS
     'Human-readable order number. Unique only together with created_at (partitioning); global uniqueness is checked by `rez-db validate`.';
 
--- Current month and the next 3, computed at migration time in UTC (naive timestamp
--- arithmetic, explicit +00 bounds). `rez-db partition-rotate` creates later ones.
-DO $$
-DECLARE
-    first_month timestamp := date_trunc('month', now() AT TIME ZONE 'UTC');
-    lo timestamp;
-    hi timestamp;
-BEGIN
-    FOR i IN 0..3 LOOP
-        lo := first_month + make_interval(months => i);
-        hi := lo + interval '1 month';
-        EXECUTE format(
-            'CREATE TABLE %I PARTITION OF orders FOR VALUES FROM (%L) TO (%L)',
-            'orders_' || to_char(lo, 'YYYY_MM'),
-            to_char(lo, 'YYYY-MM-DD HH24:MI:SS') || '+00',
-            to_char(hi, 'YYYY-MM-DD HH24:MI:SS') || '+00');
-    END LOOP;
-END
-$$;
+-- Current month and the next 3 (UTC, explicit +00 bounds; see 0002).
+-- `rez-db partition-rotate` creates later ones.
+SELECT create_range_partitions('orders', 1, 'YYYY_MM', 4);
 
 CREATE TABLE orders_default PARTITION OF orders DEFAULT;
 

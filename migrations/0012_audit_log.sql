@@ -20,24 +20,8 @@ CREATE TABLE audit_log (
     PRIMARY KEY (id, changed_at)
 ) PARTITION BY RANGE (changed_at);
 
--- Current month and the next 3 (UTC, explicit +00 bounds); partition-rotate adds more.
-DO $$
-DECLARE
-    first_month timestamp := date_trunc('month', now() AT TIME ZONE 'UTC');
-    lo timestamp;
-    hi timestamp;
-BEGIN
-    FOR i IN 0..3 LOOP
-        lo := first_month + make_interval(months => i);
-        hi := lo + interval '1 month';
-        EXECUTE format(
-            'CREATE TABLE %I PARTITION OF audit_log FOR VALUES FROM (%L) TO (%L)',
-            'audit_log_' || to_char(lo, 'YYYY_MM'),
-            to_char(lo, 'YYYY-MM-DD HH24:MI:SS') || '+00',
-            to_char(hi, 'YYYY-MM-DD HH24:MI:SS') || '+00');
-    END LOOP;
-END
-$$;
+-- Current month and the next 3 (UTC, explicit +00 bounds; see 0002); partition-rotate adds more.
+SELECT create_range_partitions('audit_log', 1, 'YYYY_MM', 4);
 
 CREATE TABLE audit_log_default PARTITION OF audit_log DEFAULT;
 
