@@ -22,17 +22,26 @@ async fn partitions(conn: &mut PgConnection, parent: &str) -> BTreeSet<String> {
 }
 
 fn rotate(db: &TestDb, config: &std::path::Path, now: &str) -> serde_json::Value {
-    let out = db
-        .rez(&[
-            "--json",
-            "--config",
-            config.to_str().unwrap(),
-            "partition-rotate",
-            "--now",
-            now,
-        ])
-        .output()
-        .unwrap();
+    rotate_with(db, config, now, &[])
+}
+
+/// Runs partition-rotate with `--json`, expecting success; returns the report.
+fn rotate_with(
+    db: &TestDb,
+    config: &std::path::Path,
+    now: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        "--json",
+        "--config",
+        config.to_str().unwrap(),
+        "partition-rotate",
+        "--now",
+        now,
+    ];
+    args.extend_from_slice(extra);
+    let out = db.rez(&args).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -169,19 +178,7 @@ async fn dry_run_changes_nothing_and_a_held_lock_exits_4() {
     let config = config(&dir);
     let mut conn = db.conn().await;
     let before = partitions(&mut conn, "audit_log").await;
-    let out = db
-        .rez(&[
-            "--json",
-            "--config",
-            config.to_str().unwrap(),
-            "partition-rotate",
-            "--now",
-            "2031-01-01T00:00:00Z",
-            "--dry-run",
-        ])
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = rotate_with(&db, &config, "2031-01-01T00:00:00Z", &["--dry-run"]);
     assert!(!report["actions"].as_array().unwrap().is_empty());
     assert_eq!(partitions(&mut conn, "audit_log").await, before);
 
