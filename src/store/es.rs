@@ -177,9 +177,27 @@ impl Es {
 
     /// A GET-style call whose answer is returned as text, byte for byte (no JSON round trip).
     pub async fn call_text(&self, method: Method, path: &str) -> Result<String, EsError> {
+        let (status, text) = self.exchange(method, path, HeaderMap::new(), None).await?;
+        match status {
+            400.. => Err(EsError {
+                status: Some(status),
+                message: text,
+            }),
+            _ => Ok(text),
+        }
+    }
+
+    /// Sends one request and reads the answer's status and body as text.
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        headers: HeaderMap,
+        body: Option<Vec<u8>>,
+    ) -> Result<(u16, String), EsError> {
         let response = self
             .client
-            .send::<Vec<u8>, ()>(method, path, HeaderMap::new(), None, None, None)
+            .send::<Vec<u8>, ()>(method, path, headers, None, body, None)
             .await
             .map_err(|e| EsError {
                 status: e.status_code().map(|s| s.as_u16()),
@@ -190,13 +208,7 @@ impl Es {
             status: None,
             message: self.url.scrub(&e.to_string()),
         })?;
-        match status {
-            400.. => Err(EsError {
-                status: Some(status),
-                message: text,
-            }),
-            _ => Ok(text),
-        }
+        Ok((status, text))
     }
 
     async fn send(
@@ -224,19 +236,7 @@ impl Es {
     ) -> Result<String, EsError> {
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-        let response = self
-            .client
-            .send::<Vec<u8>, ()>(method, path, headers, None, body, None)
-            .await
-            .map_err(|e| EsError {
-                status: e.status_code().map(|s| s.as_u16()),
-                message: self.url.scrub(&e.to_string()),
-            })?;
-        let status = response.status_code().as_u16();
-        let text = response.text().await.map_err(|e| EsError {
-            status: None,
-            message: self.url.scrub(&e.to_string()),
-        })?;
+        let (status, text) = self.exchange(method, path, headers, body).await?;
         if status >= 400 {
             let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
             let reason = value
