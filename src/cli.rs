@@ -24,7 +24,8 @@ use crate::commands::{backup::BackupArgs, restore::RestoreArgs};
 ///
 /// Exit codes: 0 ok; 1 ran and found problems; 2 usage or configuration
 /// error; 3 a datastore unreachable or timed out; 4 another run holds the
-/// lock; 255 a bug in rez-db.
+/// lock; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM); 255 a bug in
+/// rez-db.
 #[derive(Debug, Parser)]
 #[command(name = "rez-db", version, max_term_width = 100)]
 pub struct Cli {
@@ -142,7 +143,7 @@ impl Command {
                 (!a.status_requested() && !a.run.dry_run && !a.run.check).then_some("migrate")
             }
             Command::Seed(a) => (!a.dry_run).then_some("seed"),
-            Command::ImportCsv(_) => Some("import-csv"),
+            Command::ImportCsv(a) => (!a.dry_run).then_some("import-csv"),
             Command::ExpireCoins(a) => (!a.dry_run).then_some("expire-coins"),
             Command::PartitionRotate(a) => (!a.dry_run).then_some("partition-rotate"),
             Command::Audit(a) => match &a.action {
@@ -203,7 +204,8 @@ impl Command {
             Command::Audit(args) => args.lock(),
             Command::Validate(_) => None,
             Command::ReindexEs(args) => Some(&args.lock),
-            Command::Backup(_) | Command::Restore(_) => None,
+            Command::Backup(_) => None,
+            Command::Restore(args) => Some(&args.lock),
             Command::Status(_) => None,
         }
     }

@@ -1,9 +1,10 @@
 //! `rez-db import-csv`: a thin wrapper around `crate::import`. It parses the
 //! flags, connects (twice: the load's transaction and the lookups), takes the
-//! data lock, runs the import and builds the report.
+//! data lock, runs the import of one file or of a manifest's files, and
+//! builds the report.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
@@ -11,7 +12,8 @@ use serde::Serialize;
 
 use crate::cli::{LockArgs, PgArgs};
 use crate::error::{CommandError, Result};
-use crate::import::{self, rejects::RejectFormat, Mode, Outcome};
+use crate::import::manifest::{self, FileOutcome};
+use crate::import::{self, rejects::RejectFormat, Memory, Mode, Outcome};
 use crate::output::{table, Render};
 use crate::store::pg::{self, lock};
 use crate::Ctx;
@@ -20,17 +22,26 @@ use crate::Ctx;
 ///
 /// The header names the columns (rename with --map). Each row is checked before it
 /// reaches the table: types, exact money (at most 2 decimals), enumerated values, the
-/// email and phone rules, NOT NULL, and unique columns against earlier rows of the file
-/// and against the table. Refused rows go to the reject file (line, column, reason, the
-/// original line); the good ones are loaded with COPY in one transaction, all or nothing.
+/// email and phone rules, NOT NULL, the table's CHECK constraints and business rules
+/// (order totals, ledger signs, offer terms and windows, ratings), unique keys against
+/// earlier rows and against the table, and references (foreign keys and the checked
+/// references into orders) against the table they name and earlier rows of the import.
+/// Refused rows go to the reject file (line, column, reason, the original line); the
+/// good ones are loaded with COPY in one transaction, all or nothing. Rows of
+/// partitioned tables (orders, wallet_transactions) never land in DEFAULT: the partitions
+/// they need are created (and committed) before the load.
+///
+/// --manifest FILE imports a YAML list of files (`files: [{table: T, path: P, map:
+/// {CSV_COL: DB_COL}}]`, paths relative to it) in dependency order, in one transaction.
 ///
 /// An empty field is NULL. A file with a header and no rows loads nothing (exit 0).
 /// Exit codes: 0 all rows loaded; 1 rows were rejected (the others are loaded), or
-/// --max-errors / --max-error-ratio was exceeded (nothing loaded); 2 the file is
-/// malformed (empty, invalid UTF-8, wrong field count, unterminated quote), or the
-/// table or a column is unknown (nothing loaded); 4 another run holds the data lock.
+/// --max-errors / --max-error-ratio was exceeded (nothing loaded); 2 the file or
+/// manifest is malformed (empty, invalid UTF-8, wrong field count, unterminated quote,
+/// unknown key), or the table or a column is unknown (nothing loaded); 4 another run
+/// holds the data lock.
 ///
-/// Loads: users.
+/// Loads: users, merchants, products, offers, orders, wallet_transactions, reviews.
 #[derive(Debug, Args)]
 pub struct ImportCsvArgs {
     #[command(flatten)]
@@ -40,12 +51,26 @@ pub struct ImportCsvArgs {
     pub lock: LockArgs,
 
     /// The CSV file (UTF-8; a BOM and CRLF line endings are fine)
-    #[arg(value_name = "FILE")]
-    pub file: PathBuf,
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "manifest",
+        requires = "table"
+    )]
+    pub file: Option<PathBuf>,
 
     /// The table to load
-    #[arg(long, value_name = "TABLE")]
-    pub table: String,
+    #[arg(long, value_name = "TABLE", required_unless_present = "manifest")]
+    pub table: Option<String>,
+
+    /// Import the files a YAML manifest lists, in dependency order, in one transaction
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "table", "maps", "resume"])]
+    pub manifest: Option<PathBuf>,
+
+    /// Check every row (uniques and references against the tables included), write the
+    /// reject file and the summary, and load nothing: the transaction is rolled back and no
+    /// partition is created (the summary names the ones a real run would create)
+    #[arg(long, conflicts_with = "resume")]
+    pub dry_run: bool,
 
     /// Load the file's column CSV_COL into the table's column DB_COL (repeatable)
     #[arg(long = "map", value_name = "CSV_COL=DB_COL", value_parser = parse_map)]
@@ -59,7 +84,9 @@ pub struct ImportCsvArgs {
     #[arg(long, value_name = "CHAR", default_value = "\"", value_parser = parse_byte)]
     pub quote: u8,
 
-    /// Reject file [default: FILE.rejects.csv, or FILE.rejects.jsonl with --reject-format jsonl]
+    /// Reject file [default: FILE.rejects.csv, or FILE.rejects.jsonl with --reject-format jsonl];
+    /// with --manifest, the directory for the reject files (N-NAME.rejects.csv, N the file's
+    /// place in the run) [default: beside each file]
     #[arg(long, value_name = "PATH")]
     pub rejects: Option<PathBuf>,
 
@@ -118,29 +145,97 @@ fn parse_ratio(text: &str) -> std::result::Result<f64, String> {
     }
 }
 
+/// The report of one file.
 #[derive(Debug, Serialize)]
 pub struct ImportReport {
     pub database: String,
     pub file: String,
     pub table: String,
     pub mode: Mode,
+    pub dry_run: bool,
     pub rejects_file: String,
     #[serde(flatten)]
     pub outcome: Outcome,
     pub elapsed_ms: u64,
 }
 
+/// The report of a manifest: one summary per file.
+#[derive(Debug, Serialize)]
+pub struct ManifestReport {
+    pub database: String,
+    pub manifest: String,
+    pub mode: Mode,
+    pub dry_run: bool,
+    pub files: Vec<FileOutcome>,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Report {
+    File(ImportReport),
+    Manifest(ManifestReport),
+}
+
+fn summary_row(file: &str, table: &str, o: &Outcome) -> [String; 6] {
+    [
+        file.to_string(),
+        table.to_string(),
+        o.read.to_string(),
+        o.loaded.to_string(),
+        o.rejected.to_string(),
+        o.partitions_created.len().to_string(),
+    ]
+}
+
+const SUMMARY: [&str; 6] = [
+    "file",
+    "table",
+    "read",
+    "loaded",
+    "rejected",
+    "new partitions",
+];
+
+fn reasons(out: &mut dyn Write, o: &Outcome, rejects_file: &str) -> io::Result<()> {
+    if !o.reasons.is_empty() {
+        let mut t = table(["reason", "values"]);
+        for (reason, n) in &o.reasons {
+            t.add_row([reason.clone(), n.to_string()]);
+        }
+        writeln!(out, "{t}")?;
+        writeln!(out, "rejected rows: {rejects_file}")?;
+    }
+    Ok(())
+}
+
+fn partitions(out: &mut dyn Write, o: &Outcome, table: &str, dry_run: bool) -> io::Result<()> {
+    if !o.partitions_created.is_empty() {
+        let verb = if dry_run { "would create" } else { "created" };
+        writeln!(
+            out,
+            "{table}: {verb} partitions {}",
+            o.partitions_created.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+fn dry_run_note(out: &mut dyn Write, dry_run: bool) -> io::Result<()> {
+    if dry_run {
+        writeln!(
+            out,
+            "dry run: everything was checked and rolled back; nothing was loaded"
+        )?;
+    }
+    Ok(())
+}
+
 impl Render for ImportReport {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         let o = &self.outcome;
-        let mut t = table(["file", "table", "read", "loaded", "rejected"]);
-        t.add_row([
-            self.file.clone(),
-            self.table.clone(),
-            o.read.to_string(),
-            o.loaded.to_string(),
-            o.rejected.to_string(),
-        ]);
+        let mut t = table(SUMMARY);
+        t.add_row(summary_row(&self.file, &self.table, o));
         writeln!(out, "{t}")?;
         if let Some(line) = o.resumed_after_line.filter(|l| *l > 0) {
             writeln!(
@@ -155,22 +250,22 @@ impl Render for ImportReport {
                 o.inserted, o.updated, o.unchanged
             )?;
         }
-        if !o.reasons.is_empty() {
-            let mut t = table(["reason", "values"]);
-            for (reason, n) in &o.reasons {
-                t.add_row([reason.clone(), n.to_string()]);
-            }
-            writeln!(out, "{t}")?;
-            writeln!(out, "rejected rows: {}", self.rejects_file)?;
-        }
+        partitions(out, o, &self.table, self.dry_run)?;
+        reasons(out, o, &self.rejects_file)?;
         if let Some(reason) = &o.aborted {
             writeln!(out, "aborted: {reason}; {} rows stay loaded", o.loaded)?;
         }
+        dry_run_note(out, self.dry_run)?;
         writeln!(
             out,
-            "{}: {} rows loaded into {} in {:.1}s",
+            "{}: {} rows {} into {} in {:.1}s",
             self.database,
             o.loaded,
+            if self.dry_run {
+                "checked for loading"
+            } else {
+                "loaded"
+            },
             self.table,
             self.elapsed_ms as f64 / 1000.0
         )
@@ -181,30 +276,83 @@ impl Render for ImportReport {
     }
 }
 
-pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<ImportReport> {
+impl Render for ManifestReport {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut t = table(SUMMARY);
+        for f in &self.files {
+            t.add_row(summary_row(&f.file, &f.table, &f.outcome));
+        }
+        writeln!(out, "{t}")?;
+        for f in &self.files {
+            partitions(out, &f.outcome, &f.table, self.dry_run)?;
+            reasons(out, &f.outcome, &f.rejects_file)?;
+            if let Some(reason) = &f.outcome.aborted {
+                writeln!(out, "aborted at {}: {reason}; nothing was loaded", f.file)?;
+            }
+        }
+        dry_run_note(out, self.dry_run)?;
+        let loaded: u64 = self.files.iter().map(|f| f.outcome.loaded).sum();
+        writeln!(
+            out,
+            "{}: {loaded} rows {} from {} files of {} in {:.1}s",
+            self.database,
+            if self.dry_run {
+                "checked for loading"
+            } else {
+                "loaded"
+            },
+            self.files.len(),
+            self.manifest,
+            self.elapsed_ms as f64 / 1000.0
+        )
+    }
+
+    fn has_problems(&self) -> bool {
+        self.files
+            .iter()
+            .any(|f| f.outcome.rejected > 0 || f.outcome.aborted.is_some())
+    }
+}
+
+impl Render for Report {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Report::File(r) => r.human(out),
+            Report::Manifest(r) => r.human(out),
+        }
+    }
+
+    fn has_problems(&self) -> bool {
+        match self {
+            Report::File(r) => r.has_problems(),
+            Report::Manifest(r) => r.has_problems(),
+        }
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
     let started = Instant::now();
     let url = &ctx.config.database_url;
-    if !args.file.is_file() {
+    let manifest = args.manifest.as_deref().map(manifest::read).transpose()?;
+    let (file, table) = match (&args.file, &args.table) {
+        (Some(file), Some(table)) => (file.clone(), table.clone()),
+        _ => (PathBuf::new(), String::new()),
+    };
+    if manifest.is_none() && !file.is_file() {
         return Err(CommandError::usage(format!(
             "{}: no such file",
-            args.file.display()
+            file.display()
         )));
     }
     let rejects = args.rejects.clone().unwrap_or_else(|| {
-        let ext = match args.reject_format {
-            RejectFormat::Csv => "rejects.csv",
-            RejectFormat::Jsonl => "rejects.jsonl",
-        };
-        let mut name = args.file.clone().into_os_string();
-        name.push(format!(".{ext}"));
-        PathBuf::from(name)
+        manifest::default_rejects(&file, args.reject_format == RejectFormat::Jsonl)
     });
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
     lock::hold(&mut conn, &ctx.config, lock::LockScope::Data).await?;
     let mut lookup = pg::connect(url, ctx.config.connect_timeout).await?;
     let options = import::Options {
-        file: args.file.clone(),
-        table: args.table.clone(),
+        file: file.clone(),
+        table: table.clone(),
         maps: args.maps.clone(),
         delimiter: args.delimiter,
         quote: args.quote,
@@ -215,19 +363,64 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<ImportReport> {
         mode: args.mode,
         resume: args.resume,
         batch_rows: args.batch_rows,
+        dry_run: args.dry_run,
         progress: ctx.progress,
     };
-    let outcome = import::import(&mut conn, &mut lookup, url, &options).await?;
+    let report = match &manifest {
+        Some(files) => {
+            let files = manifest::import_all(
+                &mut conn,
+                &mut lookup,
+                url,
+                files,
+                &options,
+                args.rejects.as_deref(),
+            )
+            .await?;
+            Report::Manifest(ManifestReport {
+                database: url.to_string(),
+                manifest: args
+                    .manifest
+                    .as_deref()
+                    .unwrap_or(Path::new(""))
+                    .display()
+                    .to_string(),
+                mode: args.mode,
+                dry_run: args.dry_run,
+                files,
+                elapsed_ms: 0,
+            })
+        }
+        None => {
+            let created =
+                import::partitions::prepare(&mut conn, url, &options, args.dry_run).await?;
+            let mut outcome = import::import(
+                &mut conn,
+                &mut lookup,
+                url,
+                &options,
+                &mut Memory::default(),
+            )
+            .await?;
+            outcome.partitions_created = created;
+            Report::File(ImportReport {
+                database: url.to_string(),
+                file: file.display().to_string(),
+                table,
+                mode: args.mode,
+                dry_run: args.dry_run,
+                rejects_file: rejects.display().to_string(),
+                outcome,
+                elapsed_ms: 0,
+            })
+        }
+    };
     lock::release(&mut conn, lock::LockScope::Data)
         .await
         .map_err(|e| pg::error(url, e))?;
-    Ok(ImportReport {
-        database: url.to_string(),
-        file: args.file.display().to_string(),
-        table: args.table.clone(),
-        mode: args.mode,
-        rejects_file: rejects.display().to_string(),
-        outcome,
-        elapsed_ms: started.elapsed().as_millis() as u64,
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(match report {
+        Report::File(r) => Report::File(ImportReport { elapsed_ms, ..r }),
+        Report::Manifest(r) => Report::Manifest(ManifestReport { elapsed_ms, ..r }),
     })
 }

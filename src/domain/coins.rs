@@ -36,6 +36,12 @@ impl CoinType {
             CoinType::Cash => "cash",
         }
     }
+
+    /// LEDGER-OWNER (check `ledger.owner`): branded rows, and only they, name
+    /// the merchant whose coins they move.
+    pub fn names_merchant(self) -> bool {
+        self == CoinType::Branded
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

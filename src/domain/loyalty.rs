@@ -20,6 +20,9 @@ use super::money::Money;
 pub const COUNTED_ORDER_STATUS: &str = "completed";
 /// The review status that counts toward a merchant's rating.
 pub const COUNTED_REVIEW_STATUS: &str = "published";
+/// RATING-RANGE (check `dq.rating`): a rating (reviews' overall and category ratings, orders.rating)
+/// is a whole number of stars from 1 to 5.
+pub const RATINGS: std::ops::RangeInclusive<i64> = 1..=5;
 /// wallet_transactions.reference_type of referral rewards.
 pub const REFERRAL_REFERENCE_TYPE: &str = "referral";
 

@@ -132,6 +132,58 @@ pub fn ist() -> FixedOffset {
 }
 
 impl Window {
+    /// The window from an offer's columns as the schema stores them
+    /// (`available_days`: `["mon", ...]`, `available_hours`:
+    /// `[{"start": "09:00", "end": "12:00"}]`, JSON null or absent meaning no
+    /// restriction); Err names the entry that is unreadable.
+    pub fn from_columns(
+        valid_from: DateTime<Utc>,
+        valid_until: DateTime<Utc>,
+        days: Option<&serde_json::Value>,
+        hours: Option<&serde_json::Value>,
+    ) -> Result<Window, String> {
+        use serde_json::Value;
+        let days = match days {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(names)) => names
+                .iter()
+                .map(|n| {
+                    n.as_str()
+                        .and_then(weekday)
+                        .ok_or_else(|| format!("available_days entry {n}"))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(format!("available_days = {other}")),
+        };
+        let time = |v: &Value| {
+            v.as_str()
+                .and_then(|s| NaiveTime::parse_from_str(s, "%H:%M").ok())
+        };
+        let hours = match hours {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(ranges)) => ranges
+                .iter()
+                .map(|r| match (time(&r["start"]), time(&r["end"])) {
+                    (Some(s), Some(e)) => Ok((s, e)),
+                    _ => Err(format!("available_hours entry {r}")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(format!("available_hours = {other}")),
+        };
+        Ok(Window {
+            valid_from,
+            valid_until,
+            days,
+            hours,
+        })
+    }
+
+    /// OFFER-WINDOW: an offer's window must contain some instant (the schema's
+    /// `offers_validity_window` CHECK, valid_until > valid_from).
+    pub fn is_open(&self) -> bool {
+        self.valid_until > self.valid_from
+    }
+
     /// REDEMPTION-WINDOW.
     pub fn allows(&self, at: DateTime<Utc>) -> bool {
         if at < self.valid_from || at > self.valid_until {

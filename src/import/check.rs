@@ -2,12 +2,13 @@
 //! of its column (as the catalog describes it) and checked against the
 //! business rules (`domain::vocabulary` enumerations, the reference's CHECK
 //! patterns, exact money) before it may reach COPY. Never does I/O; the
-//! checks against the database (duplicates, foreign keys) live in `load`.
+//! checks against the database (duplicates, foreign keys) live in `super`
+//! and `super::foreign`.
 
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, FixedOffset, NaiveDate};
 use regex::Regex;
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -219,9 +220,8 @@ pub fn check_value(column: &Column, value: Option<&str>, out: &mut Vec<u8>) -> R
         SqlType::TimestampTz => {
             // An offset is required: a bare local time would be read in the
             // session's TimeZone, which is not the old system's.
-            let t = DateTime::parse_from_rfc3339(text)
-                .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
-                .map_err(|_| bad("a timestamp with a UTC offset (2026-01-15T10:00:00+05:30)"))?;
+            let t = parse_timestamp(text)
+                .ok_or_else(|| bad("a timestamp with a UTC offset (2026-01-15T10:00:00+05:30)"))?;
             out.extend_from_slice(t.to_rfc3339().as_bytes());
         }
         SqlType::Varchar(limit) => {
@@ -276,6 +276,40 @@ pub fn check_value(column: &Column, value: Option<&str>, out: &mut Vec<u8>) -> R
         }
     }
     Ok(())
+}
+
+/// A timestamptz value as import-csv accepts it: RFC 3339, or PostgreSQL's
+/// `2026-01-15 10:00:00+05:30`; the offset is required.
+pub fn parse_timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
+        .ok()
+}
+
+/// The form in which a checked value is compared with the table's (unique
+/// keys, foreign keys, upsert keys): what PostgreSQL prints for the SQL of
+/// [`canonical_sql`]. UUIDs in lower case, instants in UTC, the rest as written.
+pub fn canonical(ty: &SqlType, text: &str) -> String {
+    match ty {
+        SqlType::Uuid => {
+            Uuid::parse_str(text).map_or_else(|_| text.to_string(), |u| u.hyphenated().to_string())
+        }
+        SqlType::TimestampTz => parse_timestamp(text).map_or_else(
+            || text.to_string(),
+            |t| t.to_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+        ),
+        _ => text.to_string(),
+    }
+}
+
+/// The SQL expression that prints column `quoted` as [`canonical`] does.
+pub fn canonical_sql(ty: &SqlType, quoted: &str) -> String {
+    match ty {
+        SqlType::TimestampTz => {
+            format!("to_char({quoted} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')")
+        }
+        _ => format!("{quoted}::text"),
+    }
 }
 
 /// An exact decimal for NUMERIC(p, s): never rounded. Scale 2 is money and

@@ -1,23 +1,35 @@
-//! `import-csv`: historical rows from a CSV file into one table, checked row
-//! by row before they reach it.
+//! `import-csv`: historical rows from CSV files into the reference's Phase 3
+//! tables, checked row by row before they reach them.
 //!
-//! The file streams through [`reader`] (constant memory, raw lines kept only
+//! A file streams through [`reader`] (constant memory, raw lines kept only
 //! until their row is done), each value through [`check`] (types, exact money,
-//! enumerations, the reference's CHECK patterns, NOT NULL), then the unique
-//! columns against earlier rows of the file and, one batch at a time, against
-//! the table (on a second connection, so the first can stay inside its COPY).
-//! Good rows go out in one COPY inside one transaction; refused ones go to the
-//! reject file ([`rejects`]). Must never load a row it did not check, and never
-//! paste a user-given name into SQL: tables and columns come from the catalog
-//! and are quoted.
+//! enumerations, the reference's CHECK patterns, NOT NULL), each row through
+//! its table's rules ([`tables`]: CHECK bounds and the domain's business
+//! rules), then the unique keys against earlier rows and, one batch at a time,
+//! against the table, and the references against the parent tables and earlier
+//! rows ([`foreign`]) on a second connection, so the first can stay inside its
+//! COPY. The callers create the partitions the rows need first
+//! ([`partitions::prepare`]), before the transaction. Good rows
+//! go out by COPY inside one transaction; refused ones go to the reject file
+//! ([`rejects`]). [`manifest`] runs several files in dependency order in one
+//! transaction. Must never load a row it did not check, and never paste a
+//! user-given name into SQL: tables and columns come from the catalog and are
+//! quoted.
 
 pub mod check;
 pub mod checkpoint;
+mod columns;
+pub mod foreign;
+mod keys;
+pub mod manifest;
+pub mod partitions;
 pub mod reader;
 pub mod rejects;
+pub mod tables;
+mod upsert;
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasher, RandomState};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -29,24 +41,16 @@ use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
 use crate::output::progress;
 use crate::store::pg::{self, quote_ident};
-use check::{check_value, Column, Problem, SqlType};
+use check::{canonical, check_value, Column, Problem, SqlType};
 use checkpoint::{Checkpoint, FileKey};
+use foreign::Reference;
+
+use columns::{catalog, map_header};
+pub(crate) use keys::Fingerprint;
+use keys::{UniqueKey, KEY_SEP};
 use reader::{CsvSource, InputError, Record};
 use rejects::{RejectFormat, RejectWriter};
-
-/// What import-csv knows how to load: the natural key (the upsert's conflict
-/// target) and the unique columns checked against the file and the table.
-struct TableRules {
-    name: &'static str,
-    key: &'static str,
-    unique: &'static [&'static str],
-}
-
-const TABLES: &[TableRules] = &[TableRules {
-    name: "users",
-    key: "phone",
-    unique: &["phone", "email"],
-}];
+use tables::{Row, Settings, TableRules};
 
 /// Rows checked against the table per query, and COPY bytes per message.
 const BATCH_ROWS: usize = 5_000;
@@ -57,7 +61,7 @@ const COPY_CHUNK: usize = 1 << 20;
 pub enum Mode {
     /// All good rows in one transaction, or nothing; a row whose unique value is already in the table is rejected
     Atomic,
-    /// Like atomic, but a row whose natural key (users: phone) exists updates that row
+    /// Like atomic, but a row whose natural key (users: phone; orders, wallet_transactions: id and created_at; others: id) exists updates that row
     Upsert,
 }
 
@@ -78,6 +82,8 @@ pub struct Options {
     /// earlier run of the same file committed.
     pub resume: bool,
     pub batch_rows: u64,
+    /// Check and send everything, then roll back.
+    pub dry_run: bool,
     pub progress: bool,
 }
 
@@ -94,12 +100,15 @@ pub struct Outcome {
     pub reasons: BTreeMap<String, u64>,
     /// Why the import stopped, when a maximum was exceeded.
     pub aborted: Option<String>,
+    /// Range partitions created for the rows before the load (partitioned
+    /// tables; in a dry run, the ones it would create).
+    pub partitions_created: Vec<String>,
     /// With --resume: rows up to this line were committed by an earlier run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_after_line: Option<u64>,
 }
 
-fn input(e: InputError) -> CommandError {
+pub(crate) fn input(e: InputError) -> CommandError {
     let hint = match &e {
         InputError::FieldCount { .. } => {
             "every line needs as many fields as the header; quote fields that contain the delimiter"
@@ -112,174 +121,58 @@ fn input(e: InputError) -> CommandError {
     CommandError::usage(e.to_string()).with_hint(hint)
 }
 
-/// (name, data_type, char length, precision, scale, NOT NULL, has a default)
-type CatalogRow = (
-    String,
-    String,
-    Option<i32>,
-    Option<i32>,
-    Option<i32>,
-    bool,
-    bool,
-);
-
-/// The table's columns, from the catalog; an unknown or unsupported table is exit 2.
-async fn catalog(
-    conn: &mut PgConnection,
-    url: &RedactedUrl,
-    table: &str,
-) -> Result<(&'static TableRules, Vec<CatalogColumn>)> {
-    let rows: Vec<CatalogRow> = sqlx::query_as(
-        "SELECT column_name::text, data_type::text, character_maximum_length::int, \
-                    numeric_precision::int, numeric_scale::int, is_nullable = 'NO', \
-                    column_default IS NOT NULL \
-             FROM information_schema.columns \
-             WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position",
-    )
-    .bind(table)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(|e| pg::error(url, e))?;
-    let supported: Vec<&str> = TABLES.iter().map(|t| t.name).collect();
-    if rows.is_empty() {
-        return Err(CommandError::usage(format!(
-            "there is no table `{table}` in the database {url}"
-        ))
-        .with_hint(format!("import-csv loads: {}", supported.join(", "))));
-    }
-    let Some(rules) = TABLES.iter().find(|t| t.name == table) else {
-        return Err(
-            CommandError::usage(format!("import-csv cannot load `{table}` yet"))
-                .with_hint(format!("import-csv loads: {}", supported.join(", "))),
-        );
-    };
-    let columns = rows
-        .into_iter()
-        .map(|(name, ty, len, precision, scale, not_null, has_default)| {
-            let sql_type = SqlType::from_catalog(&ty, len, precision, scale);
-            CatalogColumn {
-                unsupported: sql_type.is_none().then(|| ty.clone()),
-                column: Column::new(
-                    rules.name,
-                    &name,
-                    sql_type.unwrap_or(SqlType::Text),
-                    not_null,
-                ),
-                required: not_null && !has_default,
-            }
-        })
-        .collect();
-    Ok((rules, columns))
-}
-
-/// One column of the table as the catalog describes it.
-struct CatalogColumn {
-    column: Column,
-    /// NOT NULL without a default: the file must fill it.
-    required: bool,
-    /// The SQL type, when import-csv cannot check it (the column may not be mapped).
-    unsupported: Option<String>,
-}
-
-/// Maps the header onto the table's columns; every name is checked against
-/// the catalog. Returns the file's columns in header order.
-fn map_header(
-    file: &str,
-    table: &str,
-    header: &[String],
-    maps: &[(String, String)],
-    columns: &[CatalogColumn],
-) -> Result<Vec<Column>> {
-    for (from, _) in maps {
-        if !header.iter().any(|h| h == from) {
-            return Err(CommandError::usage(format!(
-                "--map {from}=...: the header of {file} has no column `{from}`"
-            ))
-            .with_hint(format!("the header names: {}", header.join(", "))));
-        }
-    }
-    let names: Vec<&str> = columns.iter().map(|c| c.column.name.as_str()).collect();
-    let mut mapped: Vec<Column> = Vec::with_capacity(header.len());
-    for h in header {
-        let target = maps
-            .iter()
-            .find(|(from, _)| from == h)
-            .map_or(h.as_str(), |(_, to)| to.as_str());
-        let Some(i) = names.iter().position(|n| *n == target) else {
-            return Err(CommandError::usage(format!(
-                "{file}:1: column `{h}` is not a column of `{table}`"
-            ))
-            .with_hint(format!(
-                "rename it with --map {h}=COLUMN; the columns of `{table}` are: {}",
-                names.join(", ")
-            )));
-        };
-        let col = &columns[i].column;
-        if let Some(ty) = &columns[i].unsupported {
-            return Err(CommandError::usage(format!(
-                "{file}:1: column `{target}` has type {ty}, which import-csv cannot check"
-            ))
-            .with_hint("leave the column out of the file (it keeps its default)"));
-        }
-        if mapped.iter().any(|c| c.name == target) {
-            return Err(CommandError::usage(format!(
-                "{file}:1: column `{target}` appears twice in the header (after --map)"
-            )));
-        }
-        mapped.push(col.clone());
-    }
-    let missing: Vec<&str> = columns
-        .iter()
-        .filter(|c| c.required && !mapped.iter().any(|m| m.name == c.column.name))
-        .map(|c| c.column.name.as_str())
-        .collect();
-    if !missing.is_empty() {
-        return Err(CommandError::usage(format!(
-            "{file}:1: the header lacks `{}`, NOT NULL in `{table}` without a default",
-            missing.join("`, `")
-        ))
-        .with_hint("add the column, or --map the file's name for it"));
-    }
-    Ok(mapped)
-}
-
-/// 128 bits of two independently keyed SipHashes: the file's unique values
-/// are remembered by fingerprint (24 bytes an entry with its line, whatever
-/// the value's length), so millions of rows stay within a bounded footprint;
-/// a false "duplicate" would need a 128-bit collision.
+/// What one run remembers across its files (one file, or a manifest's):
+/// unique values per table and loaded parent keys, so that later rows and
+/// later files are checked against rows the second connection cannot see yet.
 #[derive(Default)]
-struct Fingerprint(RandomState, RandomState);
-
-impl Fingerprint {
-    fn of(&self, value: &str) -> u128 {
-        (u128::from(self.0.hash_one(value)) << 64) | u128::from(self.1.hash_one(value))
-    }
+pub struct Memory {
+    pub loaded: foreign::Loaded,
+    /// Per (table, unique key): fingerprint -> (file number, line) of its first row.
+    seen: HashMap<(String, String), HashMap<u128, (usize, u64)>>,
+    fingerprint: Fingerprint,
+    files: Vec<String>,
+    settings: Option<Settings>,
 }
 
-/// A checked row waiting for its batch's lookup against the table.
+/// A checked row waiting for its batch's lookups.
 struct Pending {
     line: u64,
     raw: String,
     encoded: Vec<u8>,
-    /// Values of the unique columns, in `Import::unique` order.
-    keys: Vec<Option<String>>,
+    /// Per unique key: its canonical parts (None when a part is NULL).
+    keys: Vec<Option<Vec<String>>>,
+    /// The upsert key, canonical and joined, when the file fills it.
+    natural: Option<String>,
+    /// Per reference: the canonical value (None for NULL).
+    refs: Vec<Option<String>>,
+    /// Per remembered column: the canonical value.
+    remember: Vec<Option<String>>,
 }
 
 struct Import<'a> {
     opts: &'a Options,
     url: &'a RedactedUrl,
+    file_no: usize,
     table: String,
     rules: &'static TableRules,
-    /// (index in the file's columns, column name) of each unique column present.
-    unique: Vec<(usize, &'static str)>,
-    /// Per unique column: fingerprint of a value -> line it first appeared on.
-    seen: Vec<HashMap<u128, u64>>,
-    fingerprint: Fingerprint,
+    settings: Settings,
+    unique: Vec<UniqueKey>,
+    /// (index in the file's columns, reference) of each reference the file fills.
+    refs: Vec<(usize, Reference)>,
+    /// (index, name) of columns whose loaded values later rows may reference.
+    remember: Vec<(usize, String)>,
+    /// Per part of the upsert key: its index in the file's columns (if
+    /// there) and its type.
+    natural: Vec<(Option<usize>, SqlType)>,
+
+    memory: &'a mut Memory,
     pending: Vec<Pending>,
     copy_buf: Vec<u8>,
     rejects: RejectWriter,
     /// The line of the last row read (checked, loaded or rejected).
     last_line: u64,
+    /// Rows taken since the last commit (--resume batches).
+    taken: u64,
     outcome: Outcome,
 }
 
@@ -315,6 +208,10 @@ impl Import<'_> {
             .is_some_and(|max| self.outcome.rejected > max)
     }
 
+    fn seen_key(&self, k: usize) -> (String, String) {
+        (self.rules.name.to_string(), self.unique[k].label.clone())
+    }
+
     /// Checks one record; a good one joins the pending batch.
     fn row(&mut self, columns: &[Column], record: &Record) -> Result<()> {
         self.outcome.read += 1;
@@ -328,21 +225,36 @@ impl Import<'_> {
                 problems.push(p);
             }
         }
-        let keys: Vec<Option<String>> = self
+        if problems.is_empty() {
+            let row = Row { columns, record };
+            problems = self.rules.row(&row, &self.settings);
+        }
+        let canon = |i: usize| record.field(i).map(|v| canonical(&columns[i].ty, v));
+        let keys: Vec<Option<Vec<String>>> = self
             .unique
             .iter()
-            .map(|(i, _)| record.field(*i).map(str::to_string))
+            .map(|k| k.parts.iter().map(|(i, ..)| canon(*i)).collect())
             .collect();
         if problems.is_empty() {
-            for (k, (_, name)) in self.unique.iter().enumerate() {
-                let seen = keys[k].as_deref().map(|v| self.fingerprint.of(v));
-                if let Some(first) = seen.and_then(|f| self.seen[k].get(&f)) {
+            for (k, key) in keys.iter().enumerate() {
+                let Some(parts) = key else { continue };
+                let f = self
+                    .memory
+                    .fingerprint
+                    .of(&parts.join(&KEY_SEP.to_string()));
+                let seen = self.memory.seen.get(&self.seen_key(k));
+                if let Some(&(file_no, first)) = seen.and_then(|s| s.get(&f)) {
+                    let place = if file_no == self.file_no {
+                        "the file".to_string()
+                    } else {
+                        self.memory.files[file_no].clone()
+                    };
                     problems.push(Problem::new(
-                        name,
+                        &self.unique[k].label,
                         "duplicate_in_file",
                         format!(
-                            "`{}` is already on line {first} of the file",
-                            keys[k].as_deref().unwrap_or_default()
+                            "`{}` is already on line {first} of {place}",
+                            parts.join(", ")
                         ),
                     ));
                 }
@@ -352,93 +264,260 @@ impl Import<'_> {
             return self.reject(record.line, &record.raw, &problems);
         }
         for (k, key) in keys.iter().enumerate() {
-            if let Some(v) = key {
-                self.seen[k].insert(self.fingerprint.of(v), record.line);
+            if let Some(parts) = key {
+                let f = self
+                    .memory
+                    .fingerprint
+                    .of(&parts.join(&KEY_SEP.to_string()));
+                let place = (self.file_no, record.line);
+                let key = self.seen_key(k);
+                self.memory.seen.entry(key).or_default().insert(f, place);
             }
         }
+        let natural: Option<Vec<String>> = self
+            .natural
+            .iter()
+            .map(|(i, ty)| i.and_then(|i| record.field(i)).map(|v| canonical(ty, v)))
+            .collect();
         encoded.push(b'\n');
         self.pending.push(Pending {
             line: record.line,
             raw: record.raw.clone(),
             encoded,
             keys,
+            natural: natural.map(|n| n.join(&KEY_SEP.to_string())),
+            refs: self.refs.iter().map(|(i, _)| canon(*i)).collect(),
+            remember: self.remember.iter().map(|(i, _)| canon(*i)).collect(),
         });
         Ok(())
     }
 
-    /// Checks the pending rows' unique values against the table (on `lookup`,
-    /// outside the load's transaction) and moves the good ones to the COPY buffer.
+    /// Checks the pending rows' unique keys against the table and their
+    /// references against the parents (on `lookup`, outside the load's
+    /// transaction) and moves the good ones to the COPY buffer.
     async fn flush(&mut self, lookup: &mut PgConnection) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let key_index = self.unique.iter().position(|(_, n)| *n == self.rules.key);
-        let mut existing: Vec<HashMap<String, Option<String>>> = Vec::new();
-        for (k, (_, name)) in self.unique.iter().enumerate() {
-            let values: Vec<&str> = self
+        let mut existing = Vec::with_capacity(self.unique.len());
+        for k in 0..self.unique.len() {
+            let mut values: Vec<Vec<&str>> = vec![Vec::new(); self.unique[k].parts.len()];
+            for parts in self.pending.iter().filter_map(|p| p.keys[k].as_ref()) {
+                for (list, v) in values.iter_mut().zip(parts) {
+                    list.push(v.as_str());
+                }
+            }
+            let natural: Vec<(&str, &SqlType)> = self
+                .rules
+                .key
+                .iter()
+                .zip(&self.natural)
+                .map(|(n, (_, ty))| (*n, ty))
+                .collect();
+            existing.push(
+                keys::owners(lookup, &self.table, &self.unique[k], &natural, &values)
+                    .await
+                    .map_err(|e| pg::error(self.url, e))?,
+            );
+        }
+        let mut parents: Vec<HashSet<String>> = Vec::with_capacity(self.refs.len());
+        for (r, (_, reference)) in self.refs.iter().enumerate() {
+            let mut values: Vec<&str> = self
                 .pending
                 .iter()
-                .filter_map(|p| p.keys[k].as_deref())
+                .filter_map(|p| p.refs[r].as_deref())
+                .filter(|v| {
+                    !self
+                        .memory
+                        .loaded
+                        .contains(&reference.parent, &reference.parent_column, v)
+                })
                 .collect();
-            // Both names are from TABLES (constants), quoted anyway.
-            let sql = format!(
-                "SELECT {col}::text, {key}::text FROM {table} WHERE {col} = ANY($1::text[])",
-                col = quote_ident(name),
-                key = quote_ident(self.rules.key),
-                table = self.table,
+            values.sort_unstable();
+            values.dedup();
+            parents.push(
+                foreign::existing(lookup, reference, &values)
+                    .await
+                    .map_err(|e| pg::error(self.url, e))?,
             );
-            let found: Vec<(String, Option<String>)> = sqlx::query_as(&sql)
-                .bind(&values)
-                .fetch_all(&mut *lookup)
-                .await
-                .map_err(|e| pg::error(self.url, e))?;
-            existing.push(found.into_iter().collect());
         }
         let pending = std::mem::take(&mut self.pending);
         for p in pending {
             let mut problems = Vec::new();
-            for (k, (_, name)) in self.unique.iter().enumerate() {
-                let Some(value) = p.keys[k].as_deref() else {
+            for (k, key) in self.unique.iter().enumerate() {
+                let Some(parts) = &p.keys[k] else { continue };
+                let value = parts.join(&KEY_SEP.to_string());
+                let Some(owner) = existing[k].get(&value) else {
                     continue;
                 };
-                let Some(owner) = existing[k].get(value) else {
-                    continue;
-                };
-                let row_key = key_index.and_then(|i| p.keys[i].as_deref());
                 let same_row = self.opts.mode == Mode::Upsert
                     && owner.is_some()
-                    && owner.as_deref() == row_key;
+                    && owner.as_deref() == p.natural.as_deref();
                 if !same_row {
                     problems.push(Problem::new(
-                        name,
+                        &key.label,
                         "duplicate_in_table",
-                        format!("`{value}` is already in `{}`.`{name}`", self.rules.name),
+                        format!(
+                            "`{}` is already in `{}` ({})",
+                            parts.join(", "),
+                            self.rules.name,
+                            key.label
+                        ),
                     ));
                 }
             }
-            if problems.is_empty() {
-                self.copy_buf.extend_from_slice(&p.encoded);
-                self.outcome.loaded += 1;
-            } else {
-                self.reject(p.line, &p.raw, &problems)?;
+            for (r, (_, reference)) in self.refs.iter().enumerate() {
+                let Some(value) = p.refs[r].as_deref() else {
+                    continue;
+                };
+                let (parent, column) = (&reference.parent, &reference.parent_column);
+                if !parents[r].contains(value)
+                    && !self.memory.loaded.contains(parent, column, value)
+                {
+                    problems.push(Problem::new(
+                        &reference.column,
+                        "foreign_key",
+                        format!(
+                            "`{value}` is not a `{parent}.{column}`: not in the table, nor loaded earlier by this import"
+                        ),
+                    ));
+                }
             }
+            if !problems.is_empty() {
+                self.reject(p.line, &p.raw, &problems)?;
+                continue;
+            }
+            for ((_, name), value) in self.remember.iter().zip(&p.remember) {
+                if let Some(v) = value {
+                    self.memory.loaded.record(self.rules.name, name, v);
+                }
+            }
+
+            self.copy_buf.extend_from_slice(&p.encoded);
+            self.outcome.loaded += 1;
+        }
+        Ok(())
+    }
+
+    async fn send(&mut self, copy: &mut PgCopyIn<&mut PgConnection>) -> Result<()> {
+        if !self.copy_buf.is_empty() {
+            copy.send(self.copy_buf.as_slice())
+                .await
+                .map_err(|e| pg::error(self.url, e))?;
+            self.copy_buf.clear();
         }
         Ok(())
     }
 }
 
-/// Runs the import on `conn` (which holds the data lock) and `lookup`.
+/// The settings the row rules need, read once per run.
+async fn settings(lookup: &mut PgConnection, url: &RedactedUrl) -> Result<Settings> {
+    let value: Option<serde_json::Value> = sqlx::query_scalar(
+        "SELECT setting_value FROM app_settings WHERE setting_key = 'coin_to_inr_rate'",
+    )
+    .fetch_optional(&mut *lookup)
+    .await
+    .map_err(|e| pg::error(url, e))?;
+    let text = |v: serde_json::Value| match v {
+        serde_json::Value::String(s) => s,
+        other => other.to_string(),
+    };
+    Ok(Settings {
+        coin_to_inr_rate: value
+            .map(text)
+            .and_then(|t| rust_decimal::Decimal::from_str_exact(t.trim()).ok()),
+    })
+}
+
+/// Tells `memory` which parent keys the references of `tables` need.
+pub async fn want_parents(
+    lookup: &mut PgConnection,
+    url: &RedactedUrl,
+    tables: &[&str],
+    memory: &mut Memory,
+) -> Result<()> {
+    for table in tables {
+        for r in foreign::references(lookup, table)
+            .await
+            .map_err(|e| pg::error(url, e))?
+        {
+            if tables.contains(&r.parent.as_str()) {
+                memory.loaded.want(&r.parent, &r.parent_column);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the import of one file on `conn` (which holds the data lock; it may
+/// be inside a manifest's transaction, and then each commit here is a
+/// savepoint's release) and `lookup`.
 pub async fn import(
     conn: &mut PgConnection,
     lookup: &mut PgConnection,
     url: &RedactedUrl,
     opts: &Options,
+    memory: &mut Memory,
 ) -> Result<Outcome> {
     let file = opts.file.display().to_string();
     let (rules, catalog) = catalog(lookup, url, &opts.table).await?;
     let mut source = CsvSource::open(&opts.file, opts.delimiter, opts.quote).map_err(input)?;
     let header = source.header().map_err(input)?;
     let columns = map_header(&file, rules.name, &header, &opts.maps, &catalog)?;
+    let settings = match &memory.settings {
+        Some(s) => s.clone(),
+        None => {
+            let s = settings(lookup, url).await?;
+            memory.settings = Some(s.clone());
+            s
+        }
+    };
+    if let Some(why) = tables::require_settings(rules.name, &columns, &settings) {
+        return Err(CommandError::usage(format!("{file}: {why}"))
+            .with_hint("load the reference data first: `rez-db seed`"));
+    }
+    let position = |name: &str| columns.iter().position(|c| c.name == name);
+    let described = |name: &str| catalog.iter().find(|c| c.column.name == name);
+    let udt = |name: &str| described(name).map(|c| c.udt.clone()).unwrap_or_default();
+    let unique: Vec<UniqueKey> = rules
+        .unique
+        .iter()
+        .filter_map(|key| {
+            let parts: Option<Vec<_>> = key
+                .iter()
+                .map(|n| position(n).map(|i| (i, n.to_string(), udt(n), columns[i].ty.clone())))
+                .collect();
+            parts.map(|parts| UniqueKey {
+                label: key.join(", "),
+                parts,
+            })
+        })
+        .collect();
+    let references = foreign::references(lookup, rules.name)
+        .await
+        .map_err(|e| pg::error(url, e))?;
+    for r in references.iter().filter(|r| r.parent == rules.name) {
+        memory.loaded.want(&r.parent, &r.parent_column);
+    }
+    let refs: Vec<(usize, Reference)> = references
+        .into_iter()
+        .filter_map(|r| position(&r.column).map(|i| (i, r)))
+        .collect();
+    let remember: Vec<(usize, String)> = memory
+        .loaded
+        .wanted_columns(rules.name)
+        .into_iter()
+        .filter_map(|c| position(&c).map(|i| (i, c)))
+        .collect();
+    let natural: Vec<(Option<usize>, SqlType)> = rules
+        .key
+        .iter()
+        .map(|n| {
+            let ty = described(n).map_or(SqlType::Text, |c| c.column.ty.clone());
+            (position(n), ty)
+        })
+        .collect();
+
     let key = match opts.resume {
         true => Some(
             FileKey::of(&opts.file, rules.name)
@@ -464,23 +543,25 @@ pub async fn import(
         ))
         .with_hint("choose another path with --rejects PATH")
     })?;
-    let unique: Vec<(usize, &'static str)> = rules
-        .unique
-        .iter()
-        .filter_map(|u| columns.iter().position(|c| c.name == *u).map(|i| (i, *u)))
-        .collect();
+    let file_no = memory.files.len();
+    memory.files.push(file.clone());
     let mut run = Import {
         opts,
         url,
+        file_no,
         table: format!("public.{}", quote_ident(rules.name)),
         rules,
-        seen: vec![HashMap::new(); unique.len()],
-        fingerprint: Fingerprint::default(),
+        settings,
         unique,
+        refs,
+        remember,
+        natural,
+        memory,
         pending: Vec::with_capacity(BATCH_ROWS),
         copy_buf: Vec::with_capacity(COPY_CHUNK * 2),
         rejects,
         last_line: resumed.last_line,
+        taken: 0,
         outcome: Outcome {
             columns: columns.iter().map(|c| c.name.clone()).collect(),
             read: resumed.read,
@@ -508,48 +589,51 @@ pub async fn import(
     let (mut inserted, mut updated) = (0, 0);
     let started = Instant::now();
     let bar = progress::throughput(source.size(), "bytes", opts.progress);
+    let window = Window {
+        skip_to,
+        limit,
+        started,
+        bar: &bar,
+    };
     loop {
         let mut tx = conn.begin().await.map_err(err)?;
         let target = match opts.mode {
             Mode::Atomic => run.table.clone(),
             Mode::Upsert => {
-                sqlx::raw_sql(&format!(
-                    "CREATE TEMP TABLE rez_import_stage (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP",
-                    run.table
-                ))
-                .execute(&mut *tx)
-                .await
-                .map_err(err)?;
-                "pg_temp.rez_import_stage".to_string()
+                upsert::create_stage(&mut tx, &run.table)
+                    .await
+                    .map_err(err)?;
+                upsert::STAGE.to_string()
             }
         };
         let mut copy = tx
             .copy_in_raw(&format!("COPY {target} ({column_list}) FROM STDIN"))
             .await
             .map_err(err)?;
-        let window = Window {
-            skip_to,
-            limit,
-            started,
-            bar: &bar,
-        };
         let segment =
             match stream(&mut run, &columns, &mut source, &mut copy, lookup, &window).await {
                 Err(e) => {
                     let _ = copy.abort("import-csv stopped").await;
                     return Err(e);
                 }
-                Ok(Segment::Eof) => match ratio_exceeded(opts, &run.outcome) {
-                    Some(reason) => Segment::Abort(reason),
-                    None => Segment::Eof,
-                },
-                Ok(other) => other,
+                Ok(Segment::Abort(reason)) => {
+                    copy.abort("import-csv aborted: too many rejected rows")
+                        .await
+                        .map_err(err)?;
+                    Segment::Abort(reason)
+                }
+                Ok(end) => {
+                    copy.finish()
+                        .await
+                        .map_err(|e| copy_failed(url, &file, e))?;
+                    match (&end, ratio_exceeded(opts, &run.outcome)) {
+                        (Segment::Eof, Some(reason)) => Segment::Abort(reason),
+                        _ => end,
+                    }
+                }
             };
         if let Segment::Abort(reason) = segment {
             bar.finish_and_clear();
-            copy.abort("import-csv aborted: too many rejected rows")
-                .await
-                .map_err(err)?;
             tx.rollback().await.map_err(err)?;
             run.finish_rejects()?;
             let mut outcome = run.outcome;
@@ -557,11 +641,8 @@ pub async fn import(
             outcome.loaded = committed;
             return Ok(outcome);
         }
-        copy.finish()
-            .await
-            .map_err(|e| copy_failed(url, &file, e))?;
         if opts.mode == Mode::Upsert {
-            let (i, u) = upsert(&mut tx, rules, &run.table, &columns)
+            let (i, u) = upsert::upsert(&mut tx, rules, &run.table, &columns)
                 .await
                 .map_err(err)?;
             inserted += i;
@@ -578,8 +659,13 @@ pub async fn import(
             };
             checkpoint::save(&mut tx, key, &cp).await.map_err(err)?;
         }
-        tx.commit().await.map_err(err)?;
+        if opts.dry_run {
+            tx.rollback().await.map_err(err)?;
+        } else {
+            tx.commit().await.map_err(err)?;
+        }
         committed = run.outcome.loaded;
+        run.taken = 0;
         if segment == Segment::Eof {
             break;
         }
@@ -587,6 +673,7 @@ pub async fn import(
     bar.finish_and_clear();
     run.finish_rejects()?;
     let mut outcome = run.outcome;
+
     match opts.mode {
         Mode::Atomic => outcome.inserted = outcome.loaded - loaded_at_start,
         Mode::Upsert => {
@@ -616,20 +703,22 @@ enum Segment {
     Eof,
     /// `--batch-rows` rows were read (resume mode): commit and go on.
     Full,
+
     /// `--max-errors` was exceeded.
     Abort(String),
 }
 
-/// Which rows one call of [`stream`] takes.
+/// Which rows the calls of [`stream`] take.
 struct Window<'a> {
     /// Rows starting on this line or before are committed already (--resume).
     skip_to: u64,
+    /// Rows per commit.
     limit: u64,
     started: Instant,
     bar: &'a indicatif::ProgressBar,
 }
 
-/// Reads, checks and sends up to `window.limit` rows.
+/// Reads, checks and sends rows until the commit's limit or the end of the file.
 async fn stream(
     run: &mut Import<'_>,
     columns: &[Column],
@@ -639,9 +728,8 @@ async fn stream(
     window: &Window<'_>,
 ) -> Result<Segment> {
     let mut record = Record::default();
-    let mut taken = 0;
     let end = loop {
-        if taken >= window.limit {
+        if run.taken >= window.limit {
             break Segment::Full;
         }
         if !source.next(&mut record).map_err(input)? {
@@ -650,16 +738,13 @@ async fn stream(
         if record.line <= window.skip_to {
             continue;
         }
-        taken += 1;
+        run.taken += 1;
         run.last_line = record.line;
         run.row(columns, &record)?;
         if run.pending.len() >= BATCH_ROWS {
             run.flush(lookup).await?;
             if run.copy_buf.len() >= COPY_CHUNK {
-                copy.send(run.copy_buf.as_slice())
-                    .await
-                    .map_err(|e| pg::error(run.url, e))?;
-                run.copy_buf.clear();
+                run.send(copy).await?;
             }
             let read = run.outcome.read;
             window.bar.set_position(source.position());
@@ -683,12 +768,7 @@ async fn stream(
             run.opts.max_errors.unwrap_or_default()
         )));
     }
-    if !run.copy_buf.is_empty() {
-        copy.send(run.copy_buf.as_slice())
-            .await
-            .map_err(|e| pg::error(run.url, e))?;
-        run.copy_buf.clear();
-    }
+    run.send(copy).await?;
     Ok(end)
 }
 
@@ -704,46 +784,4 @@ fn copy_failed(url: &RedactedUrl, file: &str, e: sqlx::Error) -> CommandError {
         ..err
     }
     .with_hint("this is a check import-csv lacks: please report it with the line PostgreSQL names")
-}
-
-/// Moves the staged rows into the table by natural key; (inserted, updated).
-/// Rows equal to the table's are left alone, so a rerun changes nothing.
-async fn upsert(
-    conn: &mut PgConnection,
-    rules: &TableRules,
-    table: &str,
-    columns: &[Column],
-) -> Result<(u64, u64), sqlx::Error> {
-    let names: Vec<String> = columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let others: Vec<&String> = columns
-        .iter()
-        .zip(&names)
-        .filter(|(c, _)| c.name != rules.key)
-        .map(|(_, n)| n)
-        .collect();
-    let action = if others.is_empty() {
-        "DO NOTHING".to_string()
-    } else {
-        let set: Vec<String> = others
-            .iter()
-            .map(|n| format!("{n} = EXCLUDED.{n}"))
-            .collect();
-        let old: Vec<String> = others.iter().map(|n| format!("t.{n}")).collect();
-        let new: Vec<String> = others.iter().map(|n| format!("EXCLUDED.{n}")).collect();
-        format!(
-            "DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})",
-            set.join(", "),
-            old.join(", "),
-            new.join(", ")
-        )
-    };
-    let list = names.join(", ");
-    let sql = format!(
-        "WITH up AS (INSERT INTO {table} AS t ({list}) SELECT {list} FROM pg_temp.rez_import_stage \
-         ON CONFLICT ({key}) {action} RETURNING (xmax = 0) AS inserted) \
-         SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up",
-        key = quote_ident(rules.key),
-    );
-    let (inserted, updated): (i64, i64) = sqlx::query_as(&sql).fetch_one(conn).await?;
-    Ok((inserted as u64, updated as u64))
 }

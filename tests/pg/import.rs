@@ -324,7 +324,7 @@ async fn malformed_input_exits_2_naming_file_and_line_and_loads_nothing() {
     for (table, message) in [
         ("no_such_table", "there is no table `no_such_table`"),
         ("users\"; DROP TABLE users; --", "there is no table"),
-        ("merchants", "cannot load `merchants` yet"),
+        ("colleges", "import-csv cannot load `colleges`"),
     ] {
         let out = db
             .rez(&["import-csv", "--table", table, &fixture("valid/users.csv")])

@@ -1,0 +1,299 @@
+//! Manifest mode: several files, imported in dependency order (the
+//! reference's Phase 3: users, merchants, products, offers, orders,
+//! wallet_transactions, reviews) whatever order the manifest lists them in,
+//! in ONE transaction: all files or nothing. References are satisfied by
+//! earlier files through the run's [`Memory`], since the lookup connection
+//! cannot see rows before the commit.
+//!
+//! ```yaml
+//! files:
+//!   - { table: users, path: users.csv, map: { mobile: phone } }
+//!   - { table: orders, path: 2024/orders.csv, delimiter: ";" }
+//! ```
+//!
+//! Paths are relative to the manifest. A bad manifest (YAML, an unknown key
+//! or table, a missing file) is exit 2 naming manifest:line:key, before
+//! anything is read or loaded.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgConnection;
+use sqlx::Connection;
+
+use super::{import, partitions, tables, want_parents, Memory, Options, Outcome};
+use crate::config::RedactedUrl;
+use crate::error::{CommandError, Result};
+use crate::store::pg;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Document {
+    files: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    table: String,
+    path: PathBuf,
+    /// csv column -> table column
+    #[serde(default)]
+    map: BTreeMap<String, String>,
+    #[serde(default)]
+    delimiter: Option<char>,
+    #[serde(default)]
+    quote: Option<char>,
+}
+
+/// One file of a manifest, checked.
+#[derive(Debug, Clone)]
+pub struct ManifestFile {
+    pub table: String,
+    pub path: PathBuf,
+    pub maps: Vec<(String, String)>,
+    pub delimiter: Option<u8>,
+    pub quote: Option<u8>,
+}
+
+/// The line of the `n`-th (0-based) `key:` in `text`, block or flow style.
+fn line_of_nth(text: &str, key: &str, n: usize) -> Option<usize> {
+    let mut seen = 0;
+    for (i, line) in text.lines().enumerate() {
+        let bytes = line.as_bytes();
+        let mut from = 0;
+        while let Some(at) = line[from..].find(key).map(|a| a + from) {
+            let before = at.checked_sub(1).map(|b| bytes[b]);
+            let starts = before.is_none_or(|b| matches!(b, b' ' | b'{' | b',' | b'-' | b'\t'));
+            let after = line[at + key.len()..].trim_start();
+            if starts && after.starts_with(':') {
+                if seen == n {
+                    return Some(i + 1);
+                }
+                seen += 1;
+            }
+            from = at + key.len();
+        }
+    }
+    None
+}
+
+fn bad(manifest: &Path, line: Option<usize>, key: &str, message: String) -> CommandError {
+    let at = line.map_or(String::new(), |l| format!(":{l}"));
+    CommandError::usage(format!("{}{at}: {key}: {message}", manifest.display()))
+}
+
+fn one_byte(
+    c: Option<char>,
+    manifest: &Path,
+    line: Option<usize>,
+    key: &str,
+) -> Result<Option<u8>> {
+    match c {
+        None => Ok(None),
+        Some(c) if c.is_ascii() && c != '\n' && c != '\r' => Ok(Some(c as u8)),
+        Some(c) => Err(bad(
+            manifest,
+            line,
+            key,
+            format!("`{c}` is not one ASCII character"),
+        )),
+    }
+}
+
+/// Reads and checks `manifest`; returns its files in dependency order
+/// (files of one table keep the manifest's order).
+pub fn read(manifest: &Path) -> Result<Vec<ManifestFile>> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| CommandError::usage(format!("{}: cannot read: {e}", manifest.display())))?;
+    let doc: Document = serde_norway::from_str(&text).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        bad(manifest, line, "files", e.to_string()).with_hint(
+            "a manifest is `files: [{table: T, path: FILE, map: {CSV_COL: DB_COL}}, ...]`",
+        )
+    })?;
+    let base = manifest.parent().unwrap_or(Path::new("."));
+    let mut files = Vec::with_capacity(doc.files.len());
+    for (n, entry) in doc.files.into_iter().enumerate() {
+        let table_line = line_of_nth(&text, "table", n);
+        if tables::find(&entry.table).is_none() {
+            return Err(bad(
+                manifest,
+                table_line,
+                "table",
+                format!("import-csv cannot load `{}`", entry.table),
+            )
+            .with_hint(format!("import-csv loads: {}", tables::names().join(", "))));
+        }
+        let path = base.join(&entry.path);
+        if !path.is_file() {
+            return Err(bad(
+                manifest,
+                line_of_nth(&text, "path", n),
+                "path",
+                format!("{}: no such file", path.display()),
+            )
+            .with_hint("paths are relative to the manifest's directory"));
+        }
+        files.push(ManifestFile {
+            table: entry.table,
+            path,
+            maps: entry.map.into_iter().collect(),
+            delimiter: one_byte(entry.delimiter, manifest, table_line, "delimiter")?,
+            quote: one_byte(entry.quote, manifest, table_line, "quote")?,
+        });
+    }
+    if files.is_empty() {
+        return Err(bad(manifest, None, "files", "lists no file".into()));
+    }
+    files.sort_by_key(|f| tables::rank(&f.table));
+    Ok(files)
+}
+
+/// The outcome of one file of a manifest.
+#[derive(Debug, Serialize)]
+pub struct FileOutcome {
+    pub file: String,
+    pub table: String,
+    pub rejects_file: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The reject file of `file` unless told otherwise: `FILE.rejects.csv`.
+pub fn default_rejects(file: &Path, jsonl: bool) -> PathBuf {
+    let mut name = file.as_os_str().to_os_string();
+    name.push(if jsonl {
+        ".rejects.jsonl"
+    } else {
+        ".rejects.csv"
+    });
+    PathBuf::from(name)
+}
+
+/// The reject file of the `n`-th file: beside it, or in `dir` (named after
+/// the file, and after its position too, so that two files of one name in
+/// different folders keep apart).
+fn rejects_path(file: &Path, dir: Option<&Path>, n: usize, jsonl: bool) -> PathBuf {
+    match dir {
+        None => default_rejects(file, jsonl),
+        Some(dir) => {
+            let name = file.file_name().unwrap_or_default().to_string_lossy();
+            default_rejects(&dir.join(format!("{}-{name}", n + 1)), jsonl)
+        }
+    }
+}
+
+/// Imports `files` (in order) in one transaction on `conn`; `base` gives the
+/// run's options (mode, maxima, dry run); reject files go beside each file,
+/// or into `rejects_dir`. A file that exceeds a maximum rolls
+/// back everything and ends the run: its outcome is the last one.
+pub async fn import_all(
+    conn: &mut PgConnection,
+    lookup: &mut PgConnection,
+    url: &RedactedUrl,
+    files: &[ManifestFile],
+    base: &Options,
+    rejects_dir: Option<&Path>,
+) -> Result<Vec<FileOutcome>> {
+    let mut memory = Memory::default();
+    let tables: Vec<&str> = files.iter().map(|f| f.table.as_str()).collect();
+    want_parents(lookup, url, &tables, &mut memory).await?;
+    let err = |e| pg::error(url, e);
+    let jsonl = base.reject_format == super::rejects::RejectFormat::Jsonl;
+    let options: Vec<Options> = files
+        .iter()
+        .enumerate()
+        .map(|(n, f)| Options {
+            file: f.path.clone(),
+            table: f.table.clone(),
+            maps: f.maps.clone(),
+            delimiter: f.delimiter.unwrap_or(base.delimiter),
+            quote: f.quote.unwrap_or(base.quote),
+            rejects: rejects_path(&f.path, rejects_dir, n, jsonl),
+            // The whole manifest is rolled back at the end of a dry run; each
+            // file must stay loaded until then, for the next files' keys.
+            dry_run: false,
+            ..base.clone()
+        })
+        .collect();
+    // Before the transaction: see `partitions` for why.
+    let mut made = Vec::with_capacity(files.len());
+    for opts in &options {
+        made.push(partitions::prepare(conn, url, opts, base.dry_run).await?);
+    }
+    let mut tx = conn.begin().await.map_err(err)?;
+    let mut outcomes = Vec::with_capacity(files.len());
+    for ((f, opts), created) in files.iter().zip(&options).zip(made) {
+        let mut outcome = import(&mut tx, lookup, url, opts, &mut memory).await?;
+        outcome.partitions_created = created;
+        let aborted = outcome.aborted.is_some();
+        outcomes.push(FileOutcome {
+            file: f.path.display().to_string(),
+            table: f.table.clone(),
+            rejects_file: opts.rejects.display().to_string(),
+            outcome,
+        });
+        if aborted {
+            tx.rollback().await.map_err(err)?;
+            for o in &mut outcomes {
+                o.outcome.loaded = 0;
+            }
+            return Ok(outcomes);
+        }
+    }
+    if base.dry_run {
+        tx.rollback().await.map_err(err)?;
+    } else {
+        tx.commit().await.map_err(err)?;
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_line_of_each_entry_key() {
+        let text = "files:\n  - table: users\n    path: u.csv\n  - {table: orders, path: o.csv}\n";
+        assert_eq!(line_of_nth(text, "table", 0), Some(2));
+        assert_eq!(line_of_nth(text, "table", 1), Some(4));
+        assert_eq!(line_of_nth(text, "path", 1), Some(4));
+        assert_eq!(line_of_nth(text, "table", 2), None);
+    }
+
+    #[test]
+    fn bad_manifests_name_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("u.csv"), "phone\n").unwrap();
+        let write = |text: &str| {
+            let p = dir.path().join("m.yaml");
+            std::fs::write(&p, text).unwrap();
+            read(&p).unwrap_err().message
+        };
+        let e = write("files:\n  - table: users\n    path: u.csv\n    tabel: x\n");
+        assert!(e.contains("m.yaml:4") && e.contains("tabel"), "{e}");
+        let e = write(
+            "files:\n  - table: users\n    path: u.csv\n  - table: colleges\n    path: u.csv\n",
+        );
+        assert!(
+            e.contains("m.yaml:4: table:") && e.contains("colleges"),
+            "{e}"
+        );
+        let e = write("files:\n  - table: users\n    path: nope.csv\n");
+        assert!(
+            e.contains("m.yaml:3: path:") && e.contains("nope.csv"),
+            "{e}"
+        );
+        let p = dir.path().join("m.yaml");
+        std::fs::write(
+            &p,
+            "files:\n  - {table: reviews, path: u.csv}\n  - {table: users, path: u.csv}\n",
+        )
+        .unwrap();
+        let order: Vec<String> = read(&p).unwrap().into_iter().map(|f| f.table).collect();
+        assert_eq!(order, ["users", "reviews"]);
+    }
+}
