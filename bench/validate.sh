@@ -15,8 +15,8 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 SIZES=("$@"); [[ ${#SIZES[@]} -gt 0 ]] || SIZES=(100000 1000000)
 SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-cargo build --release --locked -q
-REZ="$ROOT/target/release/rez-db"
+[[ -n ${REZ_BENCH_NO_BUILD:-} ]] || cargo build --release --locked -q
+REZ="${CARGO_TARGET_DIR:-$ROOT/target}/release/rez-db"
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 timed() { local t0; t0=$(now_ms); "$@" >/dev/null; echo $(( $(now_ms) - t0 )); }

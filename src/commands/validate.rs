@@ -44,6 +44,10 @@ pub struct ValidateArgs {
     /// Violations shown per check; all of them are counted
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub limit: usize,
+
+    /// Ledger rows of one wallet held in memory for its replay; a wallet with more is read again, ordered by the server
+    #[arg(long, value_name = "N", default_value_t = validate::WALLET_ROWS)]
+    pub wallet_rows: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,10 +209,17 @@ async fn run_pg(ctx: &Ctx, args: &ValidateArgs, checks: &[Check]) -> Result<Vec<
         .await
         .map_err(err)?;
     let bar = progress::steps(checks.len() as u64, ctx.progress);
-    let results = validate::run(&mut conn, &snapshot, checks, args.limit, |c| {
-        bar.set_message(c.id);
-        bar.inc(1);
-    })
+    let results = validate::run(
+        &mut conn,
+        &snapshot,
+        checks,
+        args.limit,
+        args.wallet_rows,
+        |c| {
+            bar.set_message(c.id);
+            bar.inc(1);
+        },
+    )
     .await
     .map_err(err)?;
     bar.finish_and_clear();

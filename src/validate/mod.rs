@@ -10,6 +10,7 @@
 //! The ids and rules are documented in docs/invariants.md.
 
 mod catalogue;
+mod ledger;
 mod replay;
 pub mod stores;
 
@@ -21,6 +22,7 @@ use sqlx::postgres::PgConnection;
 
 pub use crate::store::pg::snapshot::Snapshot;
 pub use catalogue::catalogue;
+pub use ledger::WALLET_ROWS;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -168,6 +170,7 @@ pub async fn run(
     snapshot: &Snapshot,
     checks: &[Check],
     limit: usize,
+    wallet_rows: usize,
     mut on_check: impl FnMut(&Check),
 ) -> Result<Vec<CheckResult>, sqlx::Error> {
     let mut results = Vec::with_capacity(checks.len());
@@ -198,7 +201,7 @@ pub async fn run(
                         .filter(|c| c.source == Source::Pass(*pass))
                         .map(|c| c.id);
                     let mut sink = Sink::new(ids, limit);
-                    replay::run(conn, snapshot, *pass, &mut sink).await?;
+                    replay::run(conn, snapshot, *pass, wallet_rows, &mut sink).await?;
                     passes_done.push((*pass, started.elapsed().as_millis() as u64, sink));
                 }
                 let (_, ms, sink) = passes_done

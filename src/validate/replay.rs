@@ -2,29 +2,28 @@
 //! the rules of `crate::domain` judge them, one row at a time. Nothing here
 //! restates a business rule; it only fetches, decodes and reports.
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use rust_decimal::Decimal;
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
 
 use super::{Pass, Sink, Snapshot, Violation};
-use crate::domain::ledger::{Entry, LedgerViolation, Replay};
 use crate::domain::loyalty::{self, Tier, COUNTED_REVIEW_STATUS};
 use crate::domain::money::Money;
 use crate::domain::offer::{self, Discount, OfferKind, Terms, Window};
 use crate::domain::order::{self, Charges, Item};
-use crate::domain::TxType;
 use crate::store::pg::quote_ident;
 
 pub async fn run(
     conn: &mut PgConnection,
     snapshot: &Snapshot,
     pass: Pass,
+    wallet_rows: usize,
     sink: &mut Sink,
 ) -> Result<(), sqlx::Error> {
     match pass {
-        Pass::Ledger => ledger(conn, snapshot, sink).await,
+        Pass::Ledger => super::ledger::run(conn, snapshot, wallet_rows, sink).await,
         Pass::Orders => orders(conn, sink).await,
         Pass::Redemptions => redemptions(conn, sink).await,
         Pass::MerchantRating => merchant_rating(conn, sink).await,
@@ -45,273 +44,6 @@ fn violation(
         expected: expected.into(),
         actual: actual.into(),
     }
-}
-
-/// Shards of the ledger pass: the server has this many cores to sort with.
-const LEDGER_SHARDS: usize = 2;
-
-/// Replays every ledger and compares each wallet with it, in wallet-id shards
-/// that run in parallel on connections sharing the snapshot.
-async fn ledger(
-    conn: &mut PgConnection,
-    snapshot: &Snapshot,
-    sink: &mut Sink,
-) -> Result<(), sqlx::Error> {
-    // Approximate split points from a sample of about 20k wallets (all of a
-    // small table): cheap, and balanced enough. No sample means one shard.
-    let percent: f64 = sqlx::query_scalar(
-        "SELECT least(100, greatest(1, 100 * 20000 / greatest(reltuples, 1)))::float8 FROM pg_class WHERE oid = 'wallets'::regclass",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    let splits: Vec<Uuid> = sqlx::query_scalar(&format!(
-        "SELECT q FROM unnest((SELECT percentile_disc(ARRAY(SELECT generate_series(1, {n}) / {LEDGER_SHARDS}::float8)) \
-                                      WITHIN GROUP (ORDER BY id) FROM wallets TABLESAMPLE SYSTEM ({percent}))) q \
-         WHERE q IS NOT NULL ORDER BY q",
-        n = LEDGER_SHARDS - 1
-    ))
-    .fetch_all(conn)
-    .await?;
-    let mut bounds: Vec<Option<Uuid>> = vec![None];
-    bounds.extend(splits.into_iter().map(Some));
-    bounds.dedup();
-    bounds.push(None);
-    // Concurrent, not spawned: the sorting happens in the server backends, one
-    // per shard, while this task decodes whichever stream has rows ready.
-    let shards = bounds.windows(2).map(|range| {
-        let mut shard = sink.shard();
-        async move {
-            ledger_shard(snapshot, (range[0], range[1]), &mut shard)
-                .await
-                .map(|()| shard)
-        }
-    });
-    for shard in futures_util::future::try_join_all(shards).await? {
-        sink.absorb(shard);
-    }
-    Ok(())
-}
-
-/// `AND col >= lo AND col < hi` for a shard (UUIDs print as safe literals).
-fn range_filter(column: &str, (lo, hi): (Option<Uuid>, Option<Uuid>)) -> String {
-    let mut sql = String::new();
-    if let Some(lo) = lo {
-        sql.push_str(&format!(" AND {column} >= '{lo}'"));
-    }
-    if let Some(hi) = hi {
-        sql.push_str(&format!(" AND {column} < '{hi}'"));
-    }
-    sql
-}
-
-/// A wallet's stored balances and lifetime counters.
-type WalletRow = (
-    Uuid,
-    Option<i32>,
-    Option<i32>,
-    Option<i32>,
-    Option<i32>,
-    Option<i32>,
-    Option<i32>,
-    Option<i32>,
-    Option<Decimal>,
-);
-
-/// The replayed balances of one wallet, by coin type (branded is `wallet.branded`'s, in SQL).
-#[derive(Default)]
-struct WalletLedger {
-    rez: Replay,
-    prive: Replay,
-    promo: Replay,
-    cash: Replay,
-}
-
-impl WalletLedger {
-    fn slot(&mut self, coin: &str) -> Option<&mut Replay> {
-        match coin {
-            "rez" => Some(&mut self.rez),
-            "prive" => Some(&mut self.prive),
-            "promo" => Some(&mut self.promo),
-            "cash" => Some(&mut self.cash),
-            _ => None,
-        }
-    }
-}
-
-async fn ledger_shard(
-    snapshot: &Snapshot,
-    range: (Option<Uuid>, Option<Uuid>),
-    sink: &mut Sink,
-) -> Result<(), sqlx::Error> {
-    let mut wallet_conn = snapshot.join().await?;
-    let mut ledger_conn = snapshot.join().await?;
-    let wallet_sql = format!(
-        "SELECT id, rez_coins_balance, rez_coins_lifetime_earned, rez_coins_lifetime_spent, prive_coins_balance, \
-                prive_coins_lifetime_earned, prive_coins_lifetime_spent, promo_coins_balance, cash_balance \
-         FROM wallets WHERE true{} ORDER BY id",
-        range_filter("id", range)
-    );
-    let mut wallets = sqlx::query_as::<_, WalletRow>(&wallet_sql).fetch(&mut wallet_conn);
-    type Row = (Uuid, String, Option<Uuid>, String, i64, i64, Uuid);
-    let ledger_sql = format!(
-        "SELECT wallet_id, coin_type, merchant_id, transaction_type, amount::bigint, balance_after::bigint, id \
-         FROM wallet_transactions WHERE true{} ORDER BY wallet_id, coin_type, merchant_id NULLS FIRST, created_at, id",
-        range_filter("wallet_id", range)
-    );
-    let mut rows = sqlx::query_as::<_, Row>(&ledger_sql).fetch(&mut ledger_conn);
-
-    let mut wallet: Option<WalletRow> = wallets.try_next().await?;
-    let mut totals = WalletLedger::default();
-    let mut current: Option<(Uuid, String, Option<Uuid>)> = None;
-    let mut replay = Replay::new();
-    while let Some((wallet_id, coin, merchant, tx_type, amount, balance_after, id)) =
-        rows.try_next().await?
-    {
-        let key = (wallet_id, coin, merchant);
-        if current.as_ref() != Some(&key) {
-            if let Some((_, coin, _)) = current.take() {
-                if let Some(slot) = totals.slot(&coin) {
-                    *slot = replay;
-                }
-            }
-            // Wallets before this row's wallet are complete: judge them.
-            while let Some(w) = wallet.as_ref().filter(|w| w.0 <= wallet_id) {
-                if w.0 == wallet_id {
-                    break;
-                }
-                judge_wallet(w, &std::mem::take(&mut totals), sink);
-                wallet = wallets.try_next().await?;
-            }
-            if wallet.as_ref().map(|w| w.0) != Some(wallet_id) {
-                // A ledger row of a wallet that moved past: totals belong to the next wallet.
-                totals = WalletLedger::default();
-            }
-            replay = Replay::new();
-            current = Some(key);
-        }
-        // An unknown type is reported by dq.status; here it only must not be zero.
-        let tx_type = tx_type.parse().unwrap_or(TxType::Transfer);
-        let entry = Entry {
-            tx_type,
-            amount,
-            balance_after,
-        };
-        for found in replay.apply(&entry) {
-            let (wallet_id, coin, merchant) = current.as_ref().expect("set above");
-            let entity = match merchant {
-                Some(m) => format!("{id} (wallet {wallet_id}, {coin} of merchant {m})"),
-                None => format!("{id} (wallet {wallet_id}, {coin})"),
-            };
-            let (check, expected, actual) = match found {
-                LedgerViolation::ChainBreak {
-                    expected_balance_after,
-                    actual_balance_after,
-                } => (
-                    "ledger.chain",
-                    format!("balance_after = {expected_balance_after}"),
-                    format!("balance_after = {actual_balance_after}"),
-                ),
-                LedgerViolation::WrongSign { tx_type, amount } => (
-                    "ledger.sign",
-                    format!(
-                        "{tx_type} with a {} amount",
-                        if tx_type.allows(1) {
-                            "positive"
-                        } else {
-                            "negative"
-                        }
-                    ),
-                    format!("amount = {amount}"),
-                ),
-                LedgerViolation::Negative { balance_after } => (
-                    "ledger.nonnegative",
-                    "balance_after >= 0".to_string(),
-                    format!("balance_after = {balance_after}"),
-                ),
-            };
-            sink.report(check, || {
-                violation("wallet_transactions", entity, expected, actual)
-            });
-        }
-    }
-    if let Some((_, coin, _)) = current.take() {
-        if let Some(slot) = totals.slot(&coin) {
-            *slot = replay;
-        }
-    }
-    while let Some(w) = wallet {
-        judge_wallet(&w, &std::mem::take(&mut totals), sink);
-        wallet = wallets.try_next().await?;
-    }
-    Ok(())
-}
-
-/// WALLET-BALANCE and WALLET-LIFETIME: the stored columns against the replay.
-fn judge_wallet(w: &WalletRow, ledger: &WalletLedger, sink: &mut Sink) {
-    let (id, rez, rez_earned, rez_spent, prive, prive_earned, prive_spent, promo, cash) = w;
-    let shown = |v: Option<String>| v.unwrap_or_else(|| "NULL".into());
-    let mut compare =
-        |check: &'static str, column: &str, expected: String, actual: Option<String>| {
-            if actual.as_deref() != Some(expected.as_str()) {
-                sink.report(check, || {
-                    violation(
-                        "wallets",
-                        id.to_string(),
-                        format!("{column} = {expected}"),
-                        format!("{column} = {}", shown(actual)),
-                    )
-                });
-            }
-        };
-    let int = |v: &Option<i32>| v.map(|v| v.to_string());
-    compare(
-        "wallet.balance",
-        "rez_coins_balance",
-        ledger.rez.balance().to_string(),
-        int(rez),
-    );
-    compare(
-        "wallet.balance",
-        "prive_coins_balance",
-        ledger.prive.balance().to_string(),
-        int(prive),
-    );
-    compare(
-        "wallet.balance",
-        "promo_coins_balance",
-        ledger.promo.balance().to_string(),
-        int(promo),
-    );
-    compare(
-        "wallet.balance",
-        "cash_balance",
-        Money::from_paise(ledger.cash.balance()).to_string(),
-        cash.map(|c| Money::round(c).to_string()),
-    );
-    compare(
-        "wallet.lifetime",
-        "rez_coins_lifetime_earned",
-        ledger.rez.lifetime_earned().to_string(),
-        int(rez_earned),
-    );
-    compare(
-        "wallet.lifetime",
-        "rez_coins_lifetime_spent",
-        ledger.rez.lifetime_spent().to_string(),
-        int(rez_spent),
-    );
-    compare(
-        "wallet.lifetime",
-        "prive_coins_lifetime_earned",
-        ledger.prive.lifetime_earned().to_string(),
-        int(prive_earned),
-    );
-    compare(
-        "wallet.lifetime",
-        "prive_coins_lifetime_spent",
-        ledger.prive.lifetime_spent().to_string(),
-        int(prive_spent),
-    );
 }
 
 /// The platform's coin_to_inr_rate setting, if it is a number.
@@ -477,48 +209,6 @@ async fn orders(conn: &mut PgConnection, sink: &mut Sink) -> Result<(), sqlx::Er
     Ok(())
 }
 
-/// An offer's redemption window from its columns; Err names what is unreadable.
-fn window(
-    valid_from: DateTime<Utc>,
-    valid_until: DateTime<Utc>,
-    days: Option<serde_json::Value>,
-    hours: Option<serde_json::Value>,
-) -> Result<Window, String> {
-    let days = match days {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Array(names)) => names
-            .iter()
-            .map(|n| {
-                n.as_str()
-                    .and_then(offer::weekday)
-                    .ok_or_else(|| format!("available_days entry {n}"))
-            })
-            .collect::<Result<_, _>>()?,
-        Some(other) => return Err(format!("available_days = {other}")),
-    };
-    let time = |v: &serde_json::Value| {
-        v.as_str()
-            .and_then(|s| NaiveTime::parse_from_str(s, "%H:%M").ok())
-    };
-    let hours = match hours {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Array(ranges)) => ranges
-            .iter()
-            .map(|r| match (time(&r["start"]), time(&r["end"])) {
-                (Some(s), Some(e)) => Ok((s, e)),
-                _ => Err(format!("available_hours entry {r}")),
-            })
-            .collect::<Result<_, _>>()?,
-        Some(other) => return Err(format!("available_hours = {other}")),
-    };
-    Ok(Window {
-        valid_from,
-        valid_until,
-        days,
-        hours,
-    })
-}
-
 async fn redemptions(conn: &mut PgConnection, sink: &mut Sink) -> Result<(), sqlx::Error> {
     type Row = (
         String,
@@ -602,7 +292,7 @@ async fn redemptions(conn: &mut PgConnection, sink: &mut Sink) -> Result<(), sql
             }
         }
         let Some(at) = redeemed_at else { continue };
-        match window(from, until, days, hours) {
+        match Window::from_columns(from, until, days.as_ref(), hours.as_ref()) {
             Ok(w) if w.allows(at) => {}
             Ok(_) => sink.report("redemption.window", || {
                 violation(

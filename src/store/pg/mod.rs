@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod copy;
+pub mod copy_out;
 pub mod history;
 pub mod lock;
 pub mod migrator;
