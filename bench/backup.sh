@@ -9,6 +9,8 @@
 # database; the floor's gets an empty one from template0 (the roles are
 # cluster-wide, pg_restore makes the extensions), and rez-db's includes its `validate`
 # of the restored data, which the floor does not do; the table shows both.
+# rez-db runs with --compress: pg_dump's gzip level 6, which is pg_dump's default
+# and so the floor's (without it rez-db writes plain .dat files).
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
@@ -33,7 +35,7 @@ ROWS=$(psql -At -X -d "$SERVER/bench_bk_src" -c "SELECT sum(n_live_tup) FROM pg_
 
 t0=$(now_ms); pg_dump -Fd -j2 -f "$WORK/floor" -d "$SERVER/bench_bk_src"; t1=$(now_ms)
 floor_dump=$((t1 - t0))
-t0=$(now_ms); "$REZ" backup --to "$WORK/rez" --database-url "$SERVER/bench_bk_src" >/dev/null; t1=$(now_ms)
+t0=$(now_ms); "$REZ" backup --compress --to "$WORK/rez" --database-url "$SERVER/bench_bk_src" >/dev/null; t1=$(now_ms)
 rez_dump=$((t1 - t0))
 
 psql -q -X -d "$SERVER/postgres" -c "CREATE DATABASE bench_bk_floor TEMPLATE template0 ENCODING 'UTF8'"

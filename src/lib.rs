@@ -61,7 +61,9 @@ pub struct Ctx {
 }
 
 /// Runs one parsed command line to its exit code. Ctrl-C stops the command
-/// (dropping its connections rolls back any open transaction) and exits 130.
+/// (dropping its connections rolls back any open transaction, and dropping
+/// its future stops a pg_dump or pg_restore child) and exits 130; SIGTERM
+/// does the same and exits 143.
 pub async fn run(cli: Cli) -> ExitCode {
     let json = cli.global.json;
     tokio::select! {
@@ -70,11 +72,30 @@ pub async fn run(cli: Cli) -> ExitCode {
             eprintln!("interrupted: open transactions are rolled back by the server");
             Ok(ExitCode::from(130))
         }
+        _ = terminated() => {
+            eprintln!("terminated: open transactions are rolled back by the server");
+            Ok(ExitCode::from(143))
+        }
     }
     .unwrap_or_else(|err| {
         output::emit_error(&err, json);
         err.exit_code()
     })
+}
+
+/// Resolves on SIGTERM (what `kill`, systemd and container runtimes send),
+/// which would otherwise end the process without dropping anything.
+async fn terminated() {
+    #[cfg(unix)]
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        // Without a handler SIGTERM keeps its default action: never resolve.
+        Err(_) => std::future::pending().await,
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await
 }
 
 async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {

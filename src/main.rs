@@ -25,7 +25,14 @@ fn main() -> ExitCode {
         .enable_all()
         .build()
     {
-        Ok(runtime) => runtime.block_on(rez_db::run(cli)),
+        Ok(runtime) => {
+            let code = runtime.block_on(rez_db::run(cli));
+            // Dropping the runtime would wait for blocking threads (a backup
+            // hashing its files) to finish: after Ctrl-C, give them a second.
+            // What they leave half-done is recognisable (no manifest).
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            code
+        }
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             ExitCode::from(255)

@@ -7,15 +7,18 @@
 //!
 //! Settings the server assigns itself (uuid, creation date, version,
 //! provided name) are dropped: a create that sets them is refused.
+//!
+//! With `--compress` the documents go to `<index>.ndjson.gz`; the small
+//! definitions stay plain JSON.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Write};
 use std::path::Path;
 
 use elasticsearch::http::Method;
 use serde_json::{json, Value};
 
-use super::{close_file, create_file, io_err, write_json};
+use super::stream::{self, Compression, Sink};
+use super::{io_err, write_json};
 use crate::error::{CommandError, Result};
 use crate::store::es::Es;
 
@@ -56,7 +59,7 @@ pub async fn occupied(es: &Es) -> Result<Vec<String>> {
 }
 
 /// Dumps every index under the prefix into `folder`; returns how many documents.
-pub async fn dump(es: &Es, folder: &Path) -> Result<u64> {
+pub async fn dump(es: &Es, folder: &Path, compression: Compression) -> Result<u64> {
     std::fs::create_dir_all(folder).map_err(|e| io_err(folder, e))?;
     let err = |e| es.error(e);
     let mut total = 0;
@@ -86,8 +89,8 @@ pub async fn dump(es: &Es, folder: &Path) -> Result<u64> {
         let def_path = folder.join(format!("{bare}.json"));
         write_json(&def_path, &definition)?;
 
-        let path = folder.join(format!("{bare}.ndjson"));
-        let mut out = create_file(&path)?;
+        let path = folder.join(compression.file_name(&format!("{bare}.ndjson")));
+        let mut out = Sink::create(&path, compression)?;
         let mut page = es
             .call(
                 Method::Post,
@@ -100,7 +103,7 @@ pub async fn dump(es: &Es, folder: &Path) -> Result<u64> {
             let hits = page["hits"]["hits"].as_array().cloned().unwrap_or_default();
             for hit in &hits {
                 let line = json!({"_id": hit["_id"], "_source": hit["_source"]});
-                serde_json::to_writer(&mut out, &line).expect("JSON");
+                serde_json::to_writer(&mut out, &line).map_err(|e| io_err(&path, e))?;
                 out.write_all(b"\n").map_err(|e| io_err(&path, e))?;
             }
             total += hits.len() as u64;
@@ -130,7 +133,7 @@ pub async fn dump(es: &Es, folder: &Path) -> Result<u64> {
                 None => break,
             }
         }
-        close_file(out, &path)?;
+        out.close(&path)?;
     }
     Ok(total)
 }
@@ -205,7 +208,7 @@ async fn send(es: &Es, body: Vec<u8>, index: &str) -> Result<()> {
 }
 
 /// Restores every index of `folder` under the prefix; returns how many documents.
-pub async fn restore(es: &Es, folder: &Path) -> Result<u64> {
+pub async fn restore(es: &Es, folder: &Path, compression: Compression) -> Result<u64> {
     let mut total = 0;
     for def_path in definitions(folder)? {
         let bare = def_path
@@ -226,8 +229,8 @@ pub async fn restore(es: &Es, folder: &Path) -> Result<u64> {
         es.create_index(&index, &body)
             .await
             .map_err(|e| es.error(e))?;
-        let path = folder.join(format!("{bare}.ndjson"));
-        let input = BufReader::new(File::open(&path).map_err(|e| io_err(&path, e))?);
+        let path = folder.join(compression.file_name(&format!("{bare}.ndjson")));
+        let input = stream::open(&path, compression)?;
         let mut batch = Vec::new();
         let mut n: u64 = 0;
         for line in input.lines() {

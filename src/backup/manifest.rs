@@ -15,11 +15,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::stream::Compression;
+
 /// The manifest's file name inside a backup directory.
 pub const MANIFEST: &str = "manifest.json";
 
-/// Bumped when the layout changes incompatibly; restore refuses other formats.
-pub const FORMAT: u32 = 1;
+/// The newest backup format, bumped when the layout changes incompatibly;
+/// restore reads 1 to this and refuses others. 2: compressed files (`.gz`).
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -42,6 +45,9 @@ pub struct StoreEntry {
     pub source: String,
     /// The server's version as it reported it.
     pub server_version: String,
+    /// How the files are stored (`none`, `gzip`); absent in older manifests.
+    #[serde(default)]
+    pub compression: Compression,
     /// The schema version: for PostgreSQL the highest applied migration.
     pub schema_version: Option<i64>,
     /// Every applied migration (PostgreSQL), in order.
@@ -67,7 +73,9 @@ pub enum VerifyError {
     MissingManifest(PathBuf),
     #[error("{path} is not a valid manifest: {reason}")]
     BadManifest { path: PathBuf, reason: String },
-    #[error("{path} was written in backup format {found}; this rez-db reads format {FORMAT}")]
+    #[error(
+        "{path} was written in backup format {found}; this rez-db reads formats 1 to {FORMAT}"
+    )]
     Format { path: PathBuf, found: u32 },
     #[error("the manifest lists {0}, which is not a plain path inside the backup directory")]
     UnsafePath(String),
@@ -135,6 +143,17 @@ pub fn describe_folder(root: &Path, folder: &str) -> io::Result<Vec<FileEntry>> 
         .collect()
 }
 
+/// The format a backup of `stores` is written in: 2 when any store is
+/// compressed (an older rez-db, which reads only format 1, must refuse it
+/// rather than look for plain files and restore nothing), else 1, which
+/// every rez-db reads.
+pub fn format_for(stores: &[StoreEntry]) -> u32 {
+    match stores.iter().all(|s| s.compression == Compression::None) {
+        true => 1,
+        false => 2,
+    }
+}
+
 /// Writes the manifest through a temporary file renamed into place, after
 /// syncing it, so `manifest.json` either does not exist or is whole.
 pub fn write(dir: &Path, manifest: &Manifest) -> io::Result<()> {
@@ -170,7 +189,7 @@ pub fn verify(dir: &Path) -> Result<Manifest, VerifyError> {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-    if manifest.format != FORMAT {
+    if !(1..=FORMAT).contains(&manifest.format) {
         return Err(VerifyError::Format {
             path,
             found: manifest.format,
@@ -240,6 +259,7 @@ mod tests {
                 folder: "postgres".into(),
                 source: "rez".into(),
                 server_version: "15".into(),
+                compression: Compression::None,
                 schema_version: Some(1),
                 migrations: vec![1],
                 started_at: now,
@@ -303,6 +323,21 @@ mod tests {
             verify(dir.path()).unwrap_err(),
             VerifyError::Unlisted(dir.path().join("postgres/extra.dat"))
         );
+    }
+
+    #[test]
+    fn compressed_backups_are_format_2_and_an_unknown_format_is_refused() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc")]);
+        let mut m = verify(dir.path()).unwrap();
+        assert_eq!(format_for(&m.stores), 1);
+        m.stores[0].compression = Compression::Gzip;
+        assert_eq!(format_for(&m.stores), 2);
+        m.format = 3;
+        write(dir.path(), &m).unwrap();
+        assert!(matches!(
+            verify(dir.path()),
+            Err(VerifyError::Format { found: 3, .. })
+        ));
     }
 
     #[test]

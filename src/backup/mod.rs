@@ -12,6 +12,7 @@ pub mod manifest;
 pub mod mongo;
 pub mod postgres;
 pub mod redis;
+pub mod stream;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -24,6 +25,7 @@ use crate::store::kind::StoreKind;
 use crate::store::pg;
 use crate::Ctx;
 use manifest::{FileEntry, Manifest, StoreEntry, VerifyError};
+use stream::Compression;
 
 /// The folder of each store inside a backup directory.
 pub fn folder(store: StoreKind) -> &'static str {
@@ -74,7 +76,7 @@ pub fn prepare_dir(dir: &Path, stores: &[StoreKind], force: bool) -> Result<()> 
     std::fs::create_dir_all(dir).map_err(|e| io("create", dir, e))
 }
 
-/// Runs a blocking client tool (pg_dump, pg_restore) off the async runtime.
+/// Runs blocking file work (hashing a dump) off the async runtime.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
 ) -> Result<T> {
@@ -85,7 +87,11 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// Dumps PostgreSQL into `dir/postgres` and describes what was written.
-pub async fn backup_postgres(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
+pub async fn backup_postgres(
+    ctx: &Ctx,
+    dir: &Path,
+    compression: Compression,
+) -> Result<StoreEntry> {
     let url = ctx.config.database_url.clone();
     let started_at = Utc::now();
     let mut conn = pg::connect(&url, ctx.config.connect_timeout).await?;
@@ -101,13 +107,16 @@ pub async fn backup_postgres(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
     drop(conn);
     let target = dir.join(folder(StoreKind::Postgres));
     let dump_url = url.clone();
-    blocking(move || postgres::dump(&dump_url, &target)).await?;
+    postgres::dump(&dump_url, &target, compression)
+        .await
+        .map_err(CommandError::problems)?;
     describe(
         dir,
         Dumped {
             store: StoreKind::Postgres,
             source: url.database_name().unwrap_or_default(),
             server_version: server,
+            compression,
             schema_version: migrations.last().copied(),
             migrations,
             started_at,
@@ -121,6 +130,7 @@ struct Dumped {
     store: StoreKind,
     source: String,
     server_version: String,
+    compression: Compression,
     schema_version: Option<i64>,
     migrations: Vec<i64>,
     started_at: DateTime<Utc>,
@@ -140,6 +150,7 @@ async fn describe(dir: &Path, dumped: Dumped) -> Result<StoreEntry> {
         folder: name.to_string(),
         source: dumped.source,
         server_version: dumped.server_version,
+        compression: dumped.compression,
         schema_version: dumped.schema_version,
         migrations: dumped.migrations,
         started_at: dumped.started_at,
@@ -154,8 +165,8 @@ pub async fn connect_redis(ctx: &Ctx) -> Result<crate::store::redis::Redis> {
     crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout).await
 }
 
-/// Dumps every key under the Redis prefix into `dir/redis/keys.bin`.
-pub async fn backup_redis(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
+/// Dumps every key under the Redis prefix into `dir/redis/keys.bin` (`.gz`).
+pub async fn backup_redis(ctx: &Ctx, dir: &Path, compression: Compression) -> Result<StoreEntry> {
     let started_at = Utc::now();
     let mut r = connect_redis(ctx).await?;
     let info = r.server_info().await?;
@@ -164,13 +175,19 @@ pub async fn backup_redis(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
     let target = dir.join(name);
     std::fs::create_dir_all(&target)
         .map_err(|e| CommandError::problems(format!("cannot create {}: {e}", target.display())))?;
-    redis::dump(&mut r, &target.join(redis::FILE)).await?;
+    redis::dump(
+        &mut r,
+        &target.join(compression.file_name(redis::FILE)),
+        compression,
+    )
+    .await?;
     describe(
         dir,
         Dumped {
             store: StoreKind::Redis,
             source: prefixed("key", &ctx.config.redis_key_prefix),
             server_version: format!("{} {}", info.product, info.version),
+            compression,
             schema_version: layout.and_then(|(version, _, _)| version.parse().ok()),
             migrations: Vec::new(),
             started_at,
@@ -185,18 +202,19 @@ pub async fn connect_mongo(ctx: &Ctx) -> Result<crate::store::mongo::Mongo> {
 }
 
 /// Dumps every collection into `dir/mongo/<db>/`, the mongodump layout.
-pub async fn backup_mongo(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
+pub async fn backup_mongo(ctx: &Ctx, dir: &Path, compression: Compression) -> Result<StoreEntry> {
     let started_at = Utc::now();
     let m = connect_mongo(ctx).await?;
     let info = m.server_info().await?;
     let name = folder(StoreKind::Mongodb);
-    mongo::dump(&m, &dir.join(name)).await?;
+    mongo::dump(&m, &dir.join(name), compression).await?;
     describe(
         dir,
         Dumped {
             store: StoreKind::Mongodb,
             source: m.database_name().to_string(),
             server_version: format!("{} {}", info.product, info.version),
+            compression,
             schema_version: None,
             migrations: Vec::new(),
             started_at,
@@ -212,18 +230,19 @@ pub async fn connect_es(ctx: &Ctx) -> Result<crate::store::es::Es> {
 }
 
 /// Dumps every index under the prefix into `dir/elasticsearch/`.
-pub async fn backup_es(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
+pub async fn backup_es(ctx: &Ctx, dir: &Path, compression: Compression) -> Result<StoreEntry> {
     let started_at = Utc::now();
     let e = connect_es(ctx).await?;
     let info = e.server_info().await?;
     let name = folder(StoreKind::Elasticsearch);
-    es::dump(&e, &dir.join(name)).await?;
+    es::dump(&e, &dir.join(name), compression).await?;
     describe(
         dir,
         Dumped {
             store: StoreKind::Elasticsearch,
             source: prefixed("index", &ctx.config.es_index_prefix),
             server_version: format!("{} {}", info.product, info.version),
+            compression,
             schema_version: None,
             migrations: Vec::new(),
             started_at,
@@ -235,7 +254,7 @@ pub async fn backup_es(ctx: &Ctx, dir: &Path) -> Result<StoreEntry> {
 /// Writes the manifest that makes `dir` a complete backup.
 pub fn finish(dir: &Path, started_at: DateTime<Utc>, stores: Vec<StoreEntry>) -> Result<Manifest> {
     let manifest = Manifest {
-        format: manifest::FORMAT,
+        format: manifest::format_for(&stores),
         tool: "rez-db".to_string(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,

@@ -2,17 +2,19 @@
 //! mongorestore can read it too: per collection `<db>/<coll>.bson` (the
 //! documents as raw BSON, back to back) and `<db>/<coll>.metadata.json` (its
 //! options, validator included, and its indexes, as canonical extended JSON).
+//! With `--compress` both are gzipped with `.gz` appended, as `mongodump
+//! --gzip` writes them (`mongorestore --gzip` reads them).
 //!
 //! Documents stream through as raw bytes: never decoded, so every BSON type
 //! comes back exactly, and memory holds one batch at a time.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
 use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
 
-use super::{close_file, create_file, io_err, write_json};
+use super::io_err;
+use super::stream::{self, Compression, Sink};
 use crate::error::Result;
 use crate::store::mongo::Mongo;
 
@@ -69,7 +71,7 @@ pub async fn occupied(m: &Mongo) -> Result<Vec<String>> {
 }
 
 /// Dumps every collection into `folder/<db>/`; returns how many documents.
-pub async fn dump(m: &Mongo, folder: &Path) -> Result<u64> {
+pub async fn dump(m: &Mongo, folder: &Path, compression: Compression) -> Result<u64> {
     let dir = folder.join(m.database_name());
     std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
     let mut total = 0;
@@ -85,10 +87,10 @@ pub async fn dump(m: &Mongo, folder: &Path) -> Result<u64> {
                 .map(|i| Bson::Document(i).into_canonical_extjson())
                 .collect::<Vec<_>>(),
         });
-        let meta_path = dir.join(format!("{name}.metadata.json"));
-        write_json(&meta_path, &metadata)?;
-        let path = dir.join(format!("{name}.bson"));
-        let mut out = create_file(&path)?;
+        let meta_path = dir.join(compression.file_name(&format!("{name}.metadata.json")));
+        stream::write_json(&meta_path, &metadata, compression)?;
+        let path = dir.join(compression.file_name(&format!("{name}.bson")));
+        let mut out = Sink::create(&path, compression)?;
         let mut cursor = m
             .database()
             .collection::<RawDocumentBuf>(&name)
@@ -104,7 +106,7 @@ pub async fn dump(m: &Mongo, folder: &Path) -> Result<u64> {
                 .map_err(|e| io_err(&path, e))?;
             total += 1;
         }
-        close_file(out, &path)?;
+        out.close(&path)?;
     }
     Ok(total)
 }
@@ -134,18 +136,24 @@ fn read_document(input: &mut impl Read) -> io::Result<Option<RawDocumentBuf>> {
 /// Restores `folder/<source>/` into the (dropped, so empty) database: each
 /// collection created with its options, its documents inserted in batches,
 /// then its indexes built one at a time. Returns how many documents.
-pub async fn restore(m: &Mongo, folder: &Path, source: &str) -> Result<u64> {
+pub async fn restore(
+    m: &Mongo,
+    folder: &Path,
+    source: &str,
+    compression: Compression,
+) -> Result<u64> {
     let dir = folder.join(source);
     let err = |e| crate::store::mongo::error(&m.url, e);
+    let meta_suffix = compression.file_name(".metadata.json");
     let mut metas: Vec<_> = std::fs::read_dir(&dir)
         .map_err(|e| io_err(&dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".metadata.json"))
+        .filter(|p| p.to_string_lossy().ends_with(&meta_suffix))
         .collect();
     metas.sort();
     let mut total = 0;
     for meta_path in metas {
-        let text = std::fs::read(&meta_path).map_err(|e| io_err(&meta_path, e))?;
+        let text = stream::read_all(&meta_path, compression)?;
         let meta: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| io_err(&meta_path, e))?;
         let name = meta["collectionName"]
@@ -161,8 +169,8 @@ pub async fn restore(m: &Mongo, folder: &Path, source: &str) -> Result<u64> {
         let mut create = doc! {"create": &name};
         create.extend(from_json(&meta["options"])?);
         m.database().run_command(create).await.map_err(err)?;
-        let path = dir.join(format!("{name}.bson"));
-        let mut input = BufReader::new(File::open(&path).map_err(|e| io_err(&path, e))?);
+        let path = dir.join(compression.file_name(&format!("{name}.bson")));
+        let mut input = stream::open(&path, compression)?;
         let coll = m.database().collection::<RawDocumentBuf>(&name);
         loop {
             let mut batch = Vec::with_capacity(BATCH);

@@ -6,12 +6,18 @@
 //! password goes to them through PGPASSWORD, never on the command line
 //! (where `ps` would show it), and their messages are scrubbed before they
 //! reach the user.
+//!
+//! They must never outlive rez-db: when the run is interrupted (Ctrl-C,
+//! SIGTERM) the future waiting for them is dropped, and [`StopOnDrop`] sends
+//! them SIGTERM, on which pg_dump and pg_restore stop their parallel workers
+//! and cancel their queries before exiting.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use sqlx::postgres::PgConnection;
 
+use super::stream::Compression;
 use crate::config::RedactedUrl;
 use crate::store::pg::quote_ident;
 
@@ -107,10 +113,10 @@ pub async fn occupied(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Erro
     Ok(found)
 }
 
-fn client_command(tool: &str, url: &RedactedUrl) -> Command {
+fn client_command(tool: &str, url: &RedactedUrl) -> tokio::process::Command {
     let mut without_password = url.url().clone();
     let _ = without_password.set_password(None);
-    let mut cmd = Command::new(tool);
+    let mut cmd = tokio::process::Command::new(tool);
     cmd.arg(format!("--dbname={without_password}"));
     if let Some(password) = url.url().password() {
         cmd.env("PGPASSWORD", password);
@@ -118,10 +124,54 @@ fn client_command(tool: &str, url: &RedactedUrl) -> Command {
     cmd
 }
 
-fn run(url: &RedactedUrl, tool: &str, mut cmd: Command) -> Result<(), String> {
-    let out = cmd
-        .output()
+/// Sends SIGTERM to a running client tool when dropped before [`disarm`]:
+/// the caller's future was dropped (the run was interrupted), and the tool
+/// must not go on dumping or restoring on its own. SIGTERM rather than
+/// tokio's `kill_on_drop` (SIGKILL): pg_dump and pg_restore handle SIGTERM by
+/// ending their parallel workers and cancelling their server queries, which a
+/// SIGKILL of the leader would leave running.
+///
+/// [`disarm`]: StopOnDrop::disarm
+struct StopOnDrop {
+    pid: Option<u32>,
+}
+
+impl StopOnDrop {
+    fn disarm(mut self) {
+        self.pid = None;
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self
+            .pid
+            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
+        {
+            // Already gone is fine: there is nothing left to stop.
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+    }
+}
+
+async fn run(
+    url: &RedactedUrl,
+    tool: &str,
+    mut cmd: tokio::process::Command,
+) -> Result<(), String> {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run {tool}: {e} (install the PostgreSQL client)"))?;
+    let guard = StopOnDrop { pid: child.id() };
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|e| format!("cannot wait for {tool}: {e}"))?;
+    guard.disarm();
     if out.status.success() {
         return Ok(());
     }
@@ -134,23 +184,30 @@ fn run(url: &RedactedUrl, tool: &str, mut cmd: Command) -> Result<(), String> {
 
 /// Dumps the database of `url` into `folder`, which must not exist yet
 /// (pg_dump's directory format creates it). One consistent snapshot: the
-/// parallel workers share the leader's exported snapshot.
-pub fn dump(url: &RedactedUrl, folder: &Path) -> Result<(), String> {
+/// parallel workers share the leader's exported snapshot. pg_dump compresses
+/// the table data itself (`<oid>.dat.gz`) or, with `--compress=0`, writes it
+/// plain; pg_restore reads either without being told.
+pub async fn dump(
+    url: &RedactedUrl,
+    folder: &Path,
+    compression: Compression,
+) -> Result<(), String> {
     let mut cmd = client_command("pg_dump", url);
     cmd.arg("--format=directory")
         .arg(format!("--jobs={JOBS}"))
+        .arg(format!("--compress={}", compression.pg_dump_level()))
         .arg(format!("--file={}", folder.display()));
-    run(url, "pg_dump", cmd)
+    run(url, "pg_dump", cmd).await
 }
 
 /// Restores `folder` into the (freshly created) database of `url`, stopping
 /// at the first error so a failed restore is never reported as a success.
-pub fn restore(url: &RedactedUrl, folder: &Path) -> Result<(), String> {
+pub async fn restore(url: &RedactedUrl, folder: &Path) -> Result<(), String> {
     let mut cmd = client_command("pg_restore", url);
     cmd.arg(format!("--jobs={JOBS}"))
         .arg("--exit-on-error")
         .arg(folder);
-    run(url, "pg_restore", cmd)
+    run(url, "pg_restore", cmd).await
 }
 
 #[cfg(test)]

@@ -10,13 +10,14 @@
 //!
 //! `keys.bin` layout, all integers big-endian: the magic line `REZRDB1\n`, then
 //! per key: u32 name length, name, i64 PTTL in milliseconds (-1: no expiry),
-//! u32 payload length, payload.
+//! u32 payload length, payload. With `--compress` the same bytes are gzipped
+//! into `keys.bin.gz`.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 
-use super::{close_file, create_file, io_err};
+use super::io_err;
+use super::stream::{self, Compression, Sink};
 use crate::error::{CommandError, Result};
 use crate::store::redis::{Redis, LAYOUT_KEY};
 
@@ -68,11 +69,11 @@ pub async fn occupied(r: &mut Redis) -> Result<usize> {
 }
 
 /// Writes every key under the prefix into `path`; returns how many.
-pub async fn dump(r: &mut Redis, path: &Path) -> Result<u64> {
+pub async fn dump(r: &mut Redis, path: &Path, compression: Compression) -> Result<u64> {
     let keys = scan_all(r).await?;
     let url = r.url.clone();
     let prefix_len = r.prefix().len();
-    let mut out = create_file(path)?;
+    let mut out = Sink::create(path, compression)?;
     out.write_all(MAGIC).map_err(|e| io_err(path, e))?;
     let mut written = 0;
     for chunk in keys.chunks(BATCH) {
@@ -104,7 +105,7 @@ pub async fn dump(r: &mut Redis, path: &Path) -> Result<u64> {
             written += 1;
         }
     }
-    close_file(out, path)?;
+    out.close(path)?;
     Ok(written)
 }
 
@@ -151,10 +152,10 @@ pub async fn clear(r: &mut Redis) -> Result<()> {
 /// Restores `path` under the prefix: RESTORE with the remaining TTL, REPLACE
 /// (the target was checked empty, or cleared under --force; only the layout
 /// marker can already exist). Returns how many keys.
-pub async fn restore(r: &mut Redis, path: &Path) -> Result<u64> {
+pub async fn restore(r: &mut Redis, path: &Path, compression: Compression) -> Result<u64> {
     let url = r.url.clone();
     let bad = |e: io::Error| CommandError::problems(format!("cannot read {}: {e}", path.display()));
-    let mut input = BufReader::new(File::open(path).map_err(bad)?);
+    let mut input = stream::open(path, compression)?;
     let mut magic = [0u8; 8];
     input.read_exact(&mut magic).map_err(bad)?;
     if magic != MAGIC {

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
+use sqlx::PgConnection;
 
 use crate::backup::{self, manifest::StoreEntry, postgres};
-use crate::cli::{PgArgs, StoreArgs};
+use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::commands::create::CreateArgs;
 use crate::commands::validate::{ValidateArgs, ValidateReport};
 use crate::error::{CommandError, Result};
@@ -18,7 +19,7 @@ use crate::output::{table, Render};
 use crate::store::es::Es;
 use crate::store::kind::StoreKind;
 use crate::store::mongo::Mongo;
-use crate::store::pg::{self, provision};
+use crate::store::pg::{self, lock, provision};
 use crate::store::redis::Redis;
 use crate::Ctx;
 
@@ -40,7 +41,12 @@ use crate::Ctx;
 /// restored under the key prefix with its remaining TTL. Elasticsearch: each
 /// index recreated with its settings, mappings and aliases (an index of the
 /// same name or holding one of its aliases is deleted first), its documents
-/// bulk-loaded.
+/// bulk-loaded. Compressed backups (`backup --compress`) are read as the
+/// manifest records them.
+///
+/// A PostgreSQL restore holds the data lock that seed and import-csv take
+/// (and a lock on the database's name): while one of them, or another
+/// restore of the same database, runs, it exits 4 (after --lock-wait).
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
@@ -48,6 +54,9 @@ pub struct RestoreArgs {
 
     #[command(flatten)]
     pub stores: StoreArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 
     /// The backup directory (holding manifest.json)
     #[arg(long, value_name = "DIR")]
@@ -271,6 +280,12 @@ impl Prepared {
 pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
     let stores = &ctx.config.stores;
     let manifest = backup::verify(&args.from).await?;
+    // Taken before the target is looked at, so the emptiness check and the
+    // restore see the same database; a dry run changes nothing and takes none.
+    let mut pg_locks = match stores.contains(&StoreKind::Postgres) && !args.dry_run {
+        true => Some(PgLocks::take(ctx).await?),
+        false => None,
+    };
     let mut prepared = Vec::new();
     for store in stores {
         let entry = manifest
@@ -351,7 +366,10 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
                 name,
                 target,
             } => {
-                restore_pg(ctx, &args.from.join(&entry.folder), &name, &target).await?;
+                let locks = pg_locks
+                    .as_mut()
+                    .expect("taken when PostgreSQL is restored");
+                restore_pg(ctx, &args.from.join(&entry.folder), &name, &target, locks).await?;
                 restored_pg = true;
             }
             Prepared::Redis {
@@ -362,8 +380,9 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
                 if keys > 0 {
                     backup::redis::clear(&mut redis).await?;
                 }
-                let file = args.from.join(&entry.folder).join(backup::redis::FILE);
-                backup::redis::restore(&mut redis, &file).await?;
+                let name = entry.compression.file_name(backup::redis::FILE);
+                let file = args.from.join(&entry.folder).join(name);
+                backup::redis::restore(&mut redis, &file, entry.compression).await?;
             }
             Prepared::Mongo {
                 entry,
@@ -376,14 +395,14 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
                 if existing > 0 {
                     mongo.drop_database().await?;
                 }
-                backup::mongo::restore(&mongo, &args.from.join(&entry.folder), &entry.source)
-                    .await?;
+                let folder = args.from.join(&entry.folder);
+                backup::mongo::restore(&mongo, &folder, &entry.source, entry.compression).await?;
             }
             Prepared::Es { entry, es, .. } => {
                 // `create` leaves empty `<name>_v1` indices that would collide.
                 let folder = args.from.join(&entry.folder);
                 backup::es::clear(&es, &folder).await?;
-                backup::es::restore(&es, &folder).await?;
+                backup::es::restore(&es, &folder, entry.compression).await?;
             }
         }
     }
@@ -394,21 +413,88 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
         checks: Vec::new(),
         skips: Vec::new(),
         limit: 10,
+        wallet_rows: crate::validate::WALLET_ROWS,
     };
     report.validation = Some(crate::commands::validate::run(ctx, &validate).await?);
     if restored_pg {
         record(ctx, args).await;
     }
+    drop(pg_locks);
     Ok(report)
+}
+
+/// The PostgreSQL locks of a restore, held until dropped (closing a
+/// connection releases its session locks, however the process ends).
+///
+/// Why two. The data lock that `seed` and `import-csv` take lives INSIDE the
+/// database, and a restore drops and recreates that database, which would
+/// take such a lock with it. So a restore first locks the database's NAME in
+/// the maintenance database (`postgres`), which no drop touches: two restores
+/// of one database never overlap, even when it does not exist yet. Then,
+/// when the target exists, it takes the data lock inside it: a running seed
+/// or import makes the restore exit 4 before anything is checked or dropped,
+/// and none can start while the target is checked. That session is closed
+/// just before the drop (which would end it anyway); the recreated
+/// database's data lock is taken right after `create`, before pg_restore,
+/// and held through `validate`. Only a seed or import started in the moment
+/// between the re-creation and that lock can come first: the restore then
+/// exits 4 and the (new, partly created) database is left to `--force`.
+struct PgLocks {
+    _name: PgConnection,
+    data: Option<PgConnection>,
+}
+
+impl PgLocks {
+    async fn take(ctx: &Ctx) -> Result<PgLocks> {
+        let c = &ctx.config;
+        let url = &c.database_url;
+        let name = target_name(url)?;
+        let mut admin = pg::connect(&url.with_path("/postgres"), c.connect_timeout).await?;
+        lock::acquire_database_name(&mut admin, url, &name, c.lock_wait).await?;
+        let exists = provision::database_exists(&mut admin, &name)
+            .await
+            .map_err(|e| pg::error(url, e))?;
+        let data = match exists {
+            true => Some(Self::data_lock(ctx).await?),
+            false => None,
+        };
+        Ok(PgLocks { _name: admin, data })
+    }
+
+    /// The data lock inside the target database, on a connection of its own.
+    async fn data_lock(ctx: &Ctx) -> Result<PgConnection> {
+        let c = &ctx.config;
+        let mut conn = pg::connect(&c.database_url, c.connect_timeout).await?;
+        lock::acquire(
+            &mut conn,
+            &c.database_url,
+            lock::LockScope::Data,
+            c.lock_wait,
+        )
+        .await?;
+        Ok(conn)
+    }
+
+    /// Before the drop: close the data lock's session, which would block it.
+    async fn release_data(&mut self) {
+        if let Some(conn) = self.data.take() {
+            let _ = sqlx::Connection::close(conn).await;
+        }
+    }
+}
+
+/// The database name of the PostgreSQL URL.
+fn target_name(url: &crate::config::RedactedUrl) -> Result<String> {
+    url.database_name().ok_or_else(|| {
+        CommandError::usage(format!("the PostgreSQL URL {url} names no database"))
+            .with_hint("add the database name as the URL's path, e.g. postgres://host:5432/rez")
+    })
 }
 
 /// Checks pg_restore's version and what the target database holds.
 async fn prepare_pg(ctx: &Ctx, entry: StoreEntry) -> Result<Prepared> {
     let url = &ctx.config.database_url;
-    let name = url.database_name().ok_or_else(|| {
-        CommandError::usage(format!("the PostgreSQL URL {url} names no database"))
-            .with_hint("add the database name as the URL's path, e.g. postgres://host:5432/rez")
-    })?;
+    let name = target_name(url)?;
     let err = |e| pg::error(url, e);
     let mut admin = pg::connect(&url.with_path("/postgres"), ctx.config.connect_timeout).await?;
     let (server, major) = postgres::server_version(&mut admin).await.map_err(err)?;
@@ -432,12 +518,20 @@ async fn prepare_pg(ctx: &Ctx, entry: StoreEntry) -> Result<Prepared> {
     })
 }
 
-/// (Re)creates the database as `rez-db create` does and runs pg_restore into it.
-async fn restore_pg(ctx: &Ctx, folder: &Path, name: &str, target: &Target) -> Result<()> {
+/// (Re)creates the database as `rez-db create` does and runs pg_restore into
+/// it, under `locks` (see [`PgLocks`]).
+async fn restore_pg(
+    ctx: &Ctx,
+    folder: &Path,
+    name: &str,
+    target: &Target,
+    locks: &mut PgLocks,
+) -> Result<()> {
     let url = &ctx.config.database_url;
     // Always restore into a fresh database: an "empty" one may still hold
     // rez_meta (the operations log of `create`), which pg_restore would collide with.
     if !matches!(target, Target::Missing) {
+        locks.release_data().await;
         let mut admin =
             pg::connect(&url.with_path("/postgres"), ctx.config.connect_timeout).await?;
         provision::drop_database(&mut admin, name, false)
@@ -454,16 +548,12 @@ async fn restore_pg(ctx: &Ctx, folder: &Path, name: &str, target: &Target) -> Re
         dry_run: false,
     };
     crate::commands::create::run(&pg_ctx, &create).await?;
-    let restore_url = url.clone();
-    let folder = folder.to_path_buf();
-    tokio::task::spawn_blocking(move || postgres::restore(&restore_url, &folder))
-        .await
-        .map_err(|e| CommandError::bug(format!("the restore worker panicked: {e}")))?
-        .map_err(|e| {
-            CommandError::problems(e).with_hint(
-                "the database is partly restored: fix the cause and run restore again with --force",
-            )
-        })
+    locks.data = Some(PgLocks::data_lock(ctx).await?);
+    postgres::restore(url, folder).await.map_err(|e| {
+        CommandError::problems(e).with_hint(
+            "the database is partly restored: fix the cause and run restore again with --force",
+        )
+    })
 }
 
 /// Records the restore in the restored database's operations log. The usual

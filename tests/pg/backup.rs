@@ -61,6 +61,82 @@ fn backup(db: &TestDb, dir: &Path) {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// Flips one bit in the middle of the largest file of `dir/postgres` (certainly
+/// table rows, not metadata); returns its file name.
+fn flip_a_byte_of_the_largest_data_file(dir: &Path) -> String {
+    let victim = std::fs::read_dir(dir.join("postgres"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.ends_with("toc.dat"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&victim).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&victim, bytes).unwrap();
+    victim.file_name().unwrap().to_str().unwrap().to_string()
+}
+
+async fn database_exists(name: &str) -> bool {
+    let mut admin = super::common::connect(&super::common::server_url()).await;
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+}
+
+/// Starts `backup --to dir` in the background while a transaction holds a
+/// lock pg_dump needs, and waits until pg_dump waits for it: the dump is
+/// certainly in progress (its folder made, no manifest yet) and cannot
+/// finish. Returns the blocking connection (ROLLBACK releases it) and the child.
+async fn start_a_blocked_backup(
+    db: &TestDb,
+    dir: &Path,
+    admin: &mut PgConnection,
+) -> (PgConnection, std::process::Child) {
+    let mut blocker = db.conn().await;
+    sqlx::raw_sql("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let child = db.spawn(&["backup", "--to", dir.to_str().unwrap()]);
+    wait_for_a_blocked_pg_dump(admin).await;
+    (blocker, child)
+}
+
+/// Waits (up to 30 s) until a pg_dump session of `admin`'s database waits
+/// for a lock: the dump has certainly started and cannot finish.
+async fn wait_for_a_blocked_pg_dump(admin: &mut PgConnection) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() \
+             AND application_name = 'pg_dump' AND wait_event_type = 'Lock')",
+        )
+        .fetch_one(&mut *admin)
+        .await
+        .unwrap();
+        if waiting {
+            return;
+        }
+        assert!(Instant::now() < deadline, "pg_dump never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// `restore --force --yes` of `from` into `target`, which then equals `source`.
+async fn force_restore_gives_a_copy(target: &TestDb, source: &TestDb, from: &str) {
+    target
+        .rez(&["restore", "--from", from, "--force", "--yes"])
+        .assert()
+        .success();
+    assert_eq!(
+        fingerprint(&mut target.conn().await).await,
+        fingerprint(&mut source.conn().await).await
+    );
+}
+
 #[tokio::test]
 async fn a_seeded_database_survives_backup_drop_and_restore() {
     let db = seeded("backup_roundtrip").await;
@@ -107,16 +183,7 @@ async fn a_flipped_byte_is_refused_naming_the_file_and_nothing_changes() {
     let db = seeded("backup_flipped").await;
     let (_tmp, dir) = backup_dir();
     backup(&db, &dir);
-    // The largest data file: certainly table rows, not metadata.
-    let victim = std::fs::read_dir(dir.join("postgres"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
-        .unwrap();
-    let mut bytes = std::fs::read(&victim).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0x01;
-    std::fs::write(&victim, bytes).unwrap();
+    let name = flip_a_byte_of_the_largest_data_file(&dir);
 
     // Into a fresh, missing database, so only verification can stop it.
     let target = TestDb::unborn("backup_flipped_target");
@@ -125,47 +192,21 @@ async fn a_flipped_byte_is_refused_naming_the_file_and_nothing_changes() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let name = victim.file_name().unwrap().to_str().unwrap();
-    assert!(stderr(&out).contains(name), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&name), "{}", stderr(&out));
     assert!(stderr(&out).contains("SHA-256"), "{}", stderr(&out));
-    let mut admin = super::common::connect(&super::common::server_url()).await;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&target.name)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-    assert!(!exists, "a refused restore creates nothing");
+    assert!(
+        !database_exists(&target.name).await,
+        "a refused restore creates nothing"
+    );
 }
 
 #[tokio::test]
 async fn a_backup_killed_midway_is_refused_by_restore() {
     let db = seeded("backup_killed").await;
     let (_tmp, dir) = backup_dir();
-    // Hold a lock pg_dump needs, so the dump is certainly in progress (its
-    // folder made, no manifest yet) when the kill lands.
-    let mut blocker = db.conn().await;
-    sqlx::raw_sql("BEGIN; LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut blocker)
-        .await
-        .unwrap();
-    let mut child = db.spawn(&["backup", "--to", dir.to_str().unwrap()]);
     let mut admin = db.conn().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waiting: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database() \
-             AND application_name = 'pg_dump' AND wait_event_type = 'Lock')",
-        )
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-        if waiting && dir.join("postgres").exists() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "pg_dump never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (mut blocker, mut child) = start_a_blocked_backup(&db, &dir, &mut admin).await;
+    assert!(dir.join("postgres").exists());
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     // The orphaned pg_dump is ended too, as a crashed host would.
@@ -228,14 +269,7 @@ async fn restore_into_a_non_empty_database_needs_force_and_changes_nothing() {
     assert_eq!(fingerprint(&mut target.conn().await).await, before);
 
     // With --force --yes it is replaced by the backup.
-    target
-        .rez(&["restore", "--from", from, "--force", "--yes"])
-        .assert()
-        .success();
-    assert_eq!(
-        fingerprint(&mut target.conn().await).await,
-        fingerprint(&mut source.conn().await).await
-    );
+    force_restore_gives_a_copy(&target, &source, from).await;
 }
 
 #[tokio::test]
@@ -253,4 +287,199 @@ async fn backup_refuses_a_non_empty_directory_without_force() {
         .success();
     assert!(dir.join("manifest.json").exists());
     assert!(dir.join("notes.txt").exists());
+}
+
+/// The data files of a backup's `postgres/` folder (not `toc.dat`).
+fn data_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("postgres"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "toc.dat")
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_compressed_backup_round_trips_and_a_flipped_byte_in_it_is_refused() {
+    let db = seeded("backup_gzip").await;
+    let before = fingerprint(&mut db.conn().await).await;
+    let (_tmp, plain) = backup_dir();
+    backup(&db, &plain);
+    let (_tmp2, dir) = backup_dir();
+    let out = db
+        .rez(&["backup", "--compress", "--to", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // The manifest says how each backup is stored (a compressed one is format
+    // 2, which an older rez-db refuses); pg_dump wrote gzip or plain data.
+    let manifest = |dir: &Path| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+    };
+    assert_eq!(manifest(&dir)["stores"][0]["compression"], "gzip");
+    assert_eq!(manifest(&dir)["format"], 2);
+    assert_eq!(manifest(&plain)["stores"][0]["compression"], "none");
+    assert_eq!(manifest(&plain)["format"], 1);
+    assert!(data_files(&dir).iter().all(|n| n.ends_with(".dat.gz")));
+    assert!(data_files(&plain).iter().all(|n| n.ends_with(".dat")));
+    let size = |dir: &Path| -> u64 {
+        std::fs::read_dir(dir.join("postgres"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    assert!(size(&dir) < size(&plain), "gzip makes the dump smaller");
+
+    let target = TestDb::unborn("backup_gzip_target");
+    let out = target
+        .rez(&["restore", "--from", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(fingerprint(&mut target.conn().await).await, before);
+
+    // A flipped byte inside a compressed file: refused by its checksum.
+    let name = flip_a_byte_of_the_largest_data_file(&dir);
+    let fresh = TestDb::unborn("backup_gzip_flipped");
+    let out = fresh
+        .rez(&["restore", "--from", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(name.ends_with(".dat.gz"), "{name}");
+    assert!(stderr(&out).contains(&name), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SHA-256"), "{}", stderr(&out));
+}
+
+/// pg_dump processes still running against database `name` (their command
+/// line names it), from /proc.
+fn pg_dump_processes(name: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains("pg_dump") && cmdline.contains(name) {
+            found.push(cmdline);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn an_interrupted_backup_leaves_no_pg_dump_running() {
+    let db = TestDb::migrated("backup_interrupted").await;
+    let mut admin = db.conn().await;
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let (_tmp, dir) = backup_dir();
+        // pg_dump is certainly running when the signal lands, and would wait
+        // for ever for its lock if nothing stopped it.
+        let (mut blocker, mut child) = start_a_blocked_backup(&db, &dir, &mut admin).await;
+        assert!(!pg_dump_processes(&db.name).is_empty());
+        let sent = std::process::Command::new("kill")
+            .args(["-s", signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        assert_eq!(child.wait().unwrap().code(), Some(code), "SIG{signal}");
+
+        // pg_dump ends its workers and their sessions on the way out; give it
+        // a moment, while the blocking lock is still held.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let sessions: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'pg_dump'",
+            )
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            let processes = pg_dump_processes(&db.name);
+            if sessions == 0 && processes.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "after SIG{signal}: {sessions} pg_dump session(s), processes {processes:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!dir.join("manifest.json").exists());
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn restore_exits_4_while_a_seed_holds_the_data_lock_and_changes_nothing() {
+    let source = TestDb::migrated("restore_lock_source").await;
+    let (_tmp, dir) = backup_dir();
+    backup(&source, &dir);
+    let target = TestDb::clean("restore_lock_target").await;
+    let before = fingerprint(&mut target.conn().await).await;
+
+    // What `seed` and `import-csv` hold while they load: ("REZD", data).
+    let mut seed = target.conn().await;
+    sqlx::query("SELECT pg_advisory_lock(1380276804, 2)")
+        .execute(&mut seed)
+        .await
+        .unwrap();
+    let from = dir.to_str().unwrap();
+    let out = target
+        .rez(&["restore", "--from", from, "--force", "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("data lock"), "{}", stderr(&out));
+    assert_eq!(fingerprint(&mut target.conn().await).await, before);
+
+    // Released: the restore goes through, and holds the lock itself meanwhile.
+    sqlx::query("SELECT pg_advisory_unlock(1380276804, 2)")
+        .execute(&mut seed)
+        .await
+        .unwrap();
+    drop(seed);
+    force_restore_gives_a_copy(&target, &source, from).await;
+}
+
+#[tokio::test]
+async fn a_second_restore_of_the_same_database_exits_4_before_creating_it() {
+    let source = TestDb::migrated("restore_twice_source").await;
+    let (_tmp, dir) = backup_dir();
+    backup(&source, &dir);
+    let target = TestDb::unborn("restore_twice_target");
+
+    // Another restore of this database holds the lock on its name in the
+    // maintenance database: ("REZN", first 4 bytes of SHA-256 of the name).
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(target.name.as_bytes());
+    let key = i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    let mut other = super::common::connect(&super::common::server_url()).await;
+    sqlx::query("SELECT pg_advisory_lock(1380276814, $1)")
+        .bind(key)
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let out = target
+        .rez(&[
+            "restore",
+            "--from",
+            dir.to_str().unwrap(),
+            "--lock-wait",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("restore lock"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&target.name), "{}", stderr(&out));
+    assert!(
+        !database_exists(&target.name).await,
+        "a restore that waits for the lock creates nothing"
+    );
 }

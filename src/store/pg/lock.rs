@@ -15,6 +15,10 @@ use crate::error::{CommandError, ErrorKind};
 
 /// First half of every rez-db advisory lock key: "REZD" in ASCII.
 const LOCK_CLASS: i32 = 0x5245_5a44;
+/// First half of the key of a lock on a database's NAME ("REZN"), taken in
+/// the maintenance database by work that drops and recreates that database
+/// (`restore`): a lock inside the database would go with it.
+const NAME_CLASS: i32 = 0x5245_5a4e;
 
 /// What a lock protects. Commands that must not overlap share a scope.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,12 +54,45 @@ pub async fn acquire(
     scope: LockScope,
     wait: Duration,
 ) -> Result<(), CommandError> {
+    let what = format!("the {} lock on {url}", scope.name());
+    poll(conn, url, (LOCK_CLASS, scope as i32), &what, wait).await
+}
+
+/// Takes the lock on the NAME of database `name`, on a connection to the
+/// maintenance database (any database but `name`), waiting up to `wait`;
+/// exit 4 past that. Released like the others, with the connection.
+pub async fn acquire_database_name(
+    conn: &mut PgConnection,
+    url: &RedactedUrl,
+    name: &str,
+    wait: Duration,
+) -> Result<(), CommandError> {
+    let what = format!("the restore lock on database `{name}` ({url})");
+    poll(conn, url, (NAME_CLASS, name_key(name)), &what, wait).await
+}
+
+/// A database name's half of the key: the first four bytes of its SHA-256,
+/// stable across PostgreSQL versions (unlike `hashtext`). Two names sharing
+/// it only ever make one run wait for the other.
+fn name_key(name: &str) -> i32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    i32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]])
+}
+
+async fn poll(
+    conn: &mut PgConnection,
+    url: &RedactedUrl,
+    key: (i32, i32),
+    what: &str,
+    wait: Duration,
+) -> Result<(), CommandError> {
     let deadline = Instant::now() + wait;
     let mut announced = false;
     loop {
         let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-            .bind(LOCK_CLASS)
-            .bind(scope as i32)
+            .bind(key.0)
+            .bind(key.1)
             .fetch_one(&mut *conn)
             .await
             .map_err(|e| super::error(url, e))?;
@@ -63,24 +100,20 @@ pub async fn acquire(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            let holder = holder(conn, scope).await.unwrap_or(None);
+            let holder = holder(conn, key).await.unwrap_or(None);
             let who = holder
                 .map(|(pid, app)| format!(" (backend pid {pid}, application `{app}`)"))
                 .unwrap_or_default();
             return Err(CommandError::new(
                 ErrorKind::LockHeld,
-                format!(
-                    "another rez-db run holds the {} lock on {url}{who}",
-                    scope.name()
-                ),
+                format!("another rez-db run holds {what}{who}"),
             )
             .with_hint("wait for it to finish, or pass --lock-wait SECONDS to wait for it"));
         }
         if !announced {
             tracing::info!(
-                "waiting up to {}s for another rez-db run to release the {} lock",
+                "waiting up to {}s for another rez-db run to release {what}",
                 wait.as_secs(),
-                scope.name()
             );
             announced = true;
         }
@@ -114,7 +147,7 @@ pub async fn release(conn: &mut PgConnection, scope: LockScope) -> Result<(), sq
 
 async fn holder(
     conn: &mut PgConnection,
-    scope: LockScope,
+    key: (i32, i32),
 ) -> Result<Option<(i32, String)>, sqlx::Error> {
     // For the two-key form, classid holds the first key and objid the second.
     sqlx::query_as(
@@ -123,8 +156,9 @@ async fn holder(
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 2 LIMIT 1",
     )
-    .bind(LOCK_CLASS as i64)
-    .bind(scope as i64)
+    // oids are unsigned: a negative key half shows as its u32 value.
+    .bind(key.0 as u32 as i64)
+    .bind(key.1 as u32 as i64)
     .fetch_optional(conn)
     .await
 }
