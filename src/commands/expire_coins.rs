@@ -6,6 +6,7 @@
 //! rotation does. The arithmetic is the domain core's (`domain::promo`,
 //! `domain::ledger`); this file only batches, locks and reports.
 
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -220,24 +221,45 @@ async fn expire_batch(
         busy: Vec::new(),
     };
     let token = format!("rez-db:expire-coins:{}", Uuid::new_v4());
+    // The application's wallet locks, for the whole batch in one round trip
+    // (one per wallet made the Redis path 10x the CPU of the PostgreSQL one).
     let mut held = Vec::new();
-    for wallet in &wallets {
-        if let Some(r) = redis.as_deref_mut() {
-            let key = wallet_lock_key(r.prefix(), wallet.user_id);
-            match r.try_lock(&key, &token, REDIS_LOCK_MS).await {
-                Ok(true) => held.push(key),
-                Ok(false) => {
-                    batch.busy.push(wallet.id);
-                    continue;
-                }
-                Err(e) => {
-                    release(redis.as_deref_mut(), &held, &token).await;
-                    return Err(BatchError::Redis(e));
+    let mut busy = HashSet::new();
+    if let Some(r) = redis.as_deref_mut() {
+        let keys: Vec<String> = wallets
+            .iter()
+            .map(|w| wallet_lock_key(r.prefix(), w.user_id))
+            .collect();
+        match r.try_lock_all(&keys, &token, REDIS_LOCK_MS).await {
+            Ok(taken) => {
+                for ((wallet, key), took) in wallets.iter().zip(keys).zip(taken) {
+                    if took {
+                        held.push(key);
+                    } else {
+                        busy.insert(wallet.id);
+                    }
                 }
             }
+            Err(e) => {
+                // Part of the pipeline may have gone through: release what holds our token.
+                release(Some(r), &keys, &token).await;
+                return Err(BatchError::Redis(e));
+            }
         }
-        let mine: Vec<&OpenLot> = lots.iter().filter(|l| l.wallet_id == wallet.id).collect();
-        match decide(wallet, &mine, now) {
+    }
+    // Each wallet's lots by id: a batch may hold 100,000 wallets and 400,000
+    // lots, too many to scan the whole list once per wallet.
+    let mut lots_of: HashMap<Uuid, Vec<&OpenLot>> = HashMap::new();
+    for lot in &lots {
+        lots_of.entry(lot.wallet_id).or_default().push(lot);
+    }
+    for wallet in &wallets {
+        if busy.contains(&wallet.id) {
+            batch.busy.push(wallet.id);
+            continue;
+        }
+        let mine = lots_of.get(&wallet.id).map_or(&[][..], Vec::as_slice);
+        match decide(wallet, mine, now) {
             Ok(expiry) => batch.expiries.push(expiry),
             Err(reason) => batch.skipped.push(Skipped {
                 wallet_id: wallet.id,
@@ -261,10 +283,11 @@ async fn expire_batch(
 /// Releases the Redis wallet locks this batch took (those still holding its token).
 async fn release(redis: Option<&mut Redis>, keys: &[String], token: &str) {
     if let Some(r) = redis {
-        for key in keys {
-            if let Err(e) = r.unlock(key, token).await {
-                tracing::warn!("could not release {key}; it expires by itself in 30 s: {e}");
-            }
+        if let Err(e) = r.unlock_all(keys, token).await {
+            tracing::warn!(
+                "could not release {} Redis wallet locks; they expire by themselves in 30 s: {e}",
+                keys.len()
+            );
         }
     }
 }

@@ -242,38 +242,53 @@ impl Redis {
         }))
     }
 
-    /// Takes `key` for `ttl_ms` if nobody holds it (`SET key token NX PX ttl`).
-    pub async fn try_lock(
+    /// Takes each of `keys` for `ttl_ms` if nobody holds it (`SET key token NX
+    /// PX ttl`), all in one pipeline: one round trip for a whole batch. Returns,
+    /// key by key, whether this call took it.
+    pub async fn try_lock_all(
         &mut self,
-        key: &str,
+        keys: &[String],
         token: &str,
         ttl_ms: u64,
-    ) -> Result<bool, CommandError> {
-        let reply: Option<String> = ::redis::cmd("SET")
-            .arg(key)
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms)
+    ) -> Result<Vec<bool>, CommandError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = ::redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(token)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms);
+        }
+        let replies: Vec<Option<String>> = pipe
             .query_async(&mut self.conn)
             .await
             .map_err(|e| self.err(e))?;
-        Ok(reply.is_some())
+        Ok(replies.into_iter().map(|r| r.is_some()).collect())
     }
 
-    /// Releases `key` only if it still holds `token`: a lock that expired and
-    /// was taken by someone else is left alone.
-    pub async fn unlock(&mut self, key: &str, token: &str) -> Result<(), CommandError> {
+    /// Releases each of `keys` only if it still holds `token` (a lock that
+    /// expired and was taken by someone else is left alone), in one pipeline.
+    pub async fn unlock_all(&mut self, keys: &[String], token: &str) -> Result<(), CommandError> {
         const COMPARE_AND_DELETE: &str =
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-        ::redis::cmd("EVAL")
-            .arg(COMPARE_AND_DELETE)
-            .arg(1)
-            .arg(key)
-            .arg(token)
-            .query_async::<i64>(&mut self.conn)
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = ::redis::pipe();
+        for key in keys {
+            pipe.cmd("EVAL")
+                .arg(COMPARE_AND_DELETE)
+                .arg(1)
+                .arg(key)
+                .arg(token)
+                .ignore();
+        }
+        pipe.query_async::<()>(&mut self.conn)
             .await
-            .map(|_| ())
             .map_err(|e| self.err(e))
     }
 

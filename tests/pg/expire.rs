@@ -104,19 +104,10 @@ async fn only_due_lots_expire_and_partial_lots_lose_what_is_left() {
     let db = TestDb::clean("expire_partial").await;
     let mut conn = db.conn().await;
     // Ravi earns two lots (30 due 2026-02-01, 20 due 2099) and spends 12 FIFO from the first.
-    sqlx::raw_sql(
-        "INSERT INTO promo_coins (id, wallet_id, user_id, amount, remaining_balance, issued_at, expires_at) VALUES \
-           ('42000000-0000-4000-8000-000000000011', '40000000-0000-4000-8000-000000000002', '10000000-0000-4000-8000-000000000002', 30, 18, '2026-01-03', '2026-02-01'), \
-           ('42000000-0000-4000-8000-000000000012', '40000000-0000-4000-8000-000000000002', '10000000-0000-4000-8000-000000000002', 20, 20, '2026-01-04', '2099-01-01'); \
-         INSERT INTO wallet_transactions (wallet_id, user_id, transaction_type, coin_type, amount, balance_after, created_at) VALUES \
-           ('40000000-0000-4000-8000-000000000002', '10000000-0000-4000-8000-000000000002', 'earn', 'promo', 30, 30, '2026-01-03 10:00+00'), \
-           ('40000000-0000-4000-8000-000000000002', '10000000-0000-4000-8000-000000000002', 'earn', 'promo', 20, 50, '2026-01-04 10:00+00'), \
-           ('40000000-0000-4000-8000-000000000002', '10000000-0000-4000-8000-000000000002', 'spend', 'promo', -12, 38, '2026-01-05 10:00+00'); \
-         UPDATE wallets SET promo_coins_balance = 38 WHERE id = '40000000-0000-4000-8000-000000000002';",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    sqlx::raw_sql(include_str!("../../fixtures/sql/expire_w2_lots.sql"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let (code, report) = expire(&db, &["--now", "2026-03-01T00:00:00Z", "--batch-size", "1"]);
     assert_eq!(code, Some(0));
     assert_eq!(
@@ -194,4 +185,67 @@ async fn locks_keep_two_runs_and_a_spend_apart() {
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     sqlx::raw_sql("ROLLBACK").execute(&mut spend).await.unwrap();
     assert_eq!(promo_state(&mut db.conn().await).await.1, 4);
+}
+
+#[tokio::test]
+async fn one_large_batch_gives_each_wallet_exactly_its_own_lots() {
+    let db = TestDb::clean("expire_large_batch").await;
+    let mut conn = db.conn().await;
+    // 300 wallets in one batch, lots interleaved by id: wallet i holds n = i % 3 + 1
+    // lots of i + k coins (k = 1..n) due 2026-02-01, and one lot of 5 due in 2099;
+    // its promo ledger is one earn of the total. Each wallet must lose exactly
+    // n*i + n(n+1)/2 and keep 5, whatever order its lots come in.
+    sqlx::raw_sql(
+        "INSERT INTO users (id, phone, email) \
+           SELECT ('0a000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, '+91' || (9100000000 + i), 'bulk' || i || '@example.com' \
+           FROM generate_series(1, 300) i; \
+         INSERT INTO wallets (id, user_id) \
+           SELECT ('0b000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, ('0a000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid \
+           FROM generate_series(1, 300) i; \
+         INSERT INTO promo_coins (wallet_id, user_id, amount, remaining_balance, issued_at, expires_at) \
+           SELECT ('0b000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, ('0a000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, \
+                  CASE WHEN k = 0 THEN 5 ELSE i + k END, CASE WHEN k = 0 THEN 5 ELSE i + k END, '2026-01-02', \
+                  CASE WHEN k = 0 THEN timestamptz '2099-01-01' ELSE timestamptz '2026-02-01' END \
+           FROM generate_series(1, 300) i, generate_series(0, 3) k WHERE k <= i % 3 + 1 \
+           ORDER BY md5(i::text || k::text); \
+         INSERT INTO wallet_transactions (wallet_id, user_id, transaction_type, coin_type, amount, balance_after, created_at) \
+           SELECT wallet_id, user_id, 'earn', 'promo', sum(amount), sum(amount), '2026-01-02 10:00+00' FROM promo_coins \
+           WHERE wallet_id::text LIKE '0b%' GROUP BY wallet_id, user_id; \
+         UPDATE wallets w SET promo_coins_balance = t.amount FROM wallet_transactions t WHERE t.wallet_id = w.id AND w.id::text LIKE '0b%';",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let (code, report) = expire(
+        &db,
+        &["--now", "2026-03-01T00:00:00Z", "--batch-size", "1000"],
+    );
+    assert_eq!(code, Some(0), "{report:#}");
+    let due: i64 = (1..=300i64)
+        .map(|i| {
+            let n = i % 3 + 1;
+            n * i + n * (n + 1) / 2
+        })
+        .sum();
+    assert_eq!(
+        (
+            report["coins"].as_i64(),
+            report["wallets"].as_u64(),
+            report["batches"].as_u64()
+        ),
+        (Some(due), Some(300), Some(1))
+    );
+    let wrong: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM wallets w \
+         JOIN (SELECT wallet_id, sum(amount) AS due FROM promo_coins WHERE expires_at < '2099-01-01' GROUP BY wallet_id) d \
+           ON d.wallet_id = w.id \
+         LEFT JOIN wallet_transactions t ON t.wallet_id = w.id AND t.transaction_type = 'expire' \
+         WHERE w.id::text LIKE '0b%' \
+           AND (t.amount IS DISTINCT FROM -d.due OR t.balance_after IS DISTINCT FROM 5 OR w.promo_coins_balance <> 5)",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(wrong, 0, "every wallet lost exactly its own due lots");
+    validate_is_clean(&db);
 }

@@ -5,6 +5,8 @@
 //! writers never deadlock) before its lots are read, so a spend that locks the
 //! wallet row first cannot interleave with the expiry of the same coins.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
@@ -50,20 +52,22 @@ pub async fn lock_wallets(
     .bind(wallets)
     .fetch_all(&mut *conn)
     .await?;
-    let last: Vec<(Uuid, i64)> = sqlx::query_as(
+    let last: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
         "SELECT DISTINCT ON (wallet_id) wallet_id, balance_after::bigint FROM wallet_transactions \
          WHERE wallet_id = ANY($1) AND coin_type = 'promo' ORDER BY wallet_id, created_at DESC, id DESC",
     )
     .bind(wallets)
     .fetch_all(&mut *conn)
-    .await?;
+    .await?
+    .into_iter()
+    .collect();
     Ok(rows
         .into_iter()
         .map(|(id, user_id, promo)| LockedWallet {
             id,
             user_id,
             promo_balance: i64::from(promo.unwrap_or(0)),
-            ledger_balance: last.iter().find(|(w, _)| *w == id).map_or(0, |(_, b)| *b),
+            ledger_balance: last.get(&id).copied().unwrap_or(0),
         })
         .collect())
 }
