@@ -1,7 +1,10 @@
 //! Loading a synthetic dataset into PostgreSQL: one transaction, COPY table
 //! by table in foreign-key order, users in chunks that a blocking thread
 //! generates while the previous chunk streams to the server (both cores
-//! work, memory stays bounded by two chunks).
+//! work, memory stays bounded by two chunks). Client-only work overlaps the
+//! server's wherever the order allows: the partitions are created while the
+//! world is built and the users tallied, the first chunk of users is
+//! generated while the merchants and offers load.
 //!
 //! All or nothing: an error, or Ctrl-C, drops the transaction and the server
 //! rolls it back; `--dry-run` rolls it back on purpose after counting. It
@@ -87,18 +90,24 @@ pub async fn load(conn: &mut PgConnection, url: &RedactedUrl, opts: &Options) ->
     let catalog = Catalog::from_stored(&stored::read(&mut tx).await.map_err(err)?)?;
 
     let params = opts.params;
-    let world = Arc::new(blocking(move || World::build(params, catalog)).await?);
-    let counted = {
-        let world = world.clone();
-        blocking(move || tally(&world)).await?
-    };
+    // Building the world and the users' tally is client CPU only (seconds at
+    // a million users): the server creates the partitions meanwhile.
+    let building = tokio::task::spawn_blocking(move || {
+        let world = World::build(params, catalog);
+        let counted = tally(&world);
+        (world, counted)
+    });
+    let partitions = ensure_partitions(&mut tx, url, &params).await;
+    let (world, counted) = building.await.map_err(crashed)?;
+    let partitions_created = partitions?;
+    let world = Arc::new(world);
     tracing::info!(
-        "world built and users tallied after {:?}",
+        "world built, users tallied and partitions ready after {:?}",
         started.elapsed()
     );
 
-    let partitions_created = ensure_partitions(&mut tx, url, &world).await?;
-    tracing::info!("partitions ready after {:?}", started.elapsed());
+    // The first chunk of users is generated while the supply side loads.
+    let first_chunk = spawn_chunk(world.clone(), Progress::new(&world), UserTables::new());
     let mut loaded: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut order: Vec<&'static str> = Vec::new();
     let world_rows = {
@@ -110,7 +119,16 @@ pub async fn load(conn: &mut PgConnection, url: &RedactedUrl, opts: &Options) ->
     }
 
     tracing::info!("merchants and offers loaded after {:?}", started.elapsed());
-    load_users(&mut tx, url, &world, opts.progress, &mut loaded, &mut order).await?;
+    load_users(
+        &mut tx,
+        url,
+        &world,
+        first_chunk,
+        opts.progress,
+        &mut loaded,
+        &mut order,
+    )
+    .await?;
     tracing::info!("users loaded after {:?}", started.elapsed());
 
     // Dashboards read merchant_stats; it summarises the orders just loaded.
@@ -155,7 +173,7 @@ pub async fn load(conn: &mut PgConnection, url: &RedactedUrl, opts: &Options) ->
 async fn ensure_partitions(
     conn: &mut PgConnection,
     url: &RedactedUrl,
-    world: &World,
+    params: &Params,
 ) -> Result<Vec<String>> {
     // audit_log rows come from the merchants trigger, stamped with the
     // transaction's now(), not the dataset's: its month needs a partition too.
@@ -163,7 +181,7 @@ async fn ensure_partitions(
         .fetch_one(&mut *conn)
         .await
         .map_err(|e| pg::error(url, e))?;
-    let (from, to) = world.time_range();
+    let (from, to) = params.time_range();
     let mut wanted: Vec<partitions::RangePartition> = PARTITIONED
         .iter()
         .flat_map(|&(parent, period)| partitions::covering(parent, period, from, to))
@@ -186,16 +204,13 @@ async fn load_users(
     conn: &mut PgConnection,
     url: &RedactedUrl,
     world: &Arc<World>,
+    first_chunk: tokio::task::JoinHandle<Chunk>,
     show_progress: bool,
     loaded: &mut BTreeMap<&'static str, u64>,
     order: &mut Vec<&'static str>,
 ) -> Result<()> {
     let bar = progress::throughput(world.params.scale, "users", show_progress);
-    let mut next = Some(spawn_chunk(
-        world.clone(),
-        Progress::new(world),
-        UserTables::new(),
-    ));
+    let mut next = Some(first_chunk);
     let mut free = Some(UserTables::new());
     while let Some(chunk) = next.take() {
         let (rows, state) = chunk.await.map_err(crashed)?;

@@ -109,13 +109,16 @@ impl World {
             trading,
         }
     }
+}
 
+impl Params {
     /// The earliest and latest instants any generated row carries, for the
-    /// partitions that must exist before loading.
+    /// partitions that must exist before loading. It depends on `now` alone,
+    /// so the partitions can be created while the world is being built.
     pub fn time_range(&self) -> (DateTime<Utc>, DateTime<Utc>) {
         (
-            self.start - Duration::days(31),
-            self.params.now + Duration::days(1),
+            self.now - Duration::days(HISTORY_DAYS + 31),
+            self.now + Duration::days(1),
         )
     }
 }
