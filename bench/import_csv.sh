@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# bench/import_csv.sh: `rez-db import-csv` of N users (every row checked) next to
-# psql's `\copy` of the same file (no checks: the floor), each into a freshly
-# migrated database, i.e. an empty `users` with the same indexes.
+# bench/import_csv.sh: `rez-db import-csv` of N users (every row checked) beside
+# three ways of loading the same valid file without checks, each into a freshly
+# migrated database (an empty `users` with the schema's indexes):
+#   1. psql `\copy users FROM FILE`: the floor for the indexed table;
+#   2. bare COPY then indexes: `\copy` into a copy of `users` without indexes,
+#      then the same indexes built: the floor for an empty table;
+#   3. pgloader (Debian package), CSV into `users`.
 #
-#   bench/import_csv.sh [ROWS]      (default 200000)
+#   bench/import_csv.sh [ROWS]      (default 2000000)
 #
-# Prints both wall times and the ratio (import-csv time / \copy time).
+# Env: REZ_BENCH_PG (server URL without database), REZ_BENCH_BIN (a prebuilt
+# rez-db: skips the build). Timings include process start and connection.
+# Prints a markdown table for docs/benchmarks.md.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
-ROWS=${1:-200000}
+ROWS=${1:-2000000}
 BASE=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-cargo build --release --locked -q
-REZ="$ROOT/target/release/rez-db"
+if [[ -n ${REZ_BENCH_BIN:-} ]]; then
+  REZ=$REZ_BENCH_BIN
+else
+  cargo build --release --locked -q
+  REZ="$ROOT/target/release/rez-db"
+fi
+command -v pgloader >/dev/null || { echo "pgloader is missing: apt-get install pgloader" >&2; exit 2; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 FILE="$WORK/users.csv"
@@ -30,19 +41,67 @@ fresh() {
   "$REZ" create --database-url "$BASE/$1" >/dev/null
   "$REZ" migrate --database-url "$BASE/$1" >/dev/null
 }
+drop() { [[ -n ${REZ_BENCH_KEEP:-} ]] || "$REZ" create --drop --yes --database-url "$BASE/$1" >/dev/null; }
 now() { date +%s.%N; }
+loaded() { psql -X -At -d "$BASE/$1" -c "SELECT count(*) FROM $2"; }
 
+# 1. rez-db import-csv, with its peak RSS.
 fresh bench_import_rez
 t0=$(now)
-"$REZ" import-csv --database-url "$BASE/bench_import_rez" --table users "$FILE" --rejects "$WORK/rejects.csv"
-t1=$(now)
+/usr/bin/time -f "%M" -o "$WORK/rss" "$REZ" import-csv --database-url "$BASE/bench_import_rez" \
+  --table users "$FILE" --rejects "$WORK/rejects.csv" >/dev/null
+rez=$(echo "$(now) - $t0" | bc)
+rss_mib=$(( $(tail -1 "$WORK/rss") / 1024 ))
+rez_rows=$(loaded bench_import_rez users)
+drop bench_import_rez
 
+# 2. \copy into the indexed table.
 fresh bench_import_copy
-t2=$(now)
+t0=$(now)
 psql -q -X -v ON_ERROR_STOP=1 -d "$BASE/bench_import_copy" \
   -c "\\copy users($COLUMNS) FROM '$FILE' WITH (FORMAT csv, HEADER true)"
-t3=$(now)
+copy=$(echo "$(now) - $t0" | bc)
+copy_rows=$(loaded bench_import_copy users)
+drop bench_import_copy
 
-awk -v rez="$(echo "$t1 - $t0" | bc)" -v copy="$(echo "$t3 - $t2" | bc)" -v n="$ROWS" 'BEGIN {
-  printf "%d users: import-csv %.2fs (%.0f rows/s), \\copy %.2fs (%.0f rows/s), ratio %.2fx\n",
-    n, rez, n / rez, copy, n / copy, rez / copy }'
+# 3. Bare COPY into a table without indexes, then the same indexes built.
+fresh bench_import_bare
+psql -q -X -v ON_ERROR_STOP=1 -d "$BASE/bench_import_bare" <<'SQL'
+CREATE TABLE users_bare (LIKE users INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+SQL
+INDEXES=$(psql -X -At -d "$BASE/bench_import_bare" -c \
+  "SELECT replace(replace(pg_get_indexdef(indexrelid), ' ON public.users ', ' ON public.users_bare '), 'INDEX ', 'INDEX bare_') || ';'
+     FROM pg_index WHERE indrelid = 'public.users'::regclass")
+t0=$(now)
+psql -q -X -v ON_ERROR_STOP=1 -d "$BASE/bench_import_bare" \
+  -c "\\copy users_bare($COLUMNS) FROM '$FILE' WITH (FORMAT csv, HEADER true)" \
+  -c "$INDEXES"
+bare=$(echo "$(now) - $t0" | bc)
+bare_rows=$(loaded bench_import_bare users_bare)
+drop bench_import_bare
+
+# 4. pgloader.
+fresh bench_import_pgloader
+cat > "$WORK/users.load" <<EOF
+LOAD CSV
+  FROM '$FILE' (${COLUMNS//,/, })
+  INTO $BASE/bench_import_pgloader
+  TARGET TABLE users
+  TARGET COLUMNS (${COLUMNS//,/, })
+  WITH skip header = 1, fields optionally enclosed by '"', fields terminated by ',';
+EOF
+t0=$(now)
+pgloader --quiet "$WORK/users.load" >"$WORK/pgloader.log" 2>&1 || { cat "$WORK/pgloader.log" >&2; exit 1; }
+pgl=$(echo "$(now) - $t0" | bc)
+pgl_rows=$(loaded bench_import_pgloader users)
+drop bench_import_pgloader
+
+for n in "$rez_rows" "$copy_rows" "$bare_rows" "$pgl_rows"; do
+  [[ $n == "$ROWS" ]] || { echo "a side loaded $n rows, not $ROWS" >&2; exit 1; }
+done
+echo "load: $(uptime | sed 's/.*load average: //')"
+echo "| rows | import-csv (s) | \\copy (s) | bare COPY + indexes (s) | pgloader (s) | import-csv rows/s | throughput vs \\copy | vs bare COPY + indexes | vs pgloader | import-csv peak RSS (MiB) |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+awk -v n="$ROWS" -v rez="$rez" -v copy="$copy" -v bare="$bare" -v pgl="$pgl" -v rss="$rss_mib" 'BEGIN {
+  printf "| %d | %.2f | %.2f | %.2f | %.2f | %.0f | %.2fx | %.2fx | %.2fx | %d |\n",
+    n, rez, copy, bare, pgl, n / rez, copy / rez, bare / rez, pgl / rez, rss }'
