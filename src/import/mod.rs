@@ -236,14 +236,23 @@ impl Import<'_> {
             .map(|k| k.parts.iter().map(|(i, ..)| canon(*i)).collect())
             .collect();
         if problems.is_empty() {
-            for (k, key) in keys.iter().enumerate() {
-                let Some(parts) = key else { continue };
-                let f = self
-                    .memory
-                    .fingerprint
-                    .of(&parts.join(&KEY_SEP.to_string()));
+            // Each key's fingerprint once: looked up, then remembered if the row is good.
+            let fingerprints: Vec<Option<u128>> = keys
+                .iter()
+                .map(|key| {
+                    key.as_ref().map(|parts| {
+                        self.memory
+                            .fingerprint
+                            .of(&parts.join(&KEY_SEP.to_string()))
+                    })
+                })
+                .collect();
+            for (k, (key, f)) in keys.iter().zip(&fingerprints).enumerate() {
+                let (Some(parts), Some(f)) = (key, f) else {
+                    continue;
+                };
                 let seen = self.memory.seen.get(&self.seen_key(k));
-                if let Some(&(file_no, first)) = seen.and_then(|s| s.get(&f)) {
+                if let Some(&(file_no, first)) = seen.and_then(|s| s.get(f)) {
                     let place = if file_no == self.file_no {
                         "the file".to_string()
                     } else {
@@ -259,20 +268,18 @@ impl Import<'_> {
                     ));
                 }
             }
+            if problems.is_empty() {
+                for (k, f) in fingerprints.into_iter().enumerate() {
+                    if let Some(f) = f {
+                        let key = self.seen_key(k);
+                        let place = (self.file_no, record.line);
+                        self.memory.seen.entry(key).or_default().insert(f, place);
+                    }
+                }
+            }
         }
         if !problems.is_empty() {
             return self.reject(record.line, &record.raw, &problems);
-        }
-        for (k, key) in keys.iter().enumerate() {
-            if let Some(parts) = key {
-                let f = self
-                    .memory
-                    .fingerprint
-                    .of(&parts.join(&KEY_SEP.to_string()));
-                let place = (self.file_no, record.line);
-                let key = self.seen_key(k);
-                self.memory.seen.entry(key).or_default().insert(f, place);
-            }
         }
         let natural: Option<Vec<String>> = self
             .natural
