@@ -19,7 +19,12 @@
 #      of (a)'s report and the partitions (a) created (same names and bounds),
 #      process start and connection included. The INSERTs' row counts are
 #      checked against (a)'s.
-# Both sides do the same work inside one transaction: the same rows per table,
+#  (c) with REZ_BENCH_FLOOR_SET_ASIDE=1, the floor again on a third database,
+#      with the tables' keys, indexes and foreign keys dropped after the
+#      partitions and built again before REFRESH (rez-db's load does that:
+#      src/store/pg/bulk.rs): the floor with rez-db's loading strategy, to
+#      tell what the strategy gains from what Rust + COPY gain.
+# All sides do the same work inside one transaction: the same rows per table,
 # indexes, foreign keys, CHECKs and the merchants audit trigger, then
 # REFRESH MATERIALIZED VIEW merchant_stats and ANALYZE.
 # Prints a markdown table, then per scale the per-table times: the floor's
@@ -69,8 +74,8 @@ floor_ms() {
 
 SUMMARY="$WORK/summary.md"
 DETAIL="$WORK/detail.md"
-echo "| scale (users) | rows | floor: SQL generate_series (s) | rez-db seed --synthetic (s) | ratio | rez-db peak RSS (MiB) | rez-db CPU (s) | load avg before / after |" >"$SUMMARY"
-echo "|---|---|---|---|---|---|---|---|" >>"$SUMMARY"
+echo "| scale (users) | rows | floor: SQL generate_series (s) | rez-db seed --synthetic (s) | ratio | floor, keys set aside (s) | ratio to it | rez-db peak RSS (MiB) | rez-db CPU (s) | load avg before / after |" >"$SUMMARY"
+echo "|---|---|---|---|---|---|---|---|---|---|" >>"$SUMMARY"
 : >"$DETAIL"
 
 for N in "${SCALES[@]}"; do
@@ -78,6 +83,7 @@ for N in "${SCALES[@]}"; do
   FLOOR_DB=bench_seed_floor_$N
   fresh_db "$REZ_DB"
   fresh_db "$FLOOR_DB"
+  [[ -z ${REZ_BENCH_FLOOR_SET_ASIDE:-} ]] || fresh_db "${FLOOR_DB}_set_aside"
   load_before=$(load_avg)
 
   # (a) rez-db
@@ -99,12 +105,52 @@ FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oi
 WHERE c.relname IN (SELECT jsonb_array_elements_text(:'names'::jsonb)) ORDER BY c.relname;
 SQL
 
+  # The floor on database $1, log $2, set-aside and rebuild files $3 and $4.
+  floor() {
+    checkpoint "$1"
+    psql -X -1 -v ON_ERROR_STOP=1 -d "$SERVER/$1" "${vars[@]}" \
+      -v partitions_file="$WORK/partitions_$N.sql" -v set_aside_file="$3" \
+      -v rebuild_file="$4" -c '\timing on' -f bench/seed_floor.sql >"$2"
+  }
+
   # (b) the floor
-  checkpoint "$FLOOR_DB"
+  : >"$WORK/empty.sql"
   t0=$(now_ms)
-  psql -X -1 -v ON_ERROR_STOP=1 -d "$SERVER/$FLOOR_DB" "${vars[@]}" \
-    -v partitions_file="$WORK/partitions_$N.sql" -c '\timing on' -f bench/seed_floor.sql >"$WORK/floor_$N.log"
+  floor "$FLOOR_DB" "$WORK/floor_$N.log" "$WORK/empty.sql" "$WORK/empty.sql"
   floor_ms_total=$(( $(now_ms) - t0 ))
+
+  # (c) the floor with the keys set aside: the drops (foreign keys first) and
+  # the rebuild (bulk.rs's order: keys, indexes, foreign keys; the query's
+  # order) come from the catalog.
+  set_aside="-"; set_aside_ratio="-"
+  if [[ -n ${REZ_BENCH_FLOOR_SET_ASIDE:-} ]]; then
+    tables=$(jq -c '[.synthetic.tables[].table]' "$WORK/rez_$N.json")
+    psql -At -X -d "$SERVER/${FLOOR_DB}_set_aside" -v tables="$tables" >"$WORK/set_aside_$N.tsv" <<'SQL'
+WITH t AS (SELECT format('public.%I', x)::regclass AS rel FROM jsonb_array_elements_text(:'tables'::jsonb) x),
+fk AS (SELECT 3 AS step, conrelid::regclass::text AS tbl, conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint
+        WHERE contype = 'f' AND conparentid = 0 AND (conrelid IN (SELECT rel FROM t) OR confrelid IN (SELECT rel FROM t))),
+k AS (SELECT 1, conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint
+       WHERE contype IN ('p', 'u', 'x') AND conparentid = 0 AND conrelid IN (SELECT rel FROM t)),
+i AS (SELECT 2, x.indrelid::regclass::text, c.relname, regexp_replace(pg_get_indexdef(x.indexrelid), ' ON ONLY ', ' ON ')
+        FROM pg_index x JOIN pg_class c ON c.oid = x.indexrelid
+       WHERE x.indrelid IN (SELECT rel FROM t)
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = x.indexrelid AND k.conrelid = x.indrelid AND k.contype IN ('p', 'u', 'x')))
+SELECT * FROM fk UNION ALL SELECT * FROM k UNION ALL SELECT * FROM i ORDER BY 1, 2, 3;
+SQL
+    awk -F'|' '$1 == 3 { printf "ALTER TABLE %s DROP CONSTRAINT \"%s\";\n", $2, $3 }' "$WORK/set_aside_$N.tsv" >"$WORK/drop_$N.sql"
+    awk -F'|' '$1 == 1 { printf "ALTER TABLE %s DROP CONSTRAINT \"%s\";\n", $2, $3 }
+               $1 == 2 { printf "DROP INDEX public.\"%s\";\n", $3 }' "$WORK/set_aside_$N.tsv" >>"$WORK/drop_$N.sql"
+    {
+      echo "SET maintenance_work_mem = '512MB';"
+      awk -F'|' '$1 == 1 || $1 == 3 { printf "ALTER TABLE %s ADD CONSTRAINT \"%s\" %s;\n", $2, $3, $4 }
+                 $1 == 2 { printf "%s;\n", $4 }' "$WORK/set_aside_$N.tsv"
+    } >"$WORK/rebuild_$N.sql"
+    t0=$(now_ms)
+    floor "${FLOOR_DB}_set_aside" "$WORK/floor_set_aside_$N.log" "$WORK/drop_$N.sql" "$WORK/rebuild_$N.sql"
+    set_aside_ms=$(( $(now_ms) - t0 ))
+    set_aside=$(secs "$set_aside_ms")
+    set_aside_ratio=$(awk -v a="$rez_ms" -v b="$set_aside_ms" 'BEGIN { printf "%.2fx", a / b }')
+  fi
   load_after=$(load_avg)
 
   # Same rows on both sides: each INSERT's count against rez-db's.
@@ -118,7 +164,7 @@ SQL
 
   ratio=$(awk -v a="$rez_ms" -v b="$floor_ms_total" 'BEGIN { printf "%.2fx", a / b }')
   cpu=$(awk -v u="$user_s" -v s="$sys_s" 'BEGIN { printf "%.1f", u + s }')
-  echo "| $N | $rows | $(secs "$floor_ms_total") | $(secs "$rez_ms") | $ratio | $((rss_kb / 1024)) | $cpu | $load_before / $load_after |" >>"$SUMMARY"
+  echo "| $N | $rows | $(secs "$floor_ms_total") | $(secs "$rez_ms") | $ratio | $set_aside | $set_aside_ratio | $((rss_kb / 1024)) | $cpu | $load_before / $load_after |" >>"$SUMMARY"
 
   {
     echo
@@ -133,16 +179,19 @@ SQL
     } | awk '$1 == "floor" { f[$2] = $3 } $1 == "copy" { c[$2] = $3 } $1 == "rows" { r[$2] = $3; order[++n] = $2 }
       function line(t, rows) { printf "| %s | %s | %s | %s |\n", t, rows, (t in f) ? f[t] : "-", (t in c) ? c[t] : "-" }
       END {
-        line("reference_ids", "-"); line("partitions", "-")
+        line("reference_ids", "-"); line("partitions", "-"); line("set_aside", "-")
         for (k = 1; k <= n; k++) line(order[k], r[order[k]])
-        line("merchant_stats", "-"); line("analyze", "-")
+        line("rebuild", "-"); line("merchant_stats", "-"); line("analyze", "-")
       }'
     echo
     echo "rez-db milestones (elapsed since the load began):"
     sed 's/\x1b\[[0-9;]*m//g' "$WORK/rez_$N.log" | grep -E ' INFO .* after ' | sed -E 's/.* INFO [^ ]+ /- /'
   } >>"$DETAIL"
 
-  if [[ -z ${REZ_BENCH_KEEP:-} ]]; then drop_db "$REZ_DB"; drop_db "$FLOOR_DB"; fi
+  if [[ -z ${REZ_BENCH_KEEP:-} ]]; then
+    drop_db "$REZ_DB"; drop_db "$FLOOR_DB"
+    [[ -z ${REZ_BENCH_FLOOR_SET_ASIDE:-} ]] || drop_db "${FLOOR_DB}_set_aside"
+  fi
 done
 
 cat "$SUMMARY" "$DETAIL"

@@ -9,6 +9,9 @@
 -- from rez-db's --json report), and `partitions_file`, a file of CREATE TABLE ... PARTITION OF
 -- statements for the partitions rez-db created (same names and bounds).
 -- Run with -1: one transaction, like rez-db.
+-- `set_aside_file` and `rebuild_file` (may be empty): statements run after the
+-- partitions and before REFRESH, to drop the tables' keys and indexes and to
+-- build them again (bench/seed.sh's set-aside floor: what rez-db's load does).
 --
 -- Not a realistic dataset, only a valid one, with values of about the size
 -- rez-db writes, in the same columns (so the same GIN, full-text and B-tree
@@ -33,6 +36,9 @@ SELECT array_agg(id ORDER BY level) AS tier_ids, count(*) AS n_tiers FROM loyalt
 
 \echo table partitions
 \i :partitions_file
+
+\echo table set_aside
+\i :set_aside_file
 
 \echo table admin_users
 INSERT INTO admin_users (id, email, password_hash, full_name, phone, role, permissions,
@@ -319,6 +325,9 @@ SELECT md5('n' || i)::uuid, md5('u' || (1 + (i - 1) % :n_users))::uuid, 'order_u
        CASE WHEN i % 2 = 0 THEN now() - interval '7 days' END, 'push', true,
        now() - interval '8 days', now() - interval '8 days'
 FROM generate_series(1::bigint, :n_notifications) AS i;
+
+\echo table rebuild
+\i :rebuild_file
 
 \echo table merchant_stats
 REFRESH MATERIALIZED VIEW merchant_stats;

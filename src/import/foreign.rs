@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::postgres::PgConnection;
 
-use super::Fingerprint;
+use super::keys::{Fingerprint, FpSet};
 use crate::store::pg::quote_ident;
 
 /// docs/schema.md, read at build time: its table of checked references is the
@@ -116,7 +116,7 @@ pub async fn references(
 /// Parent keys loaded by this import, per (table, column) someone references.
 #[derive(Default)]
 pub struct Loaded {
-    wanted: HashMap<(String, String), HashSet<u128>>,
+    wanted: HashMap<(String, String), FpSet>,
     fingerprint: Fingerprint,
 }
 

@@ -2,8 +2,8 @@
 //! file's values are remembered (by fingerprint, in bounded memory) and how
 //! a batch of them is looked up in the table.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher, RandomState};
 
 use sqlx::postgres::PgConnection;
 
@@ -13,16 +13,88 @@ use crate::store::pg::quote_ident;
 /// Separates the parts of a composite key in its text form (SQL: `chr(31)`).
 pub(super) const KEY_SEP: char = '\u{1f}';
 
-/// 128 bits of two independently keyed SipHashes: the file's unique values
-/// are remembered by fingerprint (24 bytes an entry with its line, whatever
-/// the value's length), so millions of rows stay within a bounded footprint;
-/// a false "duplicate" would need a 128-bit collision.
+/// 96 bits of two independently keyed SipHashes of a value. The file's
+/// unique values are remembered by fingerprint, whatever their length: as
+/// three `u32`s (4-byte aligned) an entry with its line takes 16 bytes, so
+/// millions of rows stay within a bounded footprint; a false "duplicate"
+/// would need a 96-bit collision (about 1 in 10^16 at 20 million values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fp([u32; 3]);
+
+impl Hash for Fp {
+    /// A fingerprint is already a keyed hash: its first 64 bits are the
+    /// table's hash as they are.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(u64::from(self.0[0]) | (u64::from(self.0[1]) << 32));
+    }
+}
+
+/// The hasher of [`Fp`] keys: passes their 64 bits through.
+#[derive(Default)]
+pub(crate) struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `Fp` is hashed with this; anything else still gets a hash.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+}
+
+pub(crate) type FpMap<V> = HashMap<Fp, V, BuildHasherDefault<PassThrough>>;
+pub(crate) type FpSet = HashSet<Fp, BuildHasherDefault<PassThrough>>;
+
 #[derive(Default)]
 pub(crate) struct Fingerprint(RandomState, RandomState);
 
 impl Fingerprint {
-    pub(crate) fn of(&self, value: &str) -> u128 {
-        (u128::from(self.0.hash_one(value)) << 64) | u128::from(self.1.hash_one(value))
+    pub(crate) fn of(&self, value: &str) -> Fp {
+        let (a, b) = (self.0.hash_one(value), self.1.hash_one(value));
+        Fp([a as u32, (a >> 32) as u32, b as u32])
+    }
+}
+
+/// The values one file gave one unique key of a table: fingerprint -> the
+/// line of its first row (saturated at `u32::MAX`, past any real file's
+/// 4 billionth line).
+pub(super) struct Seen {
+    pub(super) table: &'static str,
+    pub(super) label: String,
+    pub(super) file_no: usize,
+    lines: FpMap<u32>,
+}
+
+impl Seen {
+    pub(super) fn new(table: &'static str, label: &str, file_no: usize) -> Self {
+        Seen {
+            table,
+            label: label.to_string(),
+            file_no,
+            lines: FpMap::default(),
+        }
+    }
+
+    pub(super) fn line(&self, f: &Fp) -> Option<u64> {
+        self.lines.get(f).map(|&l| u64::from(l))
+    }
+
+    pub(super) fn insert(&mut self, f: Fp, line: u64) {
+        self.lines
+            .entry(f)
+            .or_insert(u32::try_from(line).unwrap_or(u32::MAX));
+    }
+
+    /// Makes room for `rows` values at once: growing a hash table doubles
+    /// it, and the old and the new table live side by side while it copies.
+    pub(super) fn expect(&mut self, rows: usize) {
+        self.lines.reserve(rows.saturating_sub(self.lines.len()));
     }
 }
 

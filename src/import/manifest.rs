@@ -197,7 +197,10 @@ pub async fn import_all(
     base: &Options,
     rejects_dir: Option<&Path>,
 ) -> Result<Vec<FileOutcome>> {
-    let mut memory = Memory::default();
+    let mut memory = Memory {
+        more_files: true,
+        ..Memory::default()
+    };
     let tables: Vec<&str> = files.iter().map(|f| f.table.as_str()).collect();
     want_parents(lookup, url, &tables, &mut memory).await?;
     let err = |e| pg::error(url, e);

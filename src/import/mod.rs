@@ -40,14 +40,14 @@ use sqlx::Connection;
 use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
 use crate::output::progress;
-use crate::store::pg::{self, quote_ident};
+use crate::store::pg::{self, bulk, quote_ident};
 use check::{canonical, check_value, Column, Problem, SqlType};
 use checkpoint::{Checkpoint, FileKey};
 use foreign::Reference;
 
 use columns::{catalog, map_header};
-pub(crate) use keys::Fingerprint;
-use keys::{UniqueKey, KEY_SEP};
+pub(crate) use keys::{Fingerprint, Fp};
+use keys::{Seen, UniqueKey, KEY_SEP};
 use reader::{CsvSource, InputError, Record};
 use rejects::{RejectFormat, RejectWriter};
 use tables::{Row, Settings, TableRules};
@@ -103,6 +103,10 @@ pub struct Outcome {
     /// Range partitions created for the rows before the load (partitioned
     /// tables; in a dry run, the ones it would create).
     pub partitions_created: Vec<String>,
+    /// The table was empty: these indexes and constraints were set aside
+    /// for the load and built again after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub indexes_rebuilt: Vec<String>,
     /// With --resume: rows up to this line were committed by an earlier run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_after_line: Option<u64>,
@@ -127,8 +131,15 @@ pub(crate) fn input(e: InputError) -> CommandError {
 #[derive(Default)]
 pub struct Memory {
     pub loaded: foreign::Loaded,
-    /// Per (table, unique key): fingerprint -> (file number, line) of its first row.
-    seen: HashMap<(String, String), HashMap<u128, (usize, u64)>>,
+    /// Per file and unique key of its table: the values it loaded.
+    seen: Vec<Seen>,
+    /// Tables that were empty when this run took them: every row in them
+    /// is this run's, so what they hold is known here, and their indexes
+    /// were set aside (the second connection must not wait on them).
+    fresh: HashSet<&'static str>,
+    /// More files follow on the same connections (a manifest): a file must
+    /// not lock the tables their lookups will read.
+    pub(crate) more_files: bool,
     fingerprint: Fingerprint,
     files: Vec<String>,
     settings: Option<Settings>,
@@ -157,6 +168,13 @@ struct Import<'a> {
     rules: &'static TableRules,
     settings: Settings,
     unique: Vec<UniqueKey>,
+    /// Per unique key: the indexes in `memory.seen` of its values from
+    /// earlier files of the run, then this file's (the last one).
+    seen: Vec<Vec<usize>>,
+    /// The table was empty when this run took it (see [`Memory::fresh`]).
+    fresh: bool,
+    /// The memory of this file's unique values was sized for the whole file.
+    sized: bool,
     /// (index in the file's columns, reference) of each reference the file fills.
     refs: Vec<(usize, Reference)>,
     /// (index, name) of columns whose loaded values later rows may reference.
@@ -208,8 +226,30 @@ impl Import<'_> {
             .is_some_and(|max| self.outcome.rejected > max)
     }
 
-    fn seen_key(&self, k: usize) -> (String, String) {
-        (self.rules.name.to_string(), self.unique[k].label.clone())
+    /// Sizes this file's memory of unique values for the rows the file
+    /// holds, estimated from the bytes the rows so far took: one allocation
+    /// instead of doublings, whose old and new tables would live side by
+    /// side (at 2M rows, +50% of peak memory).
+    fn size_memory(&mut self, position: u64, size: u64) {
+        self.sized = true;
+        let read = self.taken.max(1);
+        let Some(per_row) = position.checked_div(read).filter(|b| *b > 0) else {
+            return;
+        };
+        // 5% over the estimate: rows later in a file tend to be no shorter.
+        let rows = (size / per_row).saturating_add(size / per_row / 20);
+        for k in 0..self.seen.len() {
+            let this_file = *self.seen[k].last().expect("this file's values");
+            self.memory.seen[this_file].expect(usize::try_from(rows).unwrap_or(usize::MAX));
+        }
+    }
+
+    /// The file number and line of the first row that gave key `k` this value.
+    fn first_seen(&self, k: usize, f: &Fp) -> Option<(usize, u64)> {
+        self.seen[k].iter().find_map(|&i| {
+            let seen = &self.memory.seen[i];
+            seen.line(f).map(|line| (seen.file_no, line))
+        })
     }
 
     /// Checks one record; a good one joins the pending batch.
@@ -237,7 +277,7 @@ impl Import<'_> {
             .collect();
         if problems.is_empty() {
             // Each key's fingerprint once: looked up, then remembered if the row is good.
-            let fingerprints: Vec<Option<u128>> = keys
+            let fingerprints: Vec<Option<Fp>> = keys
                 .iter()
                 .map(|key| {
                     key.as_ref().map(|parts| {
@@ -251,8 +291,7 @@ impl Import<'_> {
                 let (Some(parts), Some(f)) = (key, f) else {
                     continue;
                 };
-                let seen = self.memory.seen.get(&self.seen_key(k));
-                if let Some(&(file_no, first)) = seen.and_then(|s| s.get(f)) {
+                if let Some((file_no, first)) = self.first_seen(k, f) {
                     let place = if file_no == self.file_no {
                         "the file".to_string()
                     } else {
@@ -271,9 +310,8 @@ impl Import<'_> {
             if problems.is_empty() {
                 for (k, f) in fingerprints.into_iter().enumerate() {
                     if let Some(f) = f {
-                        let key = self.seen_key(k);
-                        let place = (self.file_no, record.line);
-                        self.memory.seen.entry(key).or_default().insert(f, place);
+                        let this_file = *self.seen[k].last().expect("this file's values");
+                        self.memory.seen[this_file].insert(f, record.line);
                     }
                 }
             }
@@ -321,11 +359,13 @@ impl Import<'_> {
                 .zip(&self.natural)
                 .map(|(n, (_, ty))| (*n, ty))
                 .collect();
-            existing.push(
+            existing.push(if self.fresh {
+                HashMap::new()
+            } else {
                 keys::owners(lookup, &self.table, &self.unique[k], &natural, &values)
                     .await
-                    .map_err(|e| pg::error(self.url, e))?,
-            );
+                    .map_err(|e| pg::error(self.url, e))?
+            });
         }
         let mut parents: Vec<HashSet<String>> = Vec::with_capacity(self.refs.len());
         for (r, (_, reference)) in self.refs.iter().enumerate() {
@@ -342,6 +382,10 @@ impl Import<'_> {
                 .collect();
             values.sort_unstable();
             values.dedup();
+            if self.memory.fresh.contains(reference.parent.as_str()) {
+                // All its rows are this run's, in `memory.loaded`.
+                values.clear();
+            }
             parents.push(
                 foreign::existing(lookup, reference, &values)
                     .await
@@ -415,6 +459,56 @@ impl Import<'_> {
         }
         Ok(())
     }
+}
+
+/// Takes the table for this run if it is empty: writers are locked out
+/// first (SHARE ROW EXCLUSIVE) so that it stays empty, then its indexes
+/// are set aside ([`bulk`]). A table an earlier file of the run took stays
+/// this run's. The table's foreign keys stay: the second connection reads
+/// the parents. The keys other tables reference go too (with those foreign
+/// keys, which locks the referencing tables) unless the second connection
+/// will read one of those tables: a later file of a manifest, or a parent
+/// that also references the table.
+async fn take_if_empty(
+    tx: &mut PgConnection,
+    run: &mut Import<'_>,
+) -> std::result::Result<Option<bulk::SetAside>, sqlx::Error> {
+    if run.memory.fresh.contains(run.rules.name) {
+        run.fresh = true;
+        return Ok(None);
+    }
+    sqlx::raw_sql(&format!(
+        "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
+        run.table
+    ))
+    .execute(&mut *tx)
+    .await?;
+    let empty: bool =
+        sqlx::query_scalar(&format!("SELECT NOT EXISTS (SELECT 1 FROM {})", run.table))
+            .fetch_one(&mut *tx)
+            .await?;
+    if !empty {
+        return Ok(None);
+    }
+    let children: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT conrelid::regclass::text FROM pg_constraint
+          WHERE contype = 'f' AND confrelid = format('public.%I', $1::text)::regclass",
+    )
+    .bind(run.rules.name)
+    .fetch_all(&mut *tx)
+    .await?;
+    let read_later = children
+        .iter()
+        .any(|c| c != run.rules.name && run.refs.iter().any(|(_, r)| &r.parent == c));
+    let scope = if run.memory.more_files || read_later {
+        bulk::Scope::Indexes
+    } else {
+        bulk::Scope::Keys
+    };
+    let set_aside = bulk::set_aside(tx, &[run.rules.name], scope).await?;
+    run.memory.fresh.insert(run.rules.name);
+    run.fresh = true;
+    Ok(Some(set_aside))
 }
 
 /// The settings the row rules need, read once per run.
@@ -552,6 +646,19 @@ pub async fn import(
     })?;
     let file_no = memory.files.len();
     memory.files.push(file.clone());
+    let seen: Vec<Vec<usize>> = unique
+        .iter()
+        .map(|key| {
+            let mut earlier: Vec<usize> = (0..memory.seen.len())
+                .filter(|&i| {
+                    memory.seen[i].table == rules.name && memory.seen[i].label == key.label
+                })
+                .collect();
+            earlier.push(memory.seen.len());
+            memory.seen.push(Seen::new(rules.name, &key.label, file_no));
+            earlier
+        })
+        .collect();
     let mut run = Import {
         opts,
         url,
@@ -560,6 +667,9 @@ pub async fn import(
         rules,
         settings,
         unique,
+        seen,
+        fresh: false,
+        sized: false,
         refs,
         remember,
         natural,
@@ -604,6 +714,14 @@ pub async fn import(
     };
     loop {
         let mut tx = conn.begin().await.map_err(err)?;
+        // One transaction for the whole file into an empty table: its
+        // indexes are built after the load (resume commits in batches, and
+        // upsert needs the unique indexes for ON CONFLICT).
+        let set_aside = if opts.mode == Mode::Atomic && key.is_none() {
+            take_if_empty(&mut tx, &mut run).await.map_err(err)?
+        } else {
+            None
+        };
         let target = match opts.mode {
             Mode::Atomic => run.table.clone(),
             Mode::Upsert => {
@@ -647,6 +765,14 @@ pub async fn import(
             outcome.aborted = Some(reason);
             outcome.loaded = committed;
             return Ok(outcome);
+        }
+        if let Some(set_aside) = set_aside {
+            run.outcome.indexes_rebuilt = set_aside.names();
+            let took = set_aside
+                .rebuild(&mut tx)
+                .await
+                .map_err(|e| copy_failed(url, &file, e))?;
+            tracing::info!("{}: indexes built again in {took:?}", run.table);
         }
         if opts.mode == Mode::Upsert {
             let (i, u) = upsert::upsert(&mut tx, rules, &run.table, &columns)
@@ -749,6 +875,9 @@ async fn stream(
         run.last_line = record.line;
         run.row(columns, &record)?;
         if run.pending.len() >= BATCH_ROWS {
+            if !run.sized {
+                run.size_memory(source.position(), source.size());
+            }
             run.flush(lookup).await?;
             if run.copy_buf.len() >= COPY_CHUNK {
                 run.send(copy).await?;

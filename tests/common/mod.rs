@@ -190,3 +190,23 @@ pub fn stdout(output: &std::process::Output) -> String {
 pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// Every constraint and index of the database's tables, as `table name
+/// definition valid`, sorted; partitions left out (loads create them, with
+/// their parent's). A load that sets indexes aside must give back exactly
+/// these.
+pub async fn keys_and_indexes(conn: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT format('%s %s %s %s', r.relname, c.conname, pg_get_constraintdef(c.oid), c.convalidated)
+           FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid
+          WHERE r.relnamespace = 'public'::regnamespace AND NOT r.relispartition AND c.conparentid = 0
+         UNION ALL
+         SELECT format('%s %s %s %s', r.relname, i.relname, pg_get_indexdef(x.indexrelid), x.indisvalid)
+           FROM pg_index x JOIN pg_class r ON r.oid = x.indrelid JOIN pg_class i ON i.oid = x.indexrelid
+          WHERE r.relnamespace = 'public'::regnamespace AND NOT r.relispartition
+         ORDER BY 1",
+    )
+    .fetch_all(conn)
+    .await
+    .unwrap()
+}

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use sqlx::PgConnection;
 
-use super::common::{repo_path, stderr, stdout, TestDb};
+use super::common::{keys_and_indexes, repo_path, stderr, stdout, TestDb};
 
 fn fixture(name: &str) -> String {
     repo_path(&format!("fixtures/csv/{name}"))
@@ -129,6 +129,86 @@ async fn valid_files_load_exactly_their_rows() {
     );
     assert_eq!((code, report["read"].as_u64()), (0, Some(0)), "{report}");
     assert_eq!(users(&mut conn).await.len(), 6);
+}
+
+/// Into an empty table the indexes (and the keys foreign keys reference,
+/// with those foreign keys) are built after the load, and come back exactly;
+/// into a table with rows, nothing is set aside.
+#[tokio::test]
+async fn an_empty_table_gets_its_indexes_built_after_the_load() {
+    let db = TestDb::migrated("import_empty_fast").await;
+    let mut conn = db.conn().await;
+    let before = keys_and_indexes(&mut conn).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (code, report) = import(&db, dir.path(), &fixture("valid/users.csv"), &[]);
+    assert_eq!((code, report["loaded"].as_u64()), (0, Some(3)), "{report}");
+    let mut rebuilt: Vec<&str> = report["indexes_rebuilt"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{report}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    rebuilt.sort_unstable();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'users'::regclass ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    // Every index of users, and the foreign keys that reference its key.
+    for index in &indexes {
+        assert!(
+            rebuilt.contains(&index.as_str()),
+            "{index} not in {rebuilt:?}"
+        );
+    }
+    assert!(rebuilt.contains(&"wallets_user_id_fkey"), "{rebuilt:?}");
+    assert_eq!(keys_and_indexes(&mut conn).await, before);
+    assert_eq!(users(&mut conn).await.len(), 3);
+
+    let (code, report) = import(&db, dir.path(), &fixture("valid/users_bom_crlf.csv"), &[]);
+    assert_eq!((code, report["loaded"].as_u64()), (0, Some(2)), "{report}");
+    assert!(report.get("indexes_rebuilt").is_none(), "{report}");
+}
+
+/// A unique index import-csv knows nothing of: the rows pass its checks and
+/// the index's rebuild refuses them; nothing is loaded and the index is back.
+#[tokio::test]
+async fn a_failed_rebuild_loads_nothing_and_restores_the_indexes() {
+    let db = TestDb::migrated("import_rebuild_fails").await;
+    let mut conn = db.conn().await;
+    sqlx::raw_sql("CREATE UNIQUE INDEX users_full_name_once ON users (full_name)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let before = keys_and_indexes(&mut conn).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twins.csv");
+    std::fs::write(
+        &file,
+        "phone,full_name\n+919800000101,Same Name\n+919800000102,Same Name\n",
+    )
+    .unwrap();
+    let rejects = dir.path().join("rejects.out");
+    let out = db
+        .rez(&[
+            "import-csv",
+            "--table",
+            "users",
+            file.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("nothing was loaded") && err.contains("users_full_name_once"),
+        "{err}"
+    );
+    assert!(users(&mut conn).await.is_empty());
+    assert_eq!(keys_and_indexes(&mut conn).await, before);
 }
 
 #[tokio::test]
@@ -449,6 +529,12 @@ async fn an_atomic_import_killed_midway_leaves_nothing() {
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     kill_and_wait(child, &mut conn).await;
     assert!(users(&mut conn).await.is_empty());
+    // The indexes it had set aside (the table was empty) are all back.
+    let migrated = TestDb::migrated("import_kill_ref").await;
+    assert_eq!(
+        keys_and_indexes(&mut conn).await,
+        keys_and_indexes(&mut migrated.conn().await).await
+    );
 }
 
 /// kill -9 during a --resume import: the committed batches and their

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sqlx::PgConnection;
 
-use super::common::{repo_path, stderr, stdout, TestDb};
+use super::common::{keys_and_indexes, repo_path, stderr, stdout, TestDb};
 
 /// A fixed present, in the past on purpose: the loader must create the
 /// partitions that the migrations (made for the real today) do not have.
@@ -283,6 +283,19 @@ async fn seeded(label: &str, rng_seed: &str) -> (TestDb, serde_json::Value) {
         .unwrap(),
     );
     (db, report)
+}
+
+/// The load sets every key, index and foreign key of the tables it fills
+/// aside and builds them again: all come back, the same and valid.
+#[tokio::test]
+async fn a_synthetic_seed_gives_back_every_key_and_index() {
+    let migrated = TestDb::migrated("seed_keys_ref").await;
+    let (db, _) = seeded("seed_keys", "5").await;
+    let expected = keys_and_indexes(&mut migrated.conn().await).await;
+    assert!(expected.iter().any(
+        |k| k.starts_with("wallet_transactions wallet_transactions_wallet_id_fkey FOREIGN KEY")
+    ));
+    assert_eq!(keys_and_indexes(&mut db.conn().await).await, expected);
 }
 
 async fn fingerprints(db: &TestDb) -> Vec<String> {

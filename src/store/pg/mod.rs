@@ -5,6 +5,7 @@
 //! messages are the same everywhere and no message ever shows a password.
 
 pub mod audit;
+pub mod bulk;
 pub mod copy;
 pub mod copy_out;
 pub mod history;
