@@ -113,6 +113,13 @@ pub struct ImportCsvArgs {
     #[arg(long)]
     pub resume: bool,
 
+    /// Unique values (phones, emails, ids...) remembered in memory to find duplicates in the
+    /// file, 16 bytes each plus up to as much slack; past N they spill into a temporary table
+    /// on the server, so memory stays bounded whatever the file's size
+    #[arg(long, value_name = "N", default_value_t = import::IN_MEMORY_VALUES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub memory_values: usize,
+
     /// Rows per committed batch with --resume
     #[arg(long, value_name = "N", default_value_t = 50_000, requires = "resume",
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -364,6 +371,7 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
         resume: args.resume,
         batch_rows: args.batch_rows,
         dry_run: args.dry_run,
+        memory_values: args.memory_values,
         progress: ctx.progress,
     };
     let report = match &manifest {
@@ -399,7 +407,7 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
                 &mut lookup,
                 url,
                 &options,
-                &mut Memory::default(),
+                &mut Memory::with_limit(args.memory_values),
             )
             .await?;
             outcome.partitions_created = created;

@@ -61,40 +61,12 @@ impl Fingerprint {
     }
 }
 
-/// The values one file gave one unique key of a table: fingerprint -> the
-/// line of its first row (saturated at `u32::MAX`, past any real file's
-/// 4 billionth line).
-pub(super) struct Seen {
-    pub(super) table: &'static str,
-    pub(super) label: String,
-    pub(super) file_no: usize,
-    lines: FpMap<u32>,
-}
-
-impl Seen {
-    pub(super) fn new(table: &'static str, label: &str, file_no: usize) -> Self {
-        Seen {
-            table,
-            label: label.to_string(),
-            file_no,
-            lines: FpMap::default(),
-        }
-    }
-
-    pub(super) fn line(&self, f: &Fp) -> Option<u64> {
-        self.lines.get(f).map(|&l| u64::from(l))
-    }
-
-    pub(super) fn insert(&mut self, f: Fp, line: u64) {
-        self.lines
-            .entry(f)
-            .or_insert(u32::try_from(line).unwrap_or(u32::MAX));
-    }
-
-    /// Makes room for `rows` values at once: growing a hash table doubles
-    /// it, and the old and the new table live side by side while it copies.
-    pub(super) fn expect(&mut self, rows: usize) {
-        self.lines.reserve(rows.saturating_sub(self.lines.len()));
+impl Fp {
+    /// As a UUID (the 96 bits, then zeros): the fingerprint's type on the
+    /// server when the values spill (see `seen`).
+    pub(crate) fn to_uuid(self) -> uuid::Uuid {
+        let [a, b, c] = self.0.map(u128::from);
+        uuid::Uuid::from_u128((a << 96) | (b << 64) | (c << 32))
     }
 }
 

@@ -199,7 +199,7 @@ pub async fn import_all(
 ) -> Result<Vec<FileOutcome>> {
     let mut memory = Memory {
         more_files: true,
-        ..Memory::default()
+        ..Memory::with_limit(base.memory_values)
     };
     let tables: Vec<&str> = files.iter().map(|f| f.table.as_str()).collect();
     want_parents(lookup, url, &tables, &mut memory).await?;

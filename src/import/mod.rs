@@ -25,6 +25,7 @@ pub mod manifest;
 pub mod partitions;
 pub mod reader;
 pub mod rejects;
+mod seen;
 pub mod tables;
 mod upsert;
 
@@ -47,9 +48,11 @@ use foreign::Reference;
 
 use columns::{catalog, map_header};
 pub(crate) use keys::{Fingerprint, Fp};
-use keys::{Seen, UniqueKey, KEY_SEP};
+use keys::{UniqueKey, KEY_SEP};
 use reader::{CsvSource, InputError, Record};
 use rejects::{RejectFormat, RejectWriter};
+use seen::Seen;
+pub use seen::IN_MEMORY_VALUES;
 use tables::{Row, Settings, TableRules};
 
 /// Rows checked against the table per query, and COPY bytes per message.
@@ -84,6 +87,9 @@ pub struct Options {
     pub batch_rows: u64,
     /// Check and send everything, then roll back.
     pub dry_run: bool,
+    /// Unique values the run keeps in memory before they spill to a
+    /// temporary table on the server (for the whole run: a manifest's too).
+    pub memory_values: usize,
     pub progress: bool,
 }
 
@@ -128,7 +134,6 @@ pub(crate) fn input(e: InputError) -> CommandError {
 /// What one run remembers across its files (one file, or a manifest's):
 /// unique values per table and loaded parent keys, so that later rows and
 /// later files are checked against rows the second connection cannot see yet.
-#[derive(Default)]
 pub struct Memory {
     pub loaded: foreign::Loaded,
     /// Per file and unique key of its table: the values it loaded.
@@ -140,9 +145,43 @@ pub struct Memory {
     /// More files follow on the same connections (a manifest): a file must
     /// not lock the tables their lookups will read.
     pub(crate) more_files: bool,
+    /// Unique values kept in memory before they spill to the server.
+    pub(crate) limit: usize,
+    /// The values are in the lookup connection's temporary table ([`seen`]).
+    spilled: bool,
     fingerprint: Fingerprint,
     files: Vec<String>,
     settings: Option<Settings>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory {
+            loaded: foreign::Loaded::default(),
+            seen: Vec::new(),
+            fresh: HashSet::new(),
+            fingerprint: Fingerprint::default(),
+            files: Vec::new(),
+            settings: None,
+            more_files: false,
+            limit: IN_MEMORY_VALUES,
+            spilled: false,
+        }
+    }
+}
+
+impl Memory {
+    /// A run that keeps up to `limit` unique values in memory.
+    pub fn with_limit(limit: usize) -> Self {
+        Memory {
+            limit,
+            ..Memory::default()
+        }
+    }
+
+    fn values(&self) -> usize {
+        self.seen.iter().map(Seen::len).sum()
+    }
 }
 
 /// A checked row waiting for its batch's lookups.
@@ -152,6 +191,8 @@ struct Pending {
     encoded: Vec<u8>,
     /// Per unique key: its canonical parts (None when a part is NULL).
     keys: Vec<Option<Vec<String>>>,
+    /// Per unique key: the fingerprint of its value.
+    fingerprints: Vec<Option<Fp>>,
     /// The upsert key, canonical and joined, when the file fills it.
     natural: Option<String>,
     /// Per reference: the canonical value (None for NULL).
@@ -175,6 +216,8 @@ struct Import<'a> {
     fresh: bool,
     /// The memory of this file's unique values was sized for the whole file.
     sized: bool,
+    /// The file holds more unique values than memory may: spill at once.
+    spill_now: bool,
     /// (index in the file's columns, reference) of each reference the file fills.
     refs: Vec<(usize, Reference)>,
     /// (index, name) of columns whose loaded values later rows may reference.
@@ -238,10 +281,33 @@ impl Import<'_> {
         };
         // 5% over the estimate: rows later in a file tend to be no shorter.
         let rows = (size / per_row).saturating_add(size / per_row / 20);
+        let values = rows.saturating_mul(self.seen.len() as u64);
+        if values.saturating_add(self.memory.values() as u64) > self.memory.limit as u64 {
+            self.spill_now = true;
+            return;
+        }
         for k in 0..self.seen.len() {
             let this_file = *self.seen[k].last().expect("this file's values");
             self.memory.seen[this_file].expect(usize::try_from(rows).unwrap_or(usize::MAX));
         }
+    }
+
+    /// Key `k` of a row has the value `parts`, which line `first` of file
+    /// `file_no` loaded.
+    fn duplicate(&self, k: usize, parts: &[String], file_no: usize, first: u64) -> Problem {
+        let place = if file_no == self.file_no {
+            "the file".to_string()
+        } else {
+            self.memory.files[file_no].clone()
+        };
+        Problem::new(
+            &self.unique[k].label,
+            "duplicate_in_file",
+            format!(
+                "`{}` is already on line {first} of {place}",
+                parts.join(", ")
+            ),
+        )
     }
 
     /// The file number and line of the first row that gave key `k` this value.
@@ -275,44 +341,26 @@ impl Import<'_> {
             .iter()
             .map(|k| k.parts.iter().map(|(i, ..)| canon(*i)).collect())
             .collect();
-        if problems.is_empty() {
-            // Each key's fingerprint once: looked up, then remembered if the row is good.
-            let fingerprints: Vec<Option<Fp>> = keys
-                .iter()
-                .map(|key| {
-                    key.as_ref().map(|parts| {
-                        self.memory
-                            .fingerprint
-                            .of(&parts.join(&KEY_SEP.to_string()))
-                    })
+        // Each key's fingerprint once: looked up, then remembered if the row loads.
+        let fingerprints: Vec<Option<Fp>> = keys
+            .iter()
+            .map(|key| {
+                key.as_ref().map(|parts| {
+                    self.memory
+                        .fingerprint
+                        .of(&parts.join(&KEY_SEP.to_string()))
                 })
-                .collect();
+            })
+            .collect();
+        if problems.is_empty() {
+            // Earlier batches' values, when in memory; the batch's own and
+            // spilled ones are looked for in `flush`.
             for (k, (key, f)) in keys.iter().zip(&fingerprints).enumerate() {
                 let (Some(parts), Some(f)) = (key, f) else {
                     continue;
                 };
                 if let Some((file_no, first)) = self.first_seen(k, f) {
-                    let place = if file_no == self.file_no {
-                        "the file".to_string()
-                    } else {
-                        self.memory.files[file_no].clone()
-                    };
-                    problems.push(Problem::new(
-                        &self.unique[k].label,
-                        "duplicate_in_file",
-                        format!(
-                            "`{}` is already on line {first} of {place}",
-                            parts.join(", ")
-                        ),
-                    ));
-                }
-            }
-            if problems.is_empty() {
-                for (k, f) in fingerprints.into_iter().enumerate() {
-                    if let Some(f) = f {
-                        let this_file = *self.seen[k].last().expect("this file's values");
-                        self.memory.seen[this_file].insert(f, record.line);
-                    }
+                    problems.push(self.duplicate(k, parts, file_no, first));
                 }
             }
         }
@@ -330,6 +378,7 @@ impl Import<'_> {
             raw: record.raw.clone(),
             encoded,
             keys,
+            fingerprints,
             natural: natural.map(|n| n.join(&KEY_SEP.to_string())),
             refs: self.refs.iter().map(|(i, _)| canon(*i)).collect(),
             remember: self.remember.iter().map(|(i, _)| canon(*i)).collect(),
@@ -343,6 +392,35 @@ impl Import<'_> {
     async fn flush(&mut self, lookup: &mut PgConnection) -> Result<()> {
         if self.pending.is_empty() {
             return Ok(());
+        }
+        let url = self.url;
+        let err = |e| pg::error(url, e);
+        if !self.memory.spilled && (self.spill_now || self.memory.values() > self.memory.limit) {
+            tracing::info!(
+                "{} unique values remembered: the next ones go to a temporary table",
+                self.memory.values()
+            );
+            seen::spill(lookup, &mut self.memory.seen)
+                .await
+                .map_err(err)?;
+            self.memory.spilled = true;
+        }
+        // Per key, the batch's values that earlier batches loaded (spilled).
+        let mut spilled = Vec::with_capacity(self.unique.len());
+        for k in 0..self.unique.len() {
+            let fps: Vec<Fp> = match self.memory.spilled {
+                true => self
+                    .pending
+                    .iter()
+                    .filter_map(|p| p.fingerprints[k])
+                    .collect(),
+                false => Vec::new(),
+            };
+            spilled.push(
+                seen::probe(lookup, &self.seen[k], &fps)
+                    .await
+                    .map_err(err)?,
+            );
         }
         let mut existing = Vec::with_capacity(self.unique.len());
         for k in 0..self.unique.len() {
@@ -393,8 +471,26 @@ impl Import<'_> {
             );
         }
         let pending = std::mem::take(&mut self.pending);
+        // Per key, the values of this batch's loaded rows: fingerprint -> line.
+        let mut batch: Vec<keys::FpMap<u64>> = vec![keys::FpMap::default(); self.unique.len()];
         for p in pending {
             let mut problems = Vec::new();
+            for (k, f) in p.fingerprints.iter().enumerate() {
+                let (Some(f), Some(parts)) = (f, &p.keys[k]) else {
+                    continue;
+                };
+                let first = batch[k]
+                    .get(f)
+                    .map(|&line| (self.file_no, line))
+                    .or_else(|| {
+                        spilled[k]
+                            .get(&f.to_uuid())
+                            .map(|&(slot, line)| (self.memory.seen[slot].file_no, line))
+                    });
+                if let Some((file_no, line)) = first {
+                    problems.push(self.duplicate(k, parts, file_no, line));
+                }
+            }
             for (k, key) in self.unique.iter().enumerate() {
                 let Some(parts) = &p.keys[k] else { continue };
                 let value = parts.join(&KEY_SEP.to_string());
@@ -438,6 +534,11 @@ impl Import<'_> {
                 self.reject(p.line, &p.raw, &problems)?;
                 continue;
             }
+            for (k, f) in p.fingerprints.iter().enumerate() {
+                if let Some(f) = f {
+                    batch[k].insert(*f, p.line);
+                }
+            }
             for ((_, name), value) in self.remember.iter().zip(&p.remember) {
                 if let Some(v) = value {
                     self.memory.loaded.record(self.rules.name, name, v);
@@ -446,6 +547,29 @@ impl Import<'_> {
 
             self.copy_buf.extend_from_slice(&p.encoded);
             self.outcome.loaded += 1;
+        }
+        self.remember_batch(lookup, batch).await
+    }
+
+    /// Adds the values of a batch's loaded rows to the run's memory, or to
+    /// the spilled table.
+    async fn remember_batch(
+        &mut self,
+        lookup: &mut PgConnection,
+        batch: Vec<keys::FpMap<u64>>,
+    ) -> Result<()> {
+        for (k, values) in batch.into_iter().enumerate() {
+            let this_file = *self.seen[k].last().expect("this file's values");
+            if self.memory.spilled {
+                let (fps, lines): (Vec<Fp>, Vec<u64>) = values.into_iter().unzip();
+                seen::record(lookup, this_file, &fps, &lines)
+                    .await
+                    .map_err(|e| pg::error(self.url, e))?;
+            } else {
+                for (f, line) in values {
+                    self.memory.seen[this_file].insert(f, line);
+                }
+            }
         }
         Ok(())
     }
@@ -670,6 +794,7 @@ pub async fn import(
         seen,
         fresh: false,
         sized: false,
+        spill_now: false,
         refs,
         remember,
         natural,

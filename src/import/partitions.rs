@@ -27,6 +27,7 @@ use super::reader::{CsvSource, Record};
 use super::{input, Options};
 use crate::config::RedactedUrl;
 use crate::error::Result;
+use crate::output::progress;
 use crate::store::pg::partitions::{
     ensure_range_partition, partition_for, RangePartition, PARTITIONED,
 };
@@ -75,13 +76,24 @@ pub async fn prepare(
         // Without the column every row takes its default, now().
         None => need(Utc::now()),
         Some(i) => {
+            let bar = progress::throughput(source.size(), "bytes", opts.progress);
+            bar.set_message(format!(
+                "{}: reading the partition keys",
+                opts.file.display()
+            ));
             let mut record = Record::default();
+            let mut rows: u64 = 0;
             while source.next(&mut record).map_err(input)? {
                 // An unreadable value is rejected by the import itself.
                 if let Some(at) = record.field(i).and_then(parse_timestamp) {
                     need(at.to_utc());
                 }
+                rows += 1;
+                if rows % 65_536 == 0 {
+                    bar.set_position(source.position());
+                }
             }
+            bar.finish_and_clear();
         }
     }
     let mut created = Vec::new();

@@ -258,8 +258,10 @@ async fn bad_rows_are_rejected_with_line_column_and_reason() {
     let (code, report) = import(&db, dir.path(), &file, &["--reject-format", "jsonl"]);
     assert_eq!(code, 1, "{report}");
     assert_eq!(report["loaded"], 0);
-    // Two good rows, each with its phone and its email already in the table.
-    assert_eq!(report["reasons"]["duplicate_in_table"], 4, "{report}");
+    // Two good rows, each with its phone and its email already in the
+    // table; and lines 7 and 8, whose phone or email line 2 gave: line 2 is
+    // refused this time, so theirs are duplicates of the table, not of the file.
+    assert_eq!(report["reasons"]["duplicate_in_table"], 6, "{report}");
     assert_eq!(report["rejected"], 8, "{report}");
     // Rows refused against the table are written when their batch is checked,
     // after the rows refused on their own.
@@ -487,6 +489,86 @@ fn generate_users(path: &Path, rows: u64) {
         writeln!(out, "+9197{i:08},u{i}@example.com,User {i},active").unwrap();
     }
     out.flush().unwrap();
+}
+
+/// 12,000 users across three batches of 5,000, with planted duplicates: in
+/// the same batch, across batches, by phone and by email; and a phone whose
+/// first row is refused (bad email), so its second row loads. Remembered in
+/// memory, and spilled to the server after 1,000 values: the same rows load
+/// and the same lines are refused, for the same reasons.
+#[tokio::test]
+async fn duplicates_are_found_the_same_in_memory_and_spilled() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.csv");
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+    writeln!(out, "phone,email,full_name").unwrap();
+    // Data line n (file line n + 1) is user n, unless planted below.
+    for n in 1..=12_000u64 {
+        let line = match n {
+            100 => "+919700000050,x100@example.com,same batch, phone of line 51".to_string(),
+            7_000 => "+919700007000,u20@example.com,later batch, email of line 21".to_string(),
+            11_000 => "+919700000060,x11000@example.com,third batch, phone of line 61".to_string(),
+            300 => "+919700099999,not-an-email,refused".to_string(),
+            9_000 => "+919700099999,x9000@example.com,phone of a refused row: loads".to_string(),
+            _ => format!("+9197{n:08},u{n}@example.com,User {n}"),
+        };
+        writeln!(out, "{}", line.replace(", ", " ")).unwrap();
+    }
+    out.flush().unwrap();
+    drop(out);
+
+    let mut runs = Vec::new();
+    for (label, extra) in [
+        ("import_mem", &[][..]),
+        ("import_spill", &["--memory-values", "1000"][..]),
+    ] {
+        let db = TestDb::migrated(label).await;
+        let run_dir = dir.path().join(label);
+        std::fs::create_dir(&run_dir).unwrap();
+        let (code, report) = import(&db, &run_dir, file.to_str().unwrap(), extra);
+        assert_eq!(code, 1, "{report}");
+        assert_eq!(
+            numbers(&report, ["read", "loaded", "rejected"]),
+            [12_000, 11_996, 4],
+            "{label}: {report}"
+        );
+        let mut lines: Vec<String> = rejects(&run_dir)
+            .lines()
+            .skip(1)
+            .map(String::from)
+            .collect();
+        lines.sort();
+        let mut conn = db.conn().await;
+        runs.push((lines, fingerprint(&mut conn).await));
+        let loaded: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM users WHERE phone = '+919700099999'")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(loaded, 1, "{label}");
+    }
+    let rejected = &runs[0].0;
+    for (line, column, first) in [
+        (101, "phone", 51),
+        (7_001, "email", 21),
+        (11_001, "phone", 61),
+    ] {
+        let prefix = format!("{line},{column},duplicate_in_file: ");
+        let first = format!("is already on line {first} of the file");
+        assert!(
+            rejected
+                .iter()
+                .any(|r| r.starts_with(&prefix) && r.contains(&first)),
+            "line {line}: {rejected:#?}"
+        );
+    }
+    assert!(
+        rejected.iter().any(|r| r.starts_with("301,email,")),
+        "{rejected:#?}"
+    );
+    assert_eq!(runs[0].0, runs[1].0, "the reject files differ");
+    assert_eq!(runs[0].1.len(), 32);
 }
 
 /// kill -9 in the middle of an atomic import: the server rolls the open

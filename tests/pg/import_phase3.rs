@@ -253,6 +253,8 @@ async fn bad_references_duplicates_and_broken_rules_are_rejected_by_line_and_col
     let dir = tempfile::tempdir().unwrap();
     load_valid(&db, dir.path()).await;
     let mut conn = db.conn().await;
+    // In the reject file, the rows refused on their own come first, then the
+    // rows their batch's checks refuse (references, duplicates), in line order.
     let cases: [(&str, &[&str]); 6] = [
         (
             "merchants",
@@ -266,9 +268,9 @@ async fn bad_references_duplicates_and_broken_rules_are_rejected_by_line_and_col
         (
             "products",
             &[
-                "4|merchant_id, slug|duplicate_in_file",
                 "5|price|out_of_range",
                 "3|merchant_id|foreign_key",
+                "4|merchant_id, slug|duplicate_in_file",
                 "6|merchant_id, slug|duplicate_in_table",
             ],
         ),
@@ -285,9 +287,9 @@ async fn bad_references_duplicates_and_broken_rules_are_rejected_by_line_and_col
             "orders",
             &[
                 "3|total_amount|order_total",
-                "5|order_number|duplicate_in_file",
                 "7|items|order_item_total",
                 "4|user_id|foreign_key",
+                "5|order_number|duplicate_in_file",
                 "6|order_number|duplicate_in_table",
             ],
         ),
@@ -295,17 +297,17 @@ async fn bad_references_duplicates_and_broken_rules_are_rejected_by_line_and_col
             "wallet_transactions",
             &[
                 "3|amount|wrong_sign",
-                "5|id|duplicate_in_file",
                 "6|merchant_id|wrong_owner",
                 "4|wallet_id|foreign_key",
+                "5|id|duplicate_in_file",
             ],
         ),
         (
             "reviews",
             &[
                 "3|rating|bad_rating",
-                "5|user_id, order_id|duplicate_in_file",
                 "4|order_id|foreign_key",
+                "5|user_id, order_id|duplicate_in_file",
                 "6|user_id, order_id|duplicate_in_table",
             ],
         ),
