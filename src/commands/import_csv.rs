@@ -372,6 +372,7 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
         batch_rows: args.batch_rows,
         dry_run: args.dry_run,
         memory_values: args.memory_values,
+        lock_timeout: ctx.config.lock_timeout,
         progress: ctx.progress,
     };
     let report = match &manifest {

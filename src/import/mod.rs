@@ -87,6 +87,8 @@ pub struct Options {
     pub batch_rows: u64,
     /// Check and send everything, then roll back.
     pub dry_run: bool,
+    /// How long to wait for a lock when setting an empty table's indexes aside.
+    pub lock_timeout: std::time::Duration,
     /// Unique values the run keeps in memory before they spill to a
     /// temporary table on the server (for the whole run: a manifest's too).
     pub memory_values: usize,
@@ -593,6 +595,11 @@ impl Import<'_> {
 /// keys, which locks the referencing tables) unless the second connection
 /// will read one of those tables: a later file of a manifest, or a parent
 /// that also references the table.
+///
+/// Each lock is waited for at most `lock_timeout`: a DROP waiting behind a
+/// reader would queue every later query on the table behind it. A lock not
+/// granted in time only costs speed: the keys stay, or all of the indexes,
+/// and the rows go into the indexed table as into one with rows.
 async fn take_if_empty(
     tx: &mut PgConnection,
     run: &mut Import<'_>,
@@ -601,17 +608,57 @@ async fn take_if_empty(
         run.fresh = true;
         return Ok(None);
     }
-    sqlx::raw_sql(&format!(
-        "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
-        run.table
-    ))
-    .execute(&mut *tx)
-    .await?;
+    let previous: String = sqlx::query_scalar("SELECT current_setting('lock_timeout')")
+        .fetch_one(&mut *tx)
+        .await?;
+    let wait = format!("{}ms", run.opts.lock_timeout.as_millis());
+    set_lock_timeout(tx, &wait).await?;
+    let taken = take_empty(tx, run).await?;
+    // The COPY's foreign-key checks lock parent rows: they wait as before.
+    set_lock_timeout(tx, &previous).await?;
+    if taken.is_some() {
+        run.memory.fresh.insert(run.rules.name);
+        run.fresh = true;
+    }
+    Ok(taken)
+}
+
+async fn set_lock_timeout(
+    tx: &mut PgConnection,
+    value: &str,
+) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(value)
+        .execute(tx)
+        .await
+        .map(|_| ())
+}
+
+fn lock_not_granted(e: &sqlx::Error) -> bool {
+    pg::code(e).as_deref() == Some(pg::sqlstate::LOCK_NOT_AVAILABLE)
+}
+
+/// [`take_if_empty`]'s work, each step in a savepoint that a lock not
+/// granted in time rolls back.
+async fn take_empty(
+    tx: &mut PgConnection,
+    run: &Import<'_>,
+) -> std::result::Result<Option<bulk::SetAside>, sqlx::Error> {
+    let mut step = Connection::begin(&mut *tx).await?;
+    let lock = format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", run.table);
+    match sqlx::raw_sql(&lock).execute(&mut *step).await {
+        Err(e) if lock_not_granted(&e) => {
+            step.rollback().await?;
+            return Ok(None);
+        }
+        other => other.map(|_| ())?,
+    }
     let empty: bool =
         sqlx::query_scalar(&format!("SELECT NOT EXISTS (SELECT 1 FROM {})", run.table))
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *step)
             .await?;
     if !empty {
+        step.commit().await?;
         return Ok(None);
     }
     let children: Vec<String> = sqlx::query_scalar(
@@ -619,20 +666,33 @@ async fn take_if_empty(
           WHERE contype = 'f' AND confrelid = format('public.%I', $1::text)::regclass",
     )
     .bind(run.rules.name)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *step)
     .await?;
     let read_later = children
         .iter()
         .any(|c| c != run.rules.name && run.refs.iter().any(|(_, r)| &r.parent == c));
-    let scope = if run.memory.more_files || read_later {
-        bulk::Scope::Indexes
+    let scopes: &[bulk::Scope] = if run.memory.more_files || read_later {
+        &[bulk::Scope::Indexes]
     } else {
-        bulk::Scope::Keys
+        &[bulk::Scope::Keys, bulk::Scope::Indexes]
     };
-    let set_aside = bulk::set_aside(tx, &[run.rules.name], scope).await?;
-    run.memory.fresh.insert(run.rules.name);
-    run.fresh = true;
-    Ok(Some(set_aside))
+    for &scope in scopes {
+        let mut attempt = Connection::begin(&mut *step).await?;
+        match bulk::set_aside(&mut attempt, &[run.rules.name], scope).await {
+            Ok(set_aside) => {
+                attempt.commit().await?;
+                step.commit().await?;
+                return Ok(Some(set_aside));
+            }
+            Err(e) if lock_not_granted(&e) => {
+                tracing::info!("{}: {scope:?} not set aside: {e}", run.table);
+                attempt.rollback().await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    step.commit().await?;
+    Ok(None)
 }
 
 /// The settings the row rules need, read once per run.

@@ -89,7 +89,7 @@ pub async fn prepare(
                     need(at.to_utc());
                 }
                 rows += 1;
-                if rows % 65_536 == 0 {
+                if rows.is_multiple_of(65_536) {
                     bar.set_position(source.position());
                 }
             }

@@ -171,6 +171,71 @@ async fn an_empty_table_gets_its_indexes_built_after_the_load() {
     assert!(report.get("indexes_rebuilt").is_none(), "{report}");
 }
 
+/// Readers holding a table the set-aside would lock: import-csv waits
+/// lock_timeout, then keeps what it could not lock, and loads all the same.
+#[tokio::test]
+async fn locks_not_granted_in_time_keep_the_indexes_and_load_all_the_same() {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "lock_timeout_ms: 200\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rejects = dir.path().join("rejects.out");
+    let file = fixture("valid/users.csv");
+    let run = |db: &TestDb| {
+        let out = db
+            .rez(&[
+                "--config",
+                config.path().to_str().unwrap(),
+                "--json",
+                "import-csv",
+                "--table",
+                "users",
+                &file,
+                "--rejects",
+                rejects.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    for (label, held, rebuilt) in [
+        // A reader of wallets: its foreign key to users stays, and so does
+        // the key it references; the other indexes are set aside.
+        ("import_lock_child", "wallets", true),
+        // A reader of users itself: nothing is set aside.
+        ("import_lock_target", "users", false),
+    ] {
+        let db = TestDb::migrated(label).await;
+        let mut reader = db.conn().await;
+        sqlx::raw_sql(&format!("BEGIN; SELECT count(*) FROM {held};"))
+            .execute(&mut reader)
+            .await
+            .unwrap();
+        let report = run(&db);
+        assert_eq!(report["loaded"], 3, "{label}: {report}");
+        let names: Vec<&str> = report["indexes_rebuilt"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(!names.is_empty(), rebuilt, "{label}: {report}");
+        assert!(!names.contains(&"users_pkey"), "{label}: {names:?}");
+        assert!(
+            !names.contains(&"wallets_user_id_fkey"),
+            "{label}: {names:?}"
+        );
+        sqlx::raw_sql("ROLLBACK")
+            .execute(&mut reader)
+            .await
+            .unwrap();
+        let migrated = TestDb::migrated(&format!("{label}_ref")).await;
+        assert_eq!(
+            keys_and_indexes(&mut db.conn().await).await,
+            keys_and_indexes(&mut migrated.conn().await).await
+        );
+        assert_eq!(users(&mut db.conn().await).await.len(), 3);
+    }
+}
+
 /// A unique index import-csv knows nothing of: the rows pass its checks and
 /// the index's rebuild refuses them; nothing is loaded and the index is back.
 #[tokio::test]

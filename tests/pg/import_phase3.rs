@@ -9,7 +9,7 @@ use std::path::Path;
 
 use sqlx::PgConnection;
 
-use super::common::{repo_path, stderr, stdout, TestDb};
+use super::common::{keys_and_indexes, repo_path, stderr, stdout, TestDb};
 
 /// The tables of fixtures/csv/valid/phase3/manifest.yaml, in dependency order.
 const MANIFEST_TABLES: [&str; 6] = [
@@ -374,6 +374,7 @@ async fn every_check_constraint_of_the_phase3_tables_is_checked_before_copy() {
 #[tokio::test]
 async fn a_manifest_imports_in_dependency_order_in_one_transaction() {
     let (db, mut conn) = migrated_with_coin_rate("import3_manifest").await;
+    let before = keys_and_indexes(&mut conn).await;
     let (code, report, _rejects) = run_valid_manifest(&db, &[]);
     assert_eq!(code, 0, "{report}");
     let order: Vec<&str> = report["files"]
@@ -397,6 +398,13 @@ async fn a_manifest_imports_in_dependency_order_in_one_transaction() {
         count(&mut conn, "SELECT count(*) FROM orders_default").await,
         0
     );
+    // Every table was empty: each file set its indexes aside and built them
+    // again (the keys other tables reference stay, in a manifest); all back.
+    for f in report["files"].as_array().unwrap() {
+        let rebuilt = f["indexes_rebuilt"].as_array();
+        assert!(rebuilt.is_some_and(|r| !r.is_empty()), "{f}");
+    }
+    assert_eq!(keys_and_indexes(&mut conn).await, before);
 
     // All or nothing: a manifest whose last file exceeds --max-errors loads no file.
     let (db, mut conn) = migrated_with_coin_rate("import3_manifest_abort").await;
