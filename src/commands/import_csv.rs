@@ -408,7 +408,7 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
                 &mut lookup,
                 url,
                 &options,
-                &mut Memory::with_limit(args.memory_values),
+                &mut Memory::with_limit(options.memory_values),
             )
             .await?;
             outcome.partitions_created = created;

@@ -148,7 +148,7 @@ pub struct Memory {
     /// not lock the tables their lookups will read.
     pub(crate) more_files: bool,
     /// Unique values kept in memory before they spill to the server.
-    pub(crate) limit: usize,
+    limit: usize,
     /// The values are in the lookup connection's temporary table ([`seen`]).
     spilled: bool,
     fingerprint: Fingerprint,
@@ -214,8 +214,6 @@ struct Import<'a> {
     /// Per unique key: the indexes in `memory.seen` of its values from
     /// earlier files of the run, then this file's (the last one).
     seen: Vec<Vec<usize>>,
-    /// The table was empty when this run took it (see [`Memory::fresh`]).
-    fresh: bool,
     /// The memory of this file's unique values was sized for the whole file.
     sized: bool,
     /// The file holds more unique values than memory may: spill at once.
@@ -274,7 +272,7 @@ impl Import<'_> {
     /// Sizes this file's memory of unique values for the rows the file
     /// holds, estimated from the bytes the rows so far took: one allocation
     /// instead of doublings, whose old and new tables would live side by
-    /// side (at 2M rows, +50% of peak memory).
+    /// side (most of the peak at 2M rows, before).
     fn size_memory(&mut self, position: u64, size: u64) {
         self.sized = true;
         let read = self.taken.max(1);
@@ -439,7 +437,8 @@ impl Import<'_> {
                 .zip(&self.natural)
                 .map(|(n, (_, ty))| (*n, ty))
                 .collect();
-            existing.push(if self.fresh {
+            // An empty table taken by this run holds only rows in memory.
+            existing.push(if self.memory.fresh.contains(self.rules.name) {
                 HashMap::new()
             } else {
                 keys::owners(lookup, &self.table, &self.unique[k], &natural, &values)
@@ -605,7 +604,6 @@ async fn take_if_empty(
     run: &mut Import<'_>,
 ) -> std::result::Result<Option<bulk::SetAside>, sqlx::Error> {
     if run.memory.fresh.contains(run.rules.name) {
-        run.fresh = true;
         return Ok(None);
     }
     let previous: String = sqlx::query_scalar("SELECT current_setting('lock_timeout')")
@@ -618,7 +616,6 @@ async fn take_if_empty(
     set_lock_timeout(tx, &previous).await?;
     if taken.is_some() {
         run.memory.fresh.insert(run.rules.name);
-        run.fresh = true;
     }
     Ok(taken)
 }
@@ -852,7 +849,6 @@ pub async fn import(
         settings,
         unique,
         seen,
-        fresh: false,
         sized: false,
         spill_now: false,
         refs,
