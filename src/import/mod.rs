@@ -606,29 +606,15 @@ async fn take_if_empty(
     if run.memory.fresh.contains(run.rules.name) {
         return Ok(None);
     }
-    let previous: String = sqlx::query_scalar("SELECT current_setting('lock_timeout')")
-        .fetch_one(&mut *tx)
-        .await?;
     let wait = format!("{}ms", run.opts.lock_timeout.as_millis());
-    set_lock_timeout(tx, &wait).await?;
+    let previous = pg::set_local(tx, "lock_timeout", &wait).await?;
     let taken = take_empty(tx, run).await?;
     // The COPY's foreign-key checks lock parent rows: they wait as before.
-    set_lock_timeout(tx, &previous).await?;
+    pg::set_local(tx, "lock_timeout", &previous).await?;
     if taken.is_some() {
         run.memory.fresh.insert(run.rules.name);
     }
     Ok(taken)
-}
-
-async fn set_lock_timeout(
-    tx: &mut PgConnection,
-    value: &str,
-) -> std::result::Result<(), sqlx::Error> {
-    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
-        .bind(value)
-        .execute(tx)
-        .await
-        .map(|_| ())
 }
 
 fn lock_not_granted(e: &sqlx::Error) -> bool {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgConnection;
 
-use super::quote_ident;
+use super::{quote_ident, set_local};
 
 /// What to set aside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,25 +159,22 @@ impl SetAside {
         if self.rebuild.is_empty() {
             return Ok(started.elapsed());
         }
-        let (timeout, memory): (String, String) = sqlx::query_as(
-            "SELECT current_setting('statement_timeout'), current_setting('maintenance_work_mem')",
+        // Never less than the session has.
+        let memory: String = sqlx::query_scalar(
+            "SELECT greatest(pg_size_bytes($1), pg_size_bytes(current_setting('maintenance_work_mem'))) / 1024 || 'kB'",
         )
+        .bind(REBUILD_MEMORY)
         .fetch_one(&mut *conn)
         .await?;
-        sqlx::query("SELECT set_config('statement_timeout', '0', true), set_config('maintenance_work_mem', greatest(pg_size_bytes($1), pg_size_bytes(current_setting('maintenance_work_mem'))) / 1024 || 'kB', true)")
-            .bind(REBUILD_MEMORY)
-            .execute(&mut *conn)
-            .await?;
+        let timeout = set_local(conn, "statement_timeout", "0").await?;
+        let memory = set_local(conn, "maintenance_work_mem", &memory).await?;
         for d in &self.rebuild {
             let one = std::time::Instant::now();
             sqlx::raw_sql(&d.create).execute(&mut *conn).await?;
             tracing::debug!("built {} on {} in {:?}", d.name, d.table, one.elapsed());
         }
-        sqlx::query("SELECT set_config('statement_timeout', $1, true), set_config('maintenance_work_mem', $2, true)")
-            .bind(timeout)
-            .bind(memory)
-            .execute(&mut *conn)
-            .await?;
+        set_local(conn, "statement_timeout", &timeout).await?;
+        set_local(conn, "maintenance_work_mem", &memory).await?;
         Ok(started.elapsed())
     }
 }

@@ -129,6 +129,26 @@ pub async fn set_ddl_timeouts(
     sqlx::raw_sql(&sql).execute(conn).await.map(|_| ())
 }
 
+/// Sets `name` to `value` until the transaction ends (`SET LOCAL`) and
+/// returns the value it had, to put back with the same call where the new
+/// value must not last that long.
+pub async fn set_local(
+    conn: &mut PgConnection,
+    name: &str,
+    value: &str,
+) -> Result<String, sqlx::Error> {
+    let previous: String = sqlx::query_scalar("SELECT current_setting($1)")
+        .bind(name)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(name)
+        .bind(value)
+        .execute(conn)
+        .await?;
+    Ok(previous)
+}
+
 /// Quotes an identifier for PostgreSQL (`"a""b"`), for names that come from users.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
