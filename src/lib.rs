@@ -10,7 +10,8 @@
 //!   never print; [`output`] renders a report as a table or JSON.
 //! - [`migration`] is pure: the embedded migration files, their checksums and
 //!   the plan of what to apply. [`store`] holds one adapter per datastore and
-//!   does all I/O.
+//!   does all I/O; `store::lease` is the run lock kept inside MongoDB, Redis
+//!   and Elasticsearch (PostgreSQL's is `store::pg::lock`).
 //! - [`error`] defines [`error::CommandError`] and the exit-code contract.
 //! - [`domain`] holds the business rules (money, coins, ledgers, orders,
 //!   offers), pure and synchronous; every command uses it.

@@ -41,6 +41,11 @@ mod es;
 mod mongo;
 mod redis;
 
+/// Where the leases live, for `backup` and `restore`, which leave them out.
+pub use self::es::INDEX as ES_INDEX;
+pub use self::mongo::COLLECTION as MONGO_COLLECTION;
+pub use self::redis::KEY_STEM as REDIS_KEY_STEM;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
