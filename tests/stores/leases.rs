@@ -479,3 +479,115 @@ async fn reindex_es_exits_4_while_a_run_from_another_database_holds_the_index_pr
     assert_ne!(second["indices"][0]["index"], live);
     assert!(!lease_exists(&s, "es", "data").await, "released at the end");
 }
+
+/// The lease's expiry as the store holds it, in ms since the epoch (Redis: now + PTTL).
+async fn expiry(s: &Stores, store: &str) -> i64 {
+    let now = chrono::Utc::now().timestamp_millis();
+    match store {
+        "redis" => {
+            let pttl: i64 = s
+                .redis()
+                .await
+                .pttl(format!("{}rez-db:lock:data", s.redis_prefix))
+                .await
+                .unwrap();
+            now + pttl
+        }
+        "mongo" => s
+            .mongo()
+            .await
+            .collection::<Document>("rez_db_locks")
+            .find_one(doc! {"_id": "data"})
+            .await
+            .unwrap()
+            .unwrap()
+            .get_datetime("expires_at")
+            .unwrap()
+            .timestamp_millis(),
+        _ => {
+            let es = s.es().await;
+            es.call(
+                Method::Get,
+                &format!("/{}/_doc/data", es.name("rez-db-locks")),
+                None,
+            )
+            .await
+            .unwrap()["_source"]["expires_at"]
+                .as_i64()
+                .unwrap()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_lease_is_renewed_by_its_holder_and_never_touches_another_runs() {
+    use rez_db::config::RedactedUrl;
+    use rez_db::store::lease::{self, Scope};
+    let s = Stores::new("lease_renew").await;
+    let timeout = Duration::from_secs(5);
+    let redis = rez_db::store::redis::connect(
+        &RedactedUrl::parse(&crate::support::redis_url()).unwrap(),
+        &s.redis_prefix,
+        timeout,
+    )
+    .await
+    .unwrap();
+    let mongo = rez_db::store::mongo::connect(&RedactedUrl::parse(&s.mongo_uri).unwrap(), timeout)
+        .await
+        .unwrap();
+    let es = s.es().await;
+    for store in STORES {
+        let wait = Duration::ZERO;
+        let held = match store {
+            "redis" => lease::redis(&redis, Scope::Data, "test", wait).await,
+            "mongo" => lease::mongo(&mongo, Scope::Data, "test", wait).await,
+            _ => lease::es(&es, Scope::Data, "test", wait).await,
+        }
+        .unwrap();
+        let first = expiry(&s, store).await;
+        assert!(
+            (first - chrono::Utc::now().timestamp_millis() - 60_000).abs() < 5_000,
+            "{store}: 60 s ahead"
+        );
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        assert!(held.renew_now().await.unwrap(), "{store}");
+        let renewed = expiry(&s, store).await;
+        assert!(
+            renewed - first >= 900,
+            "{store}: pushed ahead, {first} -> {renewed}"
+        );
+
+        // Taken over by another run (as after an expiry): not renewed, not deleted.
+        unplant(&s, store, "data").await;
+        plant(&s, store, "data", "restore", Duration::from_secs(60), false).await;
+        assert!(!held.renew_now().await.unwrap(), "{store}: no longer ours");
+        held.release().await.unwrap();
+        assert!(
+            lease_exists(&s, store, "data").await,
+            "{store}: the other run's lease stays"
+        );
+        unplant(&s, store, "data").await;
+    }
+}
+
+#[tokio::test]
+async fn seed_redis_only_exits_4_while_a_restore_holds_the_redis_lease() {
+    let mut s = Stores::new("lease_seed").await;
+    s.db = Some(crate::common::TestDb::migrated("lease_seed").await);
+    plant(
+        &s,
+        "redis",
+        "data",
+        "restore",
+        Duration::from_secs(60),
+        false,
+    )
+    .await;
+    let (code, err) = run(&s, &["seed", "--redis-only"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains("`restore` on host other-host"), "{err}");
+    unplant(&s, "redis", "data").await;
+    let (code, err) = run(&s, &["seed", "--redis-only"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!lease_exists(&s, "redis", "data").await);
+}

@@ -360,6 +360,13 @@ impl Lease {
         &self.holder
     }
 
+    /// Renews the lease at once, as the background task does every
+    /// [`RENEW_EVERY`]; `false`: it is no longer this run's (it expired and
+    /// another run took it).
+    pub async fn renew_now(&self) -> Result<bool, CommandError> {
+        self.place.renew(&self.holder).await
+    }
+
     /// Stops the renewal and deletes the lease (if still ours). A lease lost
     /// while held (this run stalled, or lost the store, past the TTL) is an
     /// error: another run may have written meanwhile.
