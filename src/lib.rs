@@ -10,7 +10,8 @@
 //!   never print; [`output`] renders a report as a table or JSON.
 //! - [`migration`] is pure: the embedded migration files, their checksums and
 //!   the plan of what to apply. [`store`] holds one adapter per datastore and
-//!   does all I/O.
+//!   does all I/O; `store::lease` is the run lock kept inside MongoDB, Redis
+//!   and Elasticsearch (PostgreSQL's is `store::pg::lock`).
 //! - [`error`] defines [`error::CommandError`] and the exit-code contract.
 //! - [`domain`] holds the business rules (money, coins, ledgers, orders,
 //!   offers), pure and synchronous; every command uses it.
@@ -61,12 +62,12 @@ pub struct Ctx {
 }
 
 /// Runs one parsed command line to its exit code. Ctrl-C stops the command
-/// (dropping its connections rolls back any open transaction, and dropping
-/// its future stops a pg_dump or pg_restore child) and exits 130; SIGTERM
-/// does the same and exits 143.
+/// (dropping its connections rolls back any open transaction, dropping its
+/// future stops a pg_dump or pg_restore child and queues the release of its
+/// store leases) and exits 130; SIGTERM does the same and exits 143.
 pub async fn run(cli: Cli) -> ExitCode {
     let json = cli.global.json;
-    tokio::select! {
+    let outcome = tokio::select! {
         code = dispatch(cli) => code,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted: open transactions are rolled back by the server");
@@ -76,8 +77,11 @@ pub async fn run(cli: Cli) -> ExitCode {
             eprintln!("terminated: open transactions are rolled back by the server");
             Ok(ExitCode::from(143))
         }
-    }
-    .unwrap_or_else(|err| {
+    };
+    // Store leases a command left behind (an error, Ctrl-C, SIGTERM) are
+    // given back now, so the next run does not wait for them to expire.
+    store::lease::release_abandoned(std::time::Duration::from_secs(3)).await;
+    outcome.unwrap_or_else(|err| {
         output::emit_error(&err, json);
         err.exit_code()
     })

@@ -21,14 +21,17 @@ use super::stream::{self, Compression, Sink};
 use super::{io_err, write_json};
 use crate::error::{CommandError, Result};
 use crate::store::es::Es;
+use crate::store::lease::ES_INDEX;
 
 /// Documents per scroll page and per bulk request.
 const BATCH: usize = 1000;
 /// Index settings that belong to one live index, never to a definition.
 const SERVER_SETTINGS: &[&str] = &["creation_date", "provided_name", "uuid", "version"];
 
-/// The concrete indices under the prefix (no hidden ones), sorted.
+/// The concrete indices under the prefix (no hidden ones, not rez-db's
+/// leases: a restore must neither count, copy nor delete them), sorted.
 pub async fn indices(es: &Es) -> Result<Vec<String>> {
+    let leases = es.name(ES_INDEX);
     let path = format!("/_cat/indices/{}*?format=json&h=index", es.prefix());
     let list = es
         .call_opt(Method::Get, &path, None)
@@ -40,7 +43,7 @@ pub async fn indices(es: &Es) -> Result<Vec<String>> {
         .into_iter()
         .flatten()
         .filter_map(|i| i["index"].as_str())
-        .filter(|n| !n.starts_with('.') && n.starts_with(es.prefix()))
+        .filter(|n| !n.starts_with('.') && n.starts_with(es.prefix()) && **n != leases)
         .map(str::to_string)
         .collect();
     names.sort();

@@ -16,6 +16,7 @@ use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
 use super::io_err;
 use super::stream::{self, Compression, Sink};
 use crate::error::Result;
+use crate::store::lease::MONGO_COLLECTION;
 use crate::store::mongo::Mongo;
 
 /// rez-db's own history collection: written by `create`, not user data.
@@ -23,13 +24,34 @@ const HISTORY: &str = "rez_schema_history";
 /// Documents per insert_many.
 const BATCH: usize = 1000;
 
+/// The collections a backup holds: not the server's `system.*`, not rez-db's
+/// leases (`rez_db_locks`: the lock of the restore itself, never data).
 fn user_collections(names: Vec<String>) -> Vec<String> {
     let mut names: Vec<String> = names
         .into_iter()
-        .filter(|n| !n.starts_with("system."))
+        .filter(|n| !n.starts_with("system.") && n != MONGO_COLLECTION)
         .collect();
     names.sort();
     names
+}
+
+/// The collections of the database that a backup holds and a restore replaces.
+pub async fn collections(m: &Mongo) -> Result<Vec<String>> {
+    Ok(user_collections(m.collection_names().await?))
+}
+
+/// Empties the database for a restore: drops every collection but the
+/// leases'. Not `dropDatabase`, which would drop the restore's own lease and
+/// let another restore in.
+pub async fn clear(m: &Mongo) -> Result<()> {
+    for name in collections(m).await? {
+        m.database()
+            .collection::<Document>(&name)
+            .drop()
+            .await
+            .map_err(|e| crate::store::mongo::error(&m.url, e))?;
+    }
+    Ok(())
 }
 
 /// The collection's options as the server lists them.
@@ -133,7 +155,7 @@ fn read_document(input: &mut impl Read) -> io::Result<Option<RawDocumentBuf>> {
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
-/// Restores `folder/<source>/` into the (dropped, so empty) database: each
+/// Restores `folder/<source>/` into the (cleared, so empty) database: each
 /// collection created with its options, its documents inserted in batches,
 /// then its indexes built one at a time. Returns how many documents.
 pub async fn restore(

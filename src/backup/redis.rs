@@ -19,6 +19,7 @@ use std::path::Path;
 use super::io_err;
 use super::stream::{self, Compression, Sink};
 use crate::error::{CommandError, Result};
+use crate::store::lease::REDIS_KEY_STEM;
 use crate::store::redis::{Redis, LAYOUT_KEY};
 
 pub const FILE: &str = "keys.bin";
@@ -35,8 +36,10 @@ fn glob_literal(s: &str) -> String {
         .collect()
 }
 
-/// Every key under the prefix (full names), by SCAN.
+/// Every key under the prefix (full names), by SCAN; rez-db's leases
+/// (`rez-db:lock:*`) are not data: never backed up, counted or cleared.
 async fn scan_all(r: &mut Redis) -> Result<Vec<Vec<u8>>> {
+    let leases = format!("{}{REDIS_KEY_STEM}", r.prefix()).into_bytes();
     let pattern = format!("{}*", glob_literal(r.prefix()));
     let url = r.url.clone();
     let mut cursor: u64 = 0;
@@ -57,6 +60,7 @@ async fn scan_all(r: &mut Redis) -> Result<Vec<Vec<u8>>> {
             break;
         }
     }
+    keys.retain(|k| !k.starts_with(&leases));
     keys.sort();
     keys.dedup();
     Ok(keys)

@@ -1,7 +1,9 @@
 //! `rez-db reindex-es [INDEX...]`: rebuild the search indices from PostgreSQL
 //! with zero downtime (`crate::search`), or with `--since` upsert what changed
 //! into the live indices (for cron). One run at a time per database (the
-//! `search` advisory lock, exit 4).
+//! `search` advisory lock) and per index prefix (the Elasticsearch data
+//! lease, `crate::store::lease`, whatever database the other run reads):
+//! exit 4.
 
 use std::io::{self, Write};
 
@@ -15,6 +17,7 @@ use crate::error::{CommandError, Result};
 use crate::output::{progress, table, Render};
 use crate::search::reindex::{self, IndexRun, Outcome};
 use crate::search::{BulkSettings, Source};
+use crate::store::lease;
 use crate::store::pg::{self, lock};
 use crate::Ctx;
 
@@ -25,6 +28,10 @@ use crate::Ctx;
 /// deletes versions older than the last --keep. On any failure the alias stays on
 /// the old index and the new one is deleted (or kept with --keep-failed).
 /// With --since, upserts the rows changed since TIMESTAMP into the live index.
+///
+/// One run at a time per PostgreSQL database (the search lock) and per
+/// Elasticsearch index prefix (a lease document in <prefix>rez-db-locks, so a
+/// run from another database waits too): exit 4 after --lock-wait.
 #[derive(Debug, Args)]
 pub struct ReindexEsArgs {
     /// Indices to build: products, merchants, offers [default: all three]
@@ -159,9 +166,15 @@ pub async fn run(ctx: &Ctx, args: &ReindexEsArgs) -> Result<ReindexReport> {
     // One connection holds the lock, the other streams: a lock taken on the
     // streaming connection would be released by nothing else if it broke.
     let mut guard = pg::connect(url, c.connect_timeout).await?;
-    if !args.dry_run {
-        lock::acquire(&mut guard, url, lock::LockScope::Search, c.lock_wait).await?;
-    }
+    // The search lock excludes runs on this database; the lease in
+    // Elasticsearch, runs from any database into this index prefix.
+    let lease = match args.dry_run {
+        true => None,
+        false => {
+            lock::acquire(&mut guard, url, lock::LockScope::Search, c.lock_wait).await?;
+            Some(lease::es(&es, lease::Scope::Data, "reindex-es", c.lock_wait).await?)
+        }
+    };
     let mut conn = pg::connect(url, c.connect_timeout).await?;
     let options = reindex::Options {
         since: args.since,
@@ -185,7 +198,8 @@ pub async fn run(ctx: &Ctx, args: &ReindexEsArgs) -> Result<ReindexReport> {
         bar.finish_and_clear();
         report.indices.push(done?);
     }
-    if !args.dry_run {
+    if let Some(held) = lease {
+        held.release().await?;
         lock::release(&mut guard, lock::LockScope::Search)
             .await
             .map_err(|e| pg::error(url, e))?;

@@ -18,6 +18,7 @@ use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
 use crate::store::es::Es;
 use crate::store::kind::StoreKind;
+use crate::store::lease::{self, Lease, Scope};
 use crate::store::mongo::Mongo;
 use crate::store::pg::{self, lock, provision};
 use crate::store::redis::Redis;
@@ -36,8 +37,8 @@ use crate::Ctx;
 ///
 /// PostgreSQL: the database is (re)created as `rez-db create` does, then
 /// `pg_restore --jobs=2` loads it, partitions included. `validate` runs last;
-/// exit 1 if it finds errors. MongoDB: the database (dropped first) gets each
-/// collection with its options, documents and indexes. Redis: every key
+/// exit 1 if it finds errors. MongoDB: the database's collections are dropped,
+/// then each comes back with its options, documents and indexes. Redis: every key
 /// restored under the key prefix with its remaining TTL. Elasticsearch: each
 /// index recreated with its settings, mappings and aliases (an index of the
 /// same name or holding one of its aliases is deleted first), its documents
@@ -46,7 +47,11 @@ use crate::Ctx;
 ///
 /// A PostgreSQL restore holds the data lock that seed and import-csv take
 /// (and a lock on the database's name): while one of them, or another
-/// restore of the same database, runs, it exits 4 (after --lock-wait).
+/// restore of the same database, runs, it exits 4 (after --lock-wait). In
+/// MongoDB, Redis and Elasticsearch it holds the store's data lease (a lock
+/// document or key in the store itself, see the README): another restore,
+/// seed or reindex-es writing there, from whatever PostgreSQL database, makes
+/// it exit 4 the same way.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
@@ -244,8 +249,8 @@ impl Prepared {
                 mongo.database_name().to_string(),
                 match (*existing, with_documents.is_empty()) {
                     (0, _) => "create collections, insert documents, build indexes",
-                    (_, true) => "drop the empty database, restore collections and indexes",
-                    (_, false) => "REPLACE the database, restore collections and indexes",
+                    (_, true) => "drop the empty collections, restore collections and indexes",
+                    (_, false) => "REPLACE the collections, restore collections and indexes",
                 },
             ),
             Prepared::Es {
@@ -286,6 +291,10 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
         true => Some(PgLocks::take(ctx).await?),
         false => None,
     };
+    // The other stores' leases, each taken as its store is first reached,
+    // before it is looked at (see `crate::store::lease`).
+    let wait = ctx.config.lock_wait;
+    let mut leases: Vec<Lease> = Vec::new();
     let mut prepared = Vec::new();
     for store in stores {
         let entry = manifest
@@ -305,12 +314,18 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
             StoreKind::Postgres => prepare_pg(ctx, entry).await?,
             StoreKind::Redis => {
                 let mut redis = backup::connect_redis(ctx).await?;
+                if !args.dry_run {
+                    leases.push(lease::redis(&redis, Scope::Data, "restore", wait).await?);
+                }
                 let keys = backup::redis::occupied(&mut redis).await?;
                 Prepared::Redis { entry, redis, keys }
             }
             StoreKind::Mongodb => {
                 let mongo = backup::connect_mongo(ctx).await?;
-                let existing = mongo.collection_names().await?.len();
+                if !args.dry_run {
+                    leases.push(lease::mongo(&mongo, Scope::Data, "restore", wait).await?);
+                }
+                let existing = backup::mongo::collections(&mongo).await?.len();
                 let with_documents = backup::mongo::occupied(&mongo).await?;
                 Prepared::Mongo {
                     entry,
@@ -321,6 +336,9 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
             }
             StoreKind::Elasticsearch => {
                 let es = backup::connect_es(ctx).await?;
+                if !args.dry_run {
+                    leases.push(lease::es(&es, Scope::Data, "restore", wait).await?);
+                }
                 let with_documents = backup::es::occupied(&es).await?;
                 Prepared::Es {
                     entry,
@@ -391,9 +409,11 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
                 ..
             } => {
                 // Always into an empty database: `create` leaves collections,
-                // indexes and its history behind, which would collide.
+                // indexes and its history behind, which would collide. Its
+                // collections are dropped, not the database: that would drop
+                // this restore's lease with it.
                 if existing > 0 {
-                    mongo.drop_database().await?;
+                    backup::mongo::clear(&mongo).await?;
                 }
                 let folder = args.from.join(&entry.folder);
                 backup::mongo::restore(&mongo, &folder, &entry.source, entry.compression).await?;
@@ -420,6 +440,9 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
         record(ctx, args).await;
     }
     drop(pg_locks);
+    for held in leases {
+        held.release().await?;
+    }
     Ok(report)
 }
 

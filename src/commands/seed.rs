@@ -1,9 +1,12 @@
 //! `rez-db seed`: load the reference data of `seeds/*.yaml`, or a synthetic
-//! dataset. A thin wrapper: it parses the flags, connects, takes the data
-//! lock, calls `crate::seed`, and builds the report.
+//! dataset, or only the Redis structures derived from the database. A thin
+//! wrapper: it parses the flags, connects, takes the data lock (and the Redis
+//! lease when it writes Redis), calls `crate::seed`, and builds the report.
 
 use crate::seed::derived::{self, Filled};
 use crate::store::kind::StoreKind;
+use crate::store::lease;
+use crate::store::redis::Redis;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -11,10 +14,10 @@ use std::time::Instant;
 use chrono::{DateTime, SubsecRound, Utc};
 use clap::Args;
 use serde::Serialize;
-use sqlx::Connection;
+use sqlx::{Connection, PgConnection};
 
 use crate::cli::{LockArgs, PgArgs};
-use crate::error::Result;
+use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
 use crate::seed::apply;
 use crate::seed::files::SeedSource;
@@ -33,7 +36,11 @@ use crate::Ctx;
 /// outlets, products, offers, orders, payments, redemptions, wallets with their ledgers,
 /// promo lots, referrals, reviews, loyalty, notifications) through the business rules,
 /// and loads it with COPY in one transaction. The same --rng-seed and --now give the
-/// same data. Refuses a database that already has users or merchants (exit 2).
+/// same data. Refuses a database that already has users or merchants (exit 2). Then,
+/// when Redis is among the stores, builds the geo sets and the leaderboard from it.
+///
+/// With --redis-only: rebuilds only those Redis structures from the committed
+/// database (a seed whose Redis part did not happen is finished this way).
 #[derive(Debug, Args)]
 pub struct SeedArgs {
     #[command(flatten)]
@@ -68,6 +75,11 @@ pub struct SeedArgs {
     /// Do everything inside a transaction, report it, then roll back: nothing changes
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Only rebuild geo:stores:{<city>} and leaderboard:{rez_coins}:lifetime in Redis
+    /// from the committed database (each key replaced at once)
+    #[arg(long, conflicts_with_all = ["synthetic", "seeds_dir", "dry_run"])]
+    pub redis_only: bool,
 }
 
 fn parse_now(text: &str) -> std::result::Result<DateTime<Utc>, String> {
@@ -81,6 +93,8 @@ fn parse_now(text: &str) -> std::result::Result<DateTime<Utc>, String> {
 pub enum Mode {
     Reference,
     Synthetic,
+    /// `--redis-only`: the derived Redis structures, rebuilt from the database.
+    RedisOnly,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +161,17 @@ impl Render for SeedReport {
                 s.rng_seed,
                 s.now.to_rfc3339()
             )?;
+        } else if self.mode == Mode::RedisOnly {
+            for f in &self.redis {
+                writeln!(out, "redis: {} filled with {} members", f.key, f.members)?;
+            }
+            writeln!(
+                out,
+                "{}: {} Redis key(s) rebuilt in {:.1}s",
+                self.database,
+                self.redis.len(),
+                self.elapsed_ms as f64 / 1000.0
+            )?;
         } else {
             let (inserted, updated, unchanged) = self.reference.iter().fold((0, 0, 0), |acc, c| {
                 (acc.0 + c.inserted, acc.1 + c.updated, acc.2 + c.unchanged)
@@ -171,25 +196,70 @@ impl Render for SeedReport {
 
 pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
     let started = Instant::now();
-    let url = &ctx.config.database_url;
-    let err = |e| pg::error(url, e);
-    let source = match &args.seeds_dir {
-        Some(dir) => SeedSource::Dir(dir.clone()),
-        None => SeedSource::Embedded,
-    };
-    let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
-    // Redis is reached before anything is loaded: an unreachable store stops
-    // the run (exit 3) with nothing changed, not after PostgreSQL committed.
     let c = &ctx.config;
-    let mut redis_store = match args.synthetic && c.stores.contains(&StoreKind::Redis) {
+    let url = &c.database_url;
+    let with_redis = c.stores.contains(&StoreKind::Redis);
+    if args.redis_only && !with_redis {
+        return Err(CommandError::usage(
+            "seed --redis-only rebuilds Redis structures, but Redis is not among the stores",
+        )
+        .with_hint("include redis in `stores:` (rez-db.yaml) or REZ_DB_STORES"));
+    }
+    let mut conn = pg::connect(url, c.connect_timeout).await?;
+    // Redis is reached, and its lease taken, before anything is loaded: an
+    // unreachable store stops the run (exit 3) with nothing changed, not
+    // after PostgreSQL committed.
+    let mut redis = match (args.synthetic || args.redis_only) && with_redis {
         true => Some(
             crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
                 .await?,
         ),
         false => None,
     };
-    lock::acquire(&mut conn, url, lock::LockScope::Data, ctx.config.lock_wait).await?;
+    lock::acquire(&mut conn, url, lock::LockScope::Data, c.lock_wait).await?;
+    let lease = match redis.as_ref().filter(|_| !args.dry_run) {
+        Some(r) => Some(lease::redis(r, lease::Scope::Data, "seed", c.lock_wait).await?),
+        None => None,
+    };
+    let report = seed(
+        ctx,
+        args,
+        &mut conn,
+        redis.as_mut().filter(|_| !args.dry_run),
+    )
+    .await;
+    // Released whatever the outcome; a lost lease is reported after the
+    // run's own error, which says more.
+    let released = match lease {
+        Some(l) => l.release().await,
+        None => Ok(()),
+    };
+    let report = report?;
+    released?;
+    lock::release(&mut conn, lock::LockScope::Data)
+        .await
+        .map_err(|e| pg::error(url, e))?;
+    Ok(SeedReport {
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        ..report
+    })
+}
+
+/// The seed itself, under the data lock and (with `redis`) the Redis lease.
+async fn seed(
+    ctx: &Ctx,
+    args: &SeedArgs,
+    conn: &mut PgConnection,
+    redis: Option<&mut Redis>,
+) -> Result<SeedReport> {
+    let url = &ctx.config.database_url;
+    let err = |e| pg::error(url, e);
+    let source = match &args.seeds_dir {
+        Some(dir) => SeedSource::Dir(dir.clone()),
+        None => SeedSource::Embedded,
+    };
     let (mode, reference, synthetic) = match (args.synthetic, args.scale, args.rng_seed) {
+        _ if args.redis_only => (Mode::RedisOnly, Vec::new(), None),
         (true, Some(scale), Some(rng_seed)) => {
             let options = synthetic::load::Options {
                 params: synthetic::Params {
@@ -203,7 +273,7 @@ pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
                 lock_timeout: ctx.config.lock_timeout,
                 statement_timeout: ctx.config.statement_timeout,
             };
-            let loaded = synthetic::load::load(&mut conn, url, &options).await?;
+            let loaded = synthetic::load::load(conn, url, &options).await?;
             (
                 Mode::Synthetic,
                 loaded.reference_seeded.clone(),
@@ -222,19 +292,19 @@ pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
             (Mode::Reference, counts, None)
         }
     };
-    // The Redis structures derived from the data just committed.
-    let mut redis = Vec::new();
-    if let Some(store) = redis_store
-        .as_mut()
-        .filter(|_| synthetic.is_some() && !args.dry_run)
-    {
-        redis = derived::fill_redis(&mut conn, store, err).await?;
+    // The Redis structures derived from the data committed (now, or by an
+    // earlier seed for --redis-only).
+    let mut filled = Vec::new();
+    if let Some(store) = redis.filter(|_| mode != Mode::Reference) {
+        filled = derived::fill_redis(conn, store, err)
+            .await
+            .map_err(|e| match mode {
+                Mode::Synthetic => after_commit(e),
+                _ => e,
+            })?;
     }
-    lock::release(&mut conn, lock::LockScope::Data)
-        .await
-        .map_err(err)?;
     Ok(SeedReport {
-        redis,
+        redis: filled,
         database: url.to_string(),
         mode,
         dry_run: args.dry_run,
@@ -244,6 +314,25 @@ pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
         },
         reference,
         synthetic,
-        elapsed_ms: started.elapsed().as_millis() as u64,
+        elapsed_ms: 0,
     })
+}
+
+/// A Redis failure once the dataset is committed: PostgreSQL keeps it (a
+/// rerun would be refused), so say how to finish the job.
+fn after_commit(e: CommandError) -> CommandError {
+    let mut out = CommandError::new(
+        e.kind,
+        format!(
+            "the synthetic dataset is committed in PostgreSQL, but building its Redis \
+             structures failed: {}",
+            e.message
+        ),
+    );
+    out.hints = e.hints;
+    out.with_hint(
+        "once Redis is fixed, run `rez-db seed --redis-only` (same database, Redis and \
+         prefix) to rebuild geo:stores:{<city>} and leaderboard:{rez_coins}:lifetime from \
+         the committed data; `rez-db validate` reports them missing until then",
+    )
 }

@@ -1,10 +1,18 @@
-//! What `seed` derives in Redis from the PostgreSQL data it just loaded:
-//! `geo:stores:{<city>}` from merchant_outlets and the lifetime ReZ-coin
-//! leaderboard `leaderboard:{rez_coins}:lifetime` from the wallets' ledger
-//! totals, with the key names of redis-layout.toml. Written through pipelines
-//! in chunks; each key is rebuilt (deleted, then filled), so a rerun leaves
-//! the same keys. Coordinates go to GEOADD as floats: they are positions,
-//! not money.
+//! What rez-db derives in Redis from PostgreSQL: `geo:stores:{<city>}` from
+//! the active merchant_outlets and the lifetime ReZ-coin leaderboard
+//! `leaderboard:{rez_coins}:lifetime` from the wallets that earned coins, with
+//! the key names of redis-layout.toml. Written once here, used by
+//! `seed --synthetic` after its commit and by `seed --redis-only` (which
+//! finishes a seed whose Redis part did not happen); `validate`
+//! (`redis.geo_sets`, `redis.leaderboard`) compares Redis with the same
+//! queries.
+//!
+//! Each key is rebuilt under a staging key of the same hash tag
+//! (`<key>:rez-db-rebuild`, expiring after an hour in case the run dies),
+//! filled through pipelines in chunks, then renamed over the key in one
+//! script: readers see the old set or the new one, never a half-filled one,
+//! and a rerun writes the same keys. Coordinates go to GEOADD as floats: they
+//! are positions, not money; scores are the integer coin counts.
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -13,8 +21,31 @@ use sqlx::postgres::PgConnection;
 use crate::error::{CommandError, Result};
 use crate::store::redis::Redis;
 
-/// Members per pipeline.
-const CHUNK: usize = 1_000;
+/// Members per pipeline (and per batch of the checks in `validate`).
+pub const CHUNK: usize = 1_000;
+/// A staging key left by a killed rebuild disappears after this long.
+const STAGING_TTL_SECS: u64 = 3_600;
+
+/// Active outlets by city (lowered and trimmed: the geo key's city), then id.
+pub const OUTLETS_BY_CITY: &str =
+    "SELECT lower(trim(city)), longitude::float8, latitude::float8, id::text \
+     FROM merchant_outlets WHERE coalesce(is_active, true) ORDER BY 1, id";
+
+/// Of the outlet ids `$1`, the active ones with their city (as above).
+pub const ACTIVE_OUTLETS_AMONG: &str = "SELECT id::text, lower(trim(city)) FROM merchant_outlets \
+     WHERE id = ANY($1) AND coalesce(is_active, true)";
+
+/// The leaderboard's members and scores: every wallet that earned ReZ coins.
+pub const EARNERS: &str = "SELECT user_id::text, rez_coins_lifetime_earned::bigint FROM wallets \
+     WHERE rez_coins_lifetime_earned > 0 ORDER BY user_id";
+
+/// Of the user ids `$1`, those whose wallet earned ReZ coins.
+pub const EARNERS_AMONG: &str = "SELECT user_id::text FROM wallets \
+     WHERE user_id = ANY($1) AND rez_coins_lifetime_earned > 0";
+
+/// Renames the staging set over the key and drops the staging TTL, atomically.
+const PUBLISH: &str = "redis.call('RENAME', KEYS[1], KEYS[2]) \
+     redis.call('PERSIST', KEYS[2]) return 1";
 
 /// One Redis structure that seed filled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,72 +64,134 @@ pub fn leaderboard_key(prefix: &str) -> String {
     format!("{prefix}leaderboard:{{rez_coins}}:lifetime")
 }
 
+/// Where a key is built before it replaces the key: same hash tag, same slot.
+pub fn staging_key(key: &str) -> String {
+    format!("{key}:rez-db-rebuild")
+}
+
+/// Rebuilds every derived key from the database `pg` is connected to.
 pub async fn fill_redis(
     pg: &mut PgConnection,
     redis: &mut Redis,
     pg_err: impl Fn(sqlx::Error) -> CommandError,
 ) -> Result<Vec<Filled>> {
     let prefix = redis.prefix().to_string();
-    let mut filled: Vec<Filled> = Vec::new();
+    let mut out = Staging::new(redis);
 
-    // Outlets, grouped by city so each geo set is rebuilt once.
-    let mut outlets = sqlx::query_as::<_, (String, f64, f64, String)>(
-        "SELECT city, longitude::float8, latitude::float8, id::text FROM merchant_outlets \
-         WHERE coalesce(is_active, true) ORDER BY lower(trim(city)), id",
-    )
-    .fetch(&mut *pg);
-    let mut batch = ::redis::pipe();
-    let mut in_batch = 0;
+    // Outlets come grouped by city, so each geo set is built once.
+    let mut outlets =
+        sqlx::query_as::<_, (String, f64, f64, String)>(OUTLETS_BY_CITY).fetch(&mut *pg);
     while let Some((city, longitude, latitude, id)) = outlets.try_next().await.map_err(&pg_err)? {
         let key = geo_key(&prefix, &city);
-        if filled.last().map(|f| &f.key) != Some(&key) {
-            batch.del(&key).ignore();
-            filled.push(Filled {
-                key: key.clone(),
-                members: 0,
-            });
+        if out.building() != Some(&key) {
+            out.publish().await?;
+            out.begin(key);
         }
-        batch
-            .cmd("GEOADD")
-            .arg(&key)
-            .arg(longitude)
-            .arg(latitude)
-            .arg(id)
-            .ignore();
-        filled.last_mut().expect("pushed above").members += 1;
-        in_batch += 1;
-        if in_batch == CHUNK {
-            redis.run(&mut batch).await?;
-            batch = ::redis::pipe();
-            in_batch = 0;
-        }
+        out.add(|pipe, staging| {
+            pipe.cmd("GEOADD")
+                .arg(staging)
+                .arg(longitude)
+                .arg(latitude)
+                .arg(id)
+                .ignore();
+        })
+        .await?;
     }
     drop(outlets);
+    out.publish().await?;
 
-    let board = leaderboard_key(&prefix);
-    batch.del(&board).ignore();
-    let mut members = 0;
-    let mut earners = sqlx::query_as::<_, (String, i64)>(
-        "SELECT user_id::text, rez_coins_lifetime_earned::bigint FROM wallets \
-         WHERE rez_coins_lifetime_earned > 0 ORDER BY user_id",
-    )
-    .fetch(&mut *pg);
+    out.begin(leaderboard_key(&prefix));
+    let mut earners = sqlx::query_as::<_, (String, i64)>(EARNERS).fetch(&mut *pg);
     while let Some((user, coins)) = earners.try_next().await.map_err(&pg_err)? {
-        batch.cmd("ZADD").arg(&board).arg(coins).arg(user).ignore();
-        members += 1;
-        in_batch += 1;
-        if in_batch == CHUNK {
-            redis.run(&mut batch).await?;
-            batch = ::redis::pipe();
-            in_batch = 0;
+        out.add(|pipe, staging| {
+            pipe.cmd("ZADD").arg(staging).arg(coins).arg(user).ignore();
+        })
+        .await?;
+    }
+    out.publish().await?;
+    Ok(out.filled)
+}
+
+/// The key being built and the pipeline that builds it.
+struct Staging<'a> {
+    redis: &'a mut Redis,
+    pipe: ::redis::Pipeline,
+    queued: usize,
+    /// The key being built, with its staging key and members so far.
+    current: Option<(String, String, u64)>,
+    filled: Vec<Filled>,
+}
+
+impl<'a> Staging<'a> {
+    fn new(redis: &'a mut Redis) -> Self {
+        Staging {
+            redis,
+            pipe: ::redis::pipe(),
+            queued: 0,
+            current: None,
+            filled: Vec::new(),
         }
     }
-    redis.run(&mut batch).await?;
-    filled.push(Filled {
-        key: board,
-        members,
-    });
-    Ok(filled)
+
+    fn building(&self) -> Option<&String> {
+        self.current.as_ref().map(|(key, _, _)| key)
+    }
+
+    /// Starts `key` from an empty staging key (a killed run may have left one).
+    fn begin(&mut self, key: String) {
+        let staging = staging_key(&key);
+        self.pipe.del(&staging).ignore();
+        self.current = Some((key, staging, 0));
+    }
+
+    /// Queues one member through `write(pipeline, staging key)`; sends a full pipeline.
+    async fn add(&mut self, write: impl FnOnce(&mut ::redis::Pipeline, &str)) -> Result<()> {
+        let Some((_, staging, members)) = self.current.as_mut() else {
+            return Err(CommandError::bug("a derived member was added to no key"));
+        };
+        write(&mut self.pipe, staging);
+        *members += 1;
+        if *members == 1 {
+            self.pipe
+                .cmd("EXPIRE")
+                .arg(&*staging)
+                .arg(STAGING_TTL_SECS)
+                .ignore();
+        }
+        self.queued += 1;
+        if self.queued >= CHUNK {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<()> {
+        let mut pipe = std::mem::replace(&mut self.pipe, ::redis::pipe());
+        self.queued = 0;
+        self.redis.run(&mut pipe).await
+    }
+
+    /// Puts the staging set in place of its key (or deletes the key when no
+    /// member is left), and sends everything queued.
+    async fn publish(&mut self) -> Result<()> {
+        let Some((key, staging, members)) = self.current.take() else {
+            return Ok(());
+        };
+        if members == 0 {
+            self.pipe.del(&key).ignore();
+        } else {
+            self.pipe
+                .cmd("EVAL")
+                .arg(PUBLISH)
+                .arg(2)
+                .arg(&staging)
+                .arg(&key)
+                .ignore();
+        }
+        self.flush().await?;
+        self.filled.push(Filled { key, members });
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +203,14 @@ mod tests {
         assert_eq!(geo_key("", " Mumbai "), "geo:stores:{mumbai}");
         assert_eq!(geo_key("t1:", "New Delhi"), "t1:geo:stores:{new delhi}");
         assert_eq!(leaderboard_key(""), "leaderboard:{rez_coins}:lifetime");
+    }
+
+    #[test]
+    fn a_staging_key_shares_its_keys_hash_tag() {
+        let tag = |k: &str| k[k.find('{').unwrap()..=k.find('}').unwrap()].to_string();
+        for key in [geo_key("p:", "Pune"), leaderboard_key("p:")] {
+            assert_eq!(tag(&staging_key(&key)), tag(&key), "{key}");
+            assert_ne!(staging_key(&key), key);
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod es;
 pub mod kind;
+pub mod lease;
 pub mod mongo;
 pub mod pg;
 pub mod redis;

@@ -36,7 +36,8 @@ pub mod code {
     pub const NAMESPACE_NOT_FOUND: i32 = 26;
 }
 
-/// A connected database.
+/// A connected database; a clone shares the client's pool.
+#[derive(Clone)]
 pub struct Mongo {
     pub url: RedactedUrl,
     client: Client,

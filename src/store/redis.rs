@@ -21,6 +21,8 @@ pub const LAYOUT_KEY: &str = "rez-db:layout";
 const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack; point rez-db \
      elsewhere with --redis-url, REDIS_URL or redis_url in rez-db.yaml, or leave Redis out with --only";
 
+/// A connected Redis; a clone shares the multiplexed connection.
+#[derive(Clone)]
 pub struct Redis {
     pub url: RedactedUrl,
     prefix: String,
@@ -95,7 +97,7 @@ pub async fn connect(
 
 /// Turns a driver error into a command error with the right exit code.
 pub fn error(url: &RedactedUrl, e: RedisError) -> CommandError {
-    let text = url.scrub(&e.to_string());
+    let text = shorten(url.scrub(&e.to_string()));
     if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() || e.is_connection_dropped() {
         return CommandError::new(
             ErrorKind::Unreachable,
@@ -306,6 +308,20 @@ impl Redis {
     }
 }
 
+/// A failed pipeline lists every failed command (a thousand alike for one
+/// cause): the first few say it.
+fn shorten(text: String) -> String {
+    const MAX: usize = 400;
+    if text.len() <= MAX {
+        return text;
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} ... ({} more bytes)", &text[..end], text.len() - end)
+}
+
 /// Escapes SCAN MATCH's glob characters in a literal prefix.
 fn escape_glob(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -320,6 +336,15 @@ fn escape_glob(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_long_pipeline_failure_is_cut_on_a_character_boundary() {
+        let text = format!("{}é{}", "x".repeat(399), "y".repeat(1000));
+        let short = super::shorten(text);
+        assert!(short.starts_with(&"x".repeat(399)), "{short}");
+        assert!(short.ends_with("(1002 more bytes)"), "{short}");
+        assert_eq!(super::shorten("short".into()), "short");
+    }
+
     #[test]
     fn prefixes_are_matched_literally() {
         assert_eq!(super::escape_glob("t[1]*:"), "t\\[1\\]\\*:");

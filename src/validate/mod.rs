@@ -10,6 +10,7 @@
 //! The ids and rules are documented in docs/invariants.md.
 
 mod catalogue;
+mod derived;
 mod ledger;
 mod replay;
 pub mod stores;

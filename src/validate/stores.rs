@@ -1,4 +1,5 @@
 //! The checks of the other stores: Redis keys against `redis-layout.toml`,
+//! the Redis structures derived from PostgreSQL against it (`super::derived`),
 //! Elasticsearch indices against `es-mappings/` and against PostgreSQL's row
 //! counts, MongoDB indexes against `mongo-indexes/`.
 //!
@@ -10,6 +11,7 @@
 
 use std::time::Instant;
 
+use super::derived::{self, CHECK_GEO, CHECK_LEADERBOARD};
 use super::{Check, CheckResult, Severity, Source, Tally, Violation};
 use crate::definitions::mongo::{compare, live_index, IndexState};
 use crate::definitions::redis::{CHECK_TTL_MAX, CHECK_TTL_MISSING, CHECK_TYPE, CHECK_UNKNOWN};
@@ -24,6 +26,10 @@ use crate::Ctx;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreCheck {
     Redis,
+    /// `redis.geo_sets` (`super::derived`).
+    RedisGeoSets,
+    /// `redis.leaderboard` (`super::derived`).
+    RedisLeaderboard,
     EsMapping,
     EsSettings,
     EsDocCount,
@@ -36,6 +42,9 @@ impl StoreCheck {
     pub fn stores(self) -> &'static [StoreKind] {
         match self {
             StoreCheck::Redis => &[StoreKind::Redis],
+            StoreCheck::RedisGeoSets | StoreCheck::RedisLeaderboard => {
+                &[StoreKind::Postgres, StoreKind::Redis]
+            }
             StoreCheck::EsMapping | StoreCheck::EsSettings => &[StoreKind::Elasticsearch],
             StoreCheck::EsDocCount => &[StoreKind::Elasticsearch, StoreKind::Postgres],
             StoreCheck::MongoIndexDrift | StoreCheck::MongoIndexMissing => &[StoreKind::Mongodb],
@@ -83,6 +92,18 @@ pub fn catalogue() -> Vec<Check> {
             Warning,
             "sampled Redis keys match a pattern of redis-layout.toml",
             StoreCheck::Redis,
+        ),
+        store(
+            CHECK_GEO,
+            Warning,
+            "each city with active outlets has geo:stores:{<city>} holding exactly their ids",
+            StoreCheck::RedisGeoSets,
+        ),
+        store(
+            CHECK_LEADERBOARD,
+            Warning,
+            "leaderboard:{rez_coins}:lifetime holds every wallet that earned ReZ coins, scored exactly by its lifetime earnings",
+            StoreCheck::RedisLeaderboard,
         ),
         store(
             "es.mapping",
@@ -158,6 +179,32 @@ pub async fn run(
         for (id, t) in by_id {
             add(id, t, started);
         }
+    }
+
+    for (kind, id) in [
+        (StoreCheck::RedisGeoSets, CHECK_GEO),
+        (StoreCheck::RedisLeaderboard, CHECK_LEADERBOARD),
+    ] {
+        if !wanted(kind) {
+            continue;
+        }
+        let started = Instant::now();
+        let mut pg = crate::store::pg::connect(&c.database_url, c.connect_timeout).await?;
+        let mut redis =
+            crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
+                .await?;
+        let mut sources = derived::Sources {
+            pg: &mut pg,
+            pg_url: &c.database_url,
+            redis: &mut redis,
+            table: format!("redis:{}", c.redis_url),
+        };
+        let mut tally = Tally::new(limit);
+        match kind {
+            StoreCheck::RedisGeoSets => derived::geo_sets(&mut sources, &mut tally).await?,
+            _ => derived::leaderboard(&mut sources, &mut tally).await?,
+        }
+        add(id, tally, started);
     }
 
     let es_checks = [

@@ -108,6 +108,7 @@ fn usage_errors_exit_2() {
     rez(&["seed", "--scale", "10", "--rng-seed", "1"])
         .assert()
         .code(2);
+    rez(&["seed", "--redis-only", "--dry-run"]).assert().code(2);
     rez(&["seed", "--synthetic", "--scale", "0", "--rng-seed", "1"])
         .assert()
         .code(2);

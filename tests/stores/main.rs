@@ -11,6 +11,7 @@ mod support;
 
 mod backup;
 mod expire_redis;
+mod leases;
 mod mongo;
 mod redis_layout;
 mod reindex;

@@ -115,7 +115,7 @@ async fn create_records_the_layout_version_once() {
         .hget(format!("{}rez-db:layout", s.redis_prefix), "version")
         .await
         .unwrap();
-    assert_eq!(version, "1");
+    assert_eq!(version, "2");
     // The marker is itself in the layout: validate finds nothing.
     s.json(&["validate", "--only", "redis"], 0);
 }

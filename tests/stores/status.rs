@@ -30,7 +30,7 @@ async fn status_shows_every_store_and_exit_3_only_for_a_selected_unreachable_one
         stores[2]["state"]
             .as_str()
             .unwrap()
-            .contains("layout v1 (current)"),
+            .contains("layout v2 (current)"),
         "{doc:#}"
     );
     assert!(

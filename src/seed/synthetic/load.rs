@@ -261,6 +261,9 @@ async fn refuse_non_empty(conn: &mut PgConnection, url: &RedactedUrl) -> Result<
     ))
     .with_hint(
         "start from an empty database: `rez-db create --drop --yes && rez-db create && rez-db migrate`, then seed again",
+    )
+    .with_hint(
+        "if an earlier seed committed this data but stopped before Redis, `rez-db seed --redis-only` finishes it",
     ))
 }
 
