@@ -205,7 +205,16 @@ pub async fn run(ctx: &Ctx, args: &PartitionRotateArgs) -> Result<RotateReport> 
             .as_ref()
             .zip(identity.as_ref())
             .map(|(dir, id)| dir.join(id.folder_name()));
-        let archives = folder.as_deref().zip(identity.as_ref());
+        // Only what leaves the table is archived: without retention, nothing.
+        let cutoff = plan::retention_cutoff(parent, period, &policy, report.now);
+        let archives = match (&folder, &identity, cutoff) {
+            (Some(folder), Some(identity), Some(cutoff)) => Some(rotate::Archives {
+                folder,
+                identity,
+                cutoff,
+            }),
+            _ => None,
+        };
         let state = rotate::read_state(&mut conn, parent, period, archives)
             .await
             .map_err(err)?;

@@ -54,14 +54,25 @@ pub async fn default_partition(
     .await
 }
 
-/// What exists for `parent`; with `archives` (this database's archive folder
-/// and identity), what that folder holds for each partition. The session
+/// Where to look for the archives of the partitions that leave the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Archives<'a> {
+    /// This database's folder under `archive_dir`.
+    pub folder: &'a Path,
+    pub identity: &'a Identity,
+    /// Partitions ending at or before this instant are past retention
+    /// (`partition::plan::retention_cutoff`): only theirs are inspected.
+    pub cutoff: DateTime<Utc>,
+}
+
+/// What exists for `parent`; with `archives`, what the archive folder holds
+/// for each partition past retention, attached or detached. The session
 /// must be in UTC (bounds print in its TimeZone).
 pub async fn read_state(
     conn: &mut PgConnection,
     parent: &'static str,
     period: Period,
-    archives: Option<(&Path, &Identity)>,
+    archives: Option<Archives<'_>>,
 ) -> Result<TableState, sqlx::Error> {
     let children: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i \
@@ -98,9 +109,13 @@ pub async fn read_state(
         .filter_map(|name| partition_named(parent, period, name))
         .collect();
     let mut inspected = BTreeMap::new();
-    if let Some((folder, identity)) = archives {
-        for p in attached.iter().chain(&detached) {
-            let state: ArchiveState = archive::inspect(conn, folder, identity, p).await?;
+    if let Some(a) = archives {
+        for p in attached
+            .iter()
+            .chain(&detached)
+            .filter(|p| p.to <= a.cutoff)
+        {
+            let state: ArchiveState = archive::inspect(conn, a.folder, a.identity, p).await?;
             inspected.insert(p.name.clone(), state);
         }
     }
