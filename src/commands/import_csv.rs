@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use chrono::Utc;
 use clap::Args;
 use serde::Serialize;
 
@@ -29,7 +30,9 @@ use crate::Ctx;
 /// Refused rows go to the reject file (line, column, reason, the original line); the
 /// good ones are loaded with COPY in one transaction, all or nothing. Rows of
 /// partitioned tables (orders, wallet_transactions) never land in DEFAULT: the partitions
-/// they need are created (and committed) before the load.
+/// they need are created (and committed) before the load. A row older than its table's
+/// retention (partitions.TABLE.retain) is rejected (past_retention) and gets no
+/// partition, unless --allow-past-retention.
 ///
 /// --manifest FILE imports a YAML list of files (`files: [{table: T, path: P, map:
 /// {CSV_COL: DB_COL}}]`, paths relative to it) in dependency order, in one transaction.
@@ -119,6 +122,12 @@ pub struct ImportCsvArgs {
     #[arg(long, value_name = "N", default_value_t = import::IN_MEMORY_VALUES,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub memory_values: usize,
+
+    /// Load rows older than their table's retention (partitions.TABLE.retain) and create
+    /// their partitions, which partition-rotate detaches at its next run; without it they
+    /// are rejected (past_retention)
+    #[arg(long)]
+    pub allow_past_retention: bool,
 
     /// Rows per committed batch with --resume
     #[arg(long, value_name = "N", default_value_t = 50_000, requires = "resume",
@@ -373,6 +382,11 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
         dry_run: args.dry_run,
         memory_values: args.memory_values,
         lock_timeout: ctx.config.lock_timeout,
+        retention: import::partitions::Retention {
+            now: Utc::now(),
+            policies: ctx.config.partitions.clone(),
+            allow: args.allow_past_retention,
+        },
         progress: ctx.progress,
     };
     let report = match &manifest {

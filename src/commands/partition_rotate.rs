@@ -2,7 +2,10 @@
 //! wallet_transactions and audit_log. Plans with `crate::partition::plan`
 //! (pure), then runs the actions one by one under the schema lock, each
 //! retried with backoff when a table lock is not granted within lock_timeout.
+//! A partition whose archive cannot be written and verified is not dropped:
+//! the refusal is reported (exit 1) and the other partitions and tables go on.
 
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -11,18 +14,23 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::{LockArgs, PgArgs};
+use crate::config::Config;
 use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
+use crate::partition::archive::Identity;
 use crate::partition::plan::{self, Action};
-use crate::store::pg::partitions::PARTITIONED;
-use crate::store::pg::{self, lock, rotate, sqlstate};
+use crate::store::pg::partitions::{partition_named, Period, PARTITIONED};
+use crate::store::pg::{self, archive, lock, rotate, sqlstate};
 use crate::Ctx;
 
 /// Create partitions ahead of time, move rows out of DEFAULT, and detach,
 /// archive and drop what is past retention (policies: `partitions:` in rez-db.yaml).
 ///
 /// Idempotent and safe to run twice or after downtime: it reads what exists
-/// and does only what is missing. A second concurrent run exits 4.
+/// and does only what is missing. A second concurrent run exits 4. With an
+/// archive_dir, a partition is dropped only after an archive of it was
+/// written and verified (pg_restore gives back its rows); when none can be,
+/// the drop is refused and the run exits 1.
 #[derive(Debug, Args)]
 pub struct PartitionRotateArgs {
     #[command(flatten)]
@@ -63,6 +71,9 @@ pub struct Done {
     /// Rows moved out of DEFAULT, for move_and_create.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub moved: Option<u64>,
+    /// Rows the archive holds (verified), for archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archived_rows: Option<i64>,
 }
 
 impl Render for RotateReport {
@@ -76,8 +87,26 @@ impl Render for RotateReport {
                     format!("{} rows out of DEFAULT", d.moved.unwrap_or(*rows as u64)),
                 ),
                 Action::Detach { .. } => ("detach", String::new()),
-                Action::Archive { path, .. } => ("archive", path.display().to_string()),
-                Action::Drop { .. } => ("drop", String::new()),
+                Action::Archive {
+                    path, untrusted, ..
+                } => {
+                    let mut detail = path.display().to_string();
+                    if let Some(rows) = d.archived_rows {
+                        detail.push_str(&format!(" ({rows} rows, verified)"));
+                    }
+                    for file in untrusted {
+                        detail.push_str(&format!("\nnot trusted, kept: {file}"));
+                    }
+                    ("archive", detail)
+                }
+                Action::Drop { archive, .. } => (
+                    "drop",
+                    archive
+                        .as_ref()
+                        .map(|a| format!("archived in {}", a.display()))
+                        .unwrap_or_default(),
+                ),
+                Action::Refused { reason, .. } => ("refused", reason.clone()),
                 Action::LeftInDefault { rows, .. } => {
                     ("left in DEFAULT", format!("{rows} rows beyond retention"))
                 }
@@ -93,6 +122,13 @@ impl Render for RotateReport {
             self.now,
             self.rows_left_in_default
         )?;
+        let refused = self.refused();
+        if refused > 0 {
+            writeln!(
+                out,
+                "REFUSED: {refused} partition(s) neither archived nor dropped (see above); they stay"
+            )?;
+        }
         if let Some(f) = &self.failed {
             writeln!(out, "FAILED: {f}")?;
         }
@@ -100,7 +136,16 @@ impl Render for RotateReport {
     }
 
     fn has_problems(&self) -> bool {
-        self.failed.is_some()
+        self.failed.is_some() || self.refused() > 0
+    }
+}
+
+impl RotateReport {
+    fn refused(&self) -> usize {
+        self.actions
+            .iter()
+            .filter(|d| matches!(d.action, Action::Refused { .. }))
+            .count()
     }
 }
 
@@ -133,43 +178,94 @@ pub async fn run(ctx: &Ctx, args: &PartitionRotateArgs) -> Result<RotateReport> 
         rows_left_in_default: 0,
         failed: None,
     };
-    'tables: for (parent, period) in PARTITIONED
+    let selected: Vec<(&'static str, Period)> = PARTITIONED
         .iter()
         .filter(|(t, _)| args.tables.is_empty() || args.tables.iter().any(|a| a == t))
-    {
-        let policy = ctx
-            .config
+        .copied()
+        .collect();
+    let policy = |parent: &str| {
+        ctx.config
             .partitions
-            .get(*parent)
+            .get(parent)
             .cloned()
-            .unwrap_or_default();
-        let state = rotate::read_state(&mut conn, parent, *period, policy.archive_dir.as_deref())
+            .unwrap_or_default()
+    };
+    // Archives are filed under the database they come from (issue 12).
+    let identity = match selected
+        .iter()
+        .any(|(t, _)| policy(t).archive_dir.is_some())
+    {
+        true => Some(archive::identity(&mut conn, url).await.map_err(err)?),
+        false => None,
+    };
+    'tables: for (parent, period) in selected {
+        let policy = policy(parent);
+        let folder = policy
+            .archive_dir
+            .as_ref()
+            .zip(identity.as_ref())
+            .map(|(dir, id)| dir.join(id.folder_name()));
+        // Only what leaves the table is archived: without retention, nothing.
+        let cutoff = plan::retention_cutoff(parent, period, &policy, report.now);
+        let archives = match (&folder, &identity, cutoff) {
+            (Some(folder), Some(identity), Some(cutoff)) => Some(rotate::Archives {
+                folder,
+                identity,
+                cutoff,
+            }),
+            _ => None,
+        };
+        let state = rotate::read_state(&mut conn, parent, period, archives)
             .await
             .map_err(err)?;
-        for action in plan::plan(parent, *period, &policy, &state, report.now) {
+        // Partitions whose archive failed: their drop is skipped.
+        let mut refused: HashSet<String> = HashSet::new();
+        for action in plan::plan(parent, period, &policy, &state, report.now) {
             if let Action::LeftInDefault { rows, .. } = &action {
                 report.rows_left_in_default += rows;
             }
-            let moved = if args.dry_run {
-                None
-            } else {
-                match execute(&mut conn, url, parent, &action).await {
-                    Ok(moved) => moved,
-                    Err(failure) => {
-                        report.failed = Some(format!(
-                            "{parent}: {} {}: {failure}",
-                            kind(&action),
-                            action.partition()
-                        ));
-                        break 'tables;
-                    }
-                }
-            };
-            report.actions.push(Done {
+            let mut done = Done {
                 table: parent,
                 action,
-                moved,
-            });
+                moved: None,
+                archived_rows: None,
+            };
+            if args.dry_run {
+                report.actions.push(done);
+                continue;
+            }
+            let partition = done.action.partition().to_string();
+            if matches!(done.action, Action::Drop { .. }) && refused.contains(&partition) {
+                continue;
+            }
+            let target = Target {
+                parent,
+                period,
+                identity: identity.as_ref(),
+            };
+            match execute(&mut conn, &ctx.config, target, &done.action).await {
+                Ok(Step::Done {
+                    moved,
+                    archived_rows,
+                }) => {
+                    done.moved = moved;
+                    done.archived_rows = archived_rows;
+                }
+                Ok(Step::Refused(reason)) => {
+                    tracing::warn!("{parent}: {partition}: {reason}");
+                    refused.insert(partition.clone());
+                    done.action = Action::Refused { partition, reason };
+                }
+                Err(failure) => {
+                    report.failed = Some(format!(
+                        "{parent}: {} {}: {failure}",
+                        kind(&done.action),
+                        done.action.partition()
+                    ));
+                    break 'tables;
+                }
+            }
+            report.actions.push(done);
         }
     }
     if !args.dry_run {
@@ -187,17 +283,73 @@ fn kind(action: &Action) -> &'static str {
         Action::Detach { .. } => "detach",
         Action::Archive { .. } => "archive",
         Action::Drop { .. } => "drop",
-        Action::LeftInDefault { .. } => "report",
+        Action::Refused { .. } | Action::LeftInDefault { .. } => "report",
     }
 }
 
-/// Runs one action, retrying lock timeouts with backoff. Returns rows moved.
+/// The table an action is about, and whose database's archives it writes.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    parent: &'static str,
+    period: Period,
+    identity: Option<&'a Identity>,
+}
+
+/// How an action ended when it did not fail.
+enum Step {
+    Done {
+        /// Rows moved out of DEFAULT.
+        moved: Option<u64>,
+        /// Rows in the archive written and verified.
+        archived_rows: Option<i64>,
+    },
+    /// Not archived or not dropped, and why: the table stays.
+    Refused(String),
+}
+
+impl Step {
+    fn moved(rows: Option<u64>) -> Step {
+        Step::Done {
+            moved: rows,
+            archived_rows: None,
+        }
+    }
+}
+
+/// Writes and verifies the archive of `partition` at `path`: refused (not
+/// failed) when it cannot be, so that its drop is skipped and the run goes on.
+async fn archive_one(
+    conn: &mut sqlx::PgConnection,
+    config: &Config,
+    target: Target<'_>,
+    partition: &str,
+    path: &std::path::Path,
+) -> Step {
+    let bounds = partition_named(target.parent, target.period, partition);
+    let (Some(identity), Some(bounds)) = (target.identity, bounds) else {
+        return Step::Refused(format!(
+            "not archived, so not dropped: no bounds or database identity for {partition}"
+        ));
+    };
+    let url = &config.database_url;
+    match archive::write(conn, url, config.lock_timeout, identity, &bounds, path).await {
+        Ok(sidecar) => Step::Done {
+            moved: None,
+            archived_rows: Some(sidecar.rows),
+        },
+        Err(e) => Step::Refused(format!("not archived, so not dropped: {e}")),
+    }
+}
+
+/// Runs one action, retrying lock timeouts with backoff.
 async fn execute(
     conn: &mut sqlx::PgConnection,
-    url: &crate::config::RedactedUrl,
-    parent: &'static str,
+    config: &Config,
+    target: Target<'_>,
     action: &Action,
-) -> std::result::Result<Option<u64>, String> {
+) -> std::result::Result<Step, String> {
+    let url = &config.database_url;
+    let parent = target.parent;
     let mut attempt = 0;
     loop {
         let result = match action {
@@ -207,7 +359,7 @@ async fn execute(
                 to,
             } => pg::partitions::ensure_range_partition(conn, parent, *from, *to, partition)
                 .await
-                .map(|_| None),
+                .map(|_| Step::moved(None)),
             Action::MoveAndCreate {
                 partition,
                 from,
@@ -215,15 +367,25 @@ async fn execute(
                 ..
             } => rotate::move_and_create(conn, parent, partition, *from, *to)
                 .await
-                .map(Some),
-            Action::Detach { partition } => {
-                rotate::detach(conn, parent, partition).await.map(|_| None)
+                .map(|rows| Step::moved(Some(rows))),
+            Action::Detach { partition } => rotate::detach(conn, parent, partition)
+                .await
+                .map(|_| Step::moved(None)),
+            Action::Archive {
+                partition, path, ..
+            } => return Ok(archive_one(conn, config, target, partition, path).await),
+            Action::Drop { partition, archive } => {
+                let archived_rows = match archive.as_deref().map(archive::recorded_rows) {
+                    None => None,
+                    Some(Ok(rows)) => Some(rows),
+                    Some(Err(e)) => return Ok(Step::Refused(format!("not dropped: {e}"))),
+                };
+                rotate::drop_table(conn, partition, archived_rows)
+                    .await
+                    .map(|refusal| refusal.map_or(Step::moved(None), Step::Refused))
             }
-            Action::Archive { partition, path } => {
-                return rotate::archive(url, partition, path).map(|_| None)
-            }
-            Action::Drop { partition } => rotate::drop_table(conn, partition).await.map(|_| None),
-            Action::LeftInDefault { .. } => Ok(None),
+            Action::Refused { reason, .. } => return Ok(Step::Refused(reason.clone())),
+            Action::LeftInDefault { .. } => Ok(Step::moved(None)),
         };
         match result {
             Err(e)

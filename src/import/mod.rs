@@ -41,7 +41,7 @@ use sqlx::Connection;
 use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
 use crate::output::progress;
-use crate::store::pg::{self, bulk, quote_ident};
+use crate::store::pg::{self, bulk, quote_ident, rotate};
 use check::{canonical, check_value, Column, Problem, SqlType};
 use checkpoint::{Checkpoint, FileKey};
 use foreign::Reference;
@@ -92,6 +92,8 @@ pub struct Options {
     /// Unique values the run keeps in memory before they spill to a
     /// temporary table on the server (for the whole run: a manifest's too).
     pub memory_values: usize,
+    /// Which rows of the partitioned tables are past retention.
+    pub retention: partitions::Retention,
     pub progress: bool,
 }
 
@@ -222,6 +224,8 @@ struct Import<'a> {
     refs: Vec<(usize, Reference)>,
     /// (index, name) of columns whose loaded values later rows may reference.
     remember: Vec<(usize, String)>,
+    /// Rows of a partitioned table older than its retention are refused.
+    past_retention: Option<partitions::PastRetention>,
     /// Per part of the upsert key: its index in the file's columns (if
     /// there) and its type.
     natural: Vec<(Option<usize>, SqlType)>,
@@ -334,6 +338,9 @@ impl Import<'_> {
         if problems.is_empty() {
             let row = Row { columns, record };
             problems = self.rules.row(&row, &self.settings);
+        }
+        if let Some(p) = self.past_retention.as_ref().and_then(|r| r.check(record)) {
+            problems.push(p);
         }
         let canon = |i: usize| record.field(i).map(|v| canonical(&columns[i].ty, v));
         let keys: Vec<Option<Vec<String>>> = self
@@ -777,6 +784,15 @@ pub async fn import(
         .into_iter()
         .filter_map(|c| position(&c).map(|i| (i, c)))
         .collect();
+    let past_retention = match opts.retention.cutoff(rules.name) {
+        None => None,
+        Some(_) => {
+            let key = rotate::key_column(lookup, rules.name)
+                .await
+                .map_err(|e| pg::error(url, e))?;
+            position(&key).and_then(|i| opts.retention.check(rules.name, &key, i))
+        }
+    };
     let natural: Vec<(Option<usize>, SqlType)> = rules
         .key
         .iter()
@@ -839,6 +855,7 @@ pub async fn import(
         spill_now: false,
         refs,
         remember,
+        past_retention,
         natural,
         memory,
         pending: Vec::with_capacity(BATCH_ROWS),

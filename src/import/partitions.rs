@@ -16,22 +16,109 @@
 //! periods). An import that fails afterwards leaves its new partitions, empty:
 //! exactly what partition-rotate would have created. A dry run creates
 //! nothing and reports the partitions it would create.
+//!
+//! Retention (issue 12): a row whose partition key is older than its table's
+//! `partitions.<table>.retain` lies in a period partition-rotate detaches at
+//! its next run, and may have archived and dropped already; loading it would
+//! re-create that partition behind the rotation's back. Such a row is
+//! rejected (`past_retention`, [`PastRetention`]) and no partition is made
+//! for it, unless the run allows it (`--allow-past-retention`). `retain` alone
+//! decides, whatever `drop` says: a detached partition is out of the table
+//! either way. The cutoff is partition-rotate's own
+//! (`partition::plan::retention_cutoff`), judged at the run's start.
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 
-use super::check::parse_timestamp;
+use super::check::{parse_timestamp, Problem};
 use super::reader::{CsvSource, Record};
 use super::{input, Options};
 use crate::config::RedactedUrl;
 use crate::error::Result;
 use crate::output::progress;
+use crate::partition::plan::retention_cutoff;
+use crate::partition::policy::Policy;
 use crate::store::pg::partitions::{
-    ensure_range_partition, partition_for, RangePartition, PARTITIONED,
+    ensure_range_partition, partition_for, Period, RangePartition, PARTITIONED,
 };
 use crate::store::pg::{self, rotate};
+
+/// How far back the partitioned tables keep rows, as partition-rotate sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Retention {
+    /// The instant retention is judged at: the run's start.
+    pub now: DateTime<Utc>,
+    /// `partitions:` of the configuration.
+    pub policies: BTreeMap<String, Policy>,
+    /// `--allow-past-retention`: rows of any age load.
+    pub allow: bool,
+}
+
+impl Retention {
+    /// Rows of `table` before this instant are past retention (None: none are).
+    pub fn cutoff(&self, table: &str) -> Option<DateTime<Utc>> {
+        if self.allow {
+            return None;
+        }
+        let &(parent, period) = PARTITIONED.iter().find(|(t, _)| *t == table)?;
+        retention_cutoff(parent, period, self.policies.get(table)?, self.now)
+    }
+
+    /// The check of one file's rows of `table`, whose partition key is the
+    /// file's column `index` (`column`); None when nothing can be past retention.
+    pub fn check(&self, table: &str, column: &str, index: usize) -> Option<PastRetention> {
+        let cutoff = self.cutoff(table)?;
+        let &(_, period) = PARTITIONED.iter().find(|(t, _)| *t == table)?;
+        // As the cutoff counts it: 0 keeps the current period, like 1.
+        let retain = self.policies.get(table)?.retain?.max(1);
+        let unit = match period {
+            Period::Month => "months",
+            Period::Quarter => "quarters",
+        };
+        Some(PastRetention {
+            index,
+            column: column.to_string(),
+            cutoff,
+            why: format!(
+                "{table} keeps {retain} {unit} (partitions.{table}.retain) as of {}, so partition-rotate \
+                 detaches this period; --allow-past-retention loads it anyway",
+                self.now.format("%Y-%m-%d %H:%M UTC")
+            ),
+        })
+    }
+}
+
+/// Refuses rows whose partition key is before the table's retention cutoff.
+#[derive(Debug, Clone)]
+pub struct PastRetention {
+    index: usize,
+    column: String,
+    cutoff: DateTime<Utc>,
+    why: String,
+}
+
+impl PastRetention {
+    /// The `past_retention` problem of `record`, if it has one. An empty or
+    /// unreadable key is not judged here (NULL takes the default, now; a
+    /// malformed value is its own problem).
+    pub fn check(&self, record: &Record) -> Option<Problem> {
+        let text = record.field(self.index)?;
+        let at = parse_timestamp(text)?.to_utc();
+        (at < self.cutoff).then(|| {
+            Problem::new(
+                &self.column,
+                "past_retention",
+                format!(
+                    "`{text}` is before {}: {}",
+                    self.cutoff.format("%Y-%m-%d %H:%M UTC"),
+                    self.why
+                ),
+            )
+        })
+    }
+}
 
 /// Creates the partitions the rows of `opts.file` need (in a dry run: lists
 /// them); returns their names. `conn` must not be inside a transaction.
@@ -54,8 +141,13 @@ pub async fn prepare(
         .await
         .map_err(err)?;
     let key = rotate::key_column(conn, parent).await.map_err(err)?;
+    // Rows past retention are rejected: no partition for them.
+    let cutoff = opts.retention.cutoff(parent);
     let mut needed: BTreeMap<String, RangePartition> = BTreeMap::new();
     let mut need = |at| {
+        if cutoff.is_some_and(|c| at < c) {
+            return;
+        }
         let covered = |p: &RangePartition| p.from <= at && at < p.to;
         if !state.attached.iter().any(covered) {
             let p = partition_for(parent, period, at);
@@ -118,4 +210,74 @@ pub async fn prepare(
         }
     }
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn record(fields: &[&str]) -> Record {
+        Record {
+            line: 2,
+            fields: csv::ByteRecord::from(fields.to_vec()),
+            raw: fields.join(","),
+        }
+    }
+
+    fn retention(allow: bool) -> Retention {
+        let policy = Policy {
+            retain: Some(3),
+            ..Policy::default()
+        };
+        Retention {
+            now: Utc.with_ymd_and_hms(2027, 3, 15, 0, 0, 0).unwrap(),
+            policies: BTreeMap::from([("orders".to_string(), policy)]),
+            allow,
+        }
+    }
+
+    #[test]
+    fn rows_before_the_rotation_cutoff_are_past_retention() {
+        let check = retention(false).check("orders", "created_at", 1).unwrap();
+        // retain 3 at 2027-03-15: January, February and March 2027 are kept.
+        let p = check
+            .check(&record(&["a", "2026-12-31T23:59:59Z"]))
+            .unwrap();
+        assert_eq!(
+            (p.column.as_str(), p.code),
+            ("created_at", "past_retention")
+        );
+        assert!(
+            p.detail.contains("before 2027-01-01 00:00 UTC")
+                && p.detail.contains("partitions.orders.retain")
+                && p.detail.contains("--allow-past-retention"),
+            "{}",
+            p.detail
+        );
+        // The offset counts: 05:29 in India on January 1st is still December in UTC.
+        assert!(check
+            .check(&record(&["a", "2027-01-01T05:29:00+05:30"]))
+            .is_some());
+        assert!(check
+            .check(&record(&["a", "2027-01-01T00:00:00Z"]))
+            .is_none());
+        assert!(check.check(&record(&["a", ""])).is_none(), "NULL: now()");
+        assert!(check.check(&record(&["a", "not a time"])).is_none());
+    }
+
+    #[test]
+    fn only_a_table_with_retain_and_without_the_flag_has_a_cutoff() {
+        assert!(retention(false).cutoff("orders").is_some());
+        assert!(retention(true).cutoff("orders").is_none());
+        assert!(
+            retention(false).cutoff("wallet_transactions").is_none(),
+            "no policy"
+        );
+        assert!(
+            retention(false).cutoff("users").is_none(),
+            "not partitioned"
+        );
+        assert!(retention(true).check("orders", "created_at", 0).is_none());
+    }
 }

@@ -2,6 +2,9 @@
 //! and what the catalog says exists, [`plan::plan`] lists the actions
 //! (create, move rows out of DEFAULT, detach, archive, drop). No I/O here;
 //! `store::pg::rotate` reads the state and carries the actions out.
+//! [`archive`] names archive files and judges their sidecars, also purely;
+//! `store::pg::archive` writes and reads them.
 
+pub mod archive;
 pub mod plan;
 pub mod policy;

@@ -598,3 +598,80 @@ async fn orders_upsert_by_id_and_instant_and_default_rows_move_to_their_new_part
     );
     assert_eq!(import_march_orders(&db, dir.path(), &mut conn).await, 2);
 }
+
+/// Issue 12, defect 8: an order older than `partitions.orders.retain` is a
+/// row partition-rotate would detach at its next run (and may have archived
+/// and dropped already): it is rejected, and no partition is made for it,
+/// unless --allow-past-retention.
+#[tokio::test]
+async fn orders_older_than_retention_are_rejected_unless_allowed() {
+    let (db, mut conn) = migrated_with_coin_rate("import3_retention").await;
+    let dir = tempfile::tempdir().unwrap();
+    for table in ["users", "merchants"] {
+        let (code, report) = import(&db, dir.path(), table, &valid(&format!("{table}.csv")), &[]);
+        assert_eq!(code, 0, "{report}");
+    }
+    let config = dir.path().join("rez-db.yaml");
+    std::fs::write(&config, "partitions:\n  orders: { retain: 3 }\n").unwrap();
+    let config = config.to_str().unwrap();
+    // The fixture's orders are of January and February 2024; one more of today.
+    let file = dir.path().join("orders.csv");
+    let mut text = std::fs::read_to_string(valid("orders.csv")).unwrap();
+    text.push_str(&format!(
+        "55555555-0000-4000-8000-000000000004,ORD-TODAY-D4,11111111-0000-4000-8000-000000000002,\
+         22222222-0000-4000-8000-000000000001,\"[{{\"\"name\"\":\"\"Masala Chai\"\",\"\"qty\"\":1,\"\"price\"\":4.50,\"\"total\"\":4.50}}]\",\
+         4.50,0,0,0,0,0,4.50,cod,pending,pending,{}\n",
+        chrono::Utc::now().to_rfc3339()
+    ));
+    std::fs::write(&file, text).unwrap();
+
+    let (code, report) = import(
+        &db,
+        dir.path(),
+        "orders",
+        file.to_str().unwrap(),
+        &["--config", config],
+    );
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(
+        (report["loaded"].as_u64(), report["rejected"].as_u64()),
+        (Some(1), Some(3))
+    );
+    assert_eq!(
+        report["reasons"],
+        serde_json::json!({"past_retention": 3}),
+        "{report}"
+    );
+    assert_eq!(
+        rejects(dir.path()),
+        [
+            "2|created_at|past_retention",
+            "3|created_at|past_retention",
+            "4|created_at|past_retention"
+        ]
+    );
+    for month in ["2024_01", "2024_02"] {
+        assert!(
+            !partition_exists(&mut conn, &format!("orders_{month}")).await,
+            "{report}"
+        );
+    }
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) FROM orders_default").await,
+        0
+    );
+
+    let (code, report) = import(
+        &db,
+        dir.path(),
+        "orders",
+        &valid("orders.csv"),
+        &["--config", config, "--allow-past-retention"],
+    );
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(report["loaded"], 3, "{report}");
+    assert_eq!(
+        report["partitions_created"],
+        serde_json::json!(["orders_2024_01", "orders_2024_02"])
+    );
+}

@@ -4,6 +4,7 @@
 //! Every connection is made through [`connect`], so that timeouts and error
 //! messages are the same everywhere and no message ever shows a password.
 
+pub mod archive;
 pub mod audit;
 pub mod bulk;
 pub mod copy;

@@ -75,6 +75,29 @@ pub fn partition_for(parent: &'static str, period: Period, at: DateTime<Utc>) ->
     }
 }
 
+/// The partition of `parent` called `name` (`orders_2026_11`,
+/// `wallet_transactions_2026_q4`), when `name` follows the naming: a
+/// detached table has no bounds left in the catalog, its name holds them.
+pub fn partition_named(parent: &'static str, period: Period, name: &str) -> Option<RangePartition> {
+    let rest = name.strip_prefix(parent)?.strip_prefix('_')?;
+    let (year, part) = rest.split_once('_')?;
+    let month = match period {
+        Period::Month => part.parse::<u32>().ok()?,
+        Period::Quarter => {
+            part.strip_prefix('q')?
+                .parse::<u32>()
+                .ok()?
+                .checked_sub(1)?
+                * 3
+                + 1
+        }
+    };
+    let start = NaiveDate::from_ymd_opt(year.parse().ok()?, month, 1)?;
+    let p = partition_for(parent, period, utc_midnight(start));
+    // Round trip: `orders_2026_1` or `orders_2026_011` are not partition names.
+    (p.name == name).then_some(p)
+}
+
 /// Every partition of `parent` needed to hold instants from `from` to `to`, inclusive.
 pub fn covering(
     parent: &'static str,
@@ -163,6 +186,46 @@ mod tests {
         assert_eq!(q.name, "wallet_transactions_2025_q4");
         assert_eq!(bound(q.from), "2025-10-01 00:00:00+00");
         assert_eq!(bound(q.to), "2026-01-01 00:00:00+00");
+    }
+
+    #[test]
+    fn a_partition_name_gives_back_its_bounds() {
+        let p = partition_named("orders", Period::Month, "orders_2026_11").unwrap();
+        assert_eq!(p, partition_for("orders", Period::Month, at(2026, 11, 5)));
+        let q = partition_named(
+            "wallet_transactions",
+            Period::Quarter,
+            "wallet_transactions_2025_q4",
+        );
+        assert_eq!(
+            q.unwrap().from,
+            utc_midnight(NaiveDate::from_ymd_opt(2025, 10, 1).unwrap())
+        );
+        for bad in [
+            "orders_2026_13",
+            "orders_2026_1",
+            "orders_2026",
+            "audit_log_2026_11",
+            "orders_2026_q1",
+        ] {
+            assert_eq!(partition_named("orders", Period::Month, bad), None, "{bad}");
+        }
+        assert_eq!(
+            partition_named(
+                "wallet_transactions",
+                Period::Quarter,
+                "wallet_transactions_2025_q5"
+            ),
+            None
+        );
+        assert_eq!(
+            partition_named(
+                "wallet_transactions",
+                Period::Quarter,
+                "wallet_transactions_2025_q0"
+            ),
+            None
+        );
     }
 
     #[test]

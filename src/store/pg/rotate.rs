@@ -5,17 +5,18 @@
 //! and CREATE ... PARTITION OF lock the parent, and a lock queued behind a
 //! long query would stall every query queued behind it in turn.
 
+use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
-use super::partitions::{partition_for, Period, RangePartition};
+use super::archive;
+use super::partitions::{partition_for, partition_named, Period, RangePartition};
 use super::quote_ident;
-use crate::config::RedactedUrl;
-use crate::partition::plan::{archive_path, TableState};
+use crate::partition::archive::Identity;
+use crate::partition::plan::{ArchiveState, TableState};
 
 /// `FROM ('a') TO ('b')` of a partition bound, printed in UTC.
 fn parse_bound(expr: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
@@ -53,12 +54,25 @@ pub async fn default_partition(
     .await
 }
 
-/// What exists for `parent`. The session must be in UTC (bounds print in its TimeZone).
+/// Where to look for the archives of the partitions that leave the table.
+#[derive(Debug, Clone, Copy)]
+pub struct Archives<'a> {
+    /// This database's folder under `archive_dir`.
+    pub folder: &'a Path,
+    pub identity: &'a Identity,
+    /// Partitions ending at or before this instant are past retention
+    /// (`partition::plan::retention_cutoff`): only theirs are inspected.
+    pub cutoff: DateTime<Utc>,
+}
+
+/// What exists for `parent`; with `archives`, what the archive folder holds
+/// for each partition past retention, attached or detached. The session
+/// must be in UTC (bounds print in its TimeZone).
 pub async fn read_state(
     conn: &mut PgConnection,
     parent: &'static str,
     period: Period,
-    archive_dir: Option<&Path>,
+    archives: Option<Archives<'_>>,
 ) -> Result<TableState, sqlx::Error> {
     let children: Vec<(String, String)> = sqlx::query_as(
         "SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i \
@@ -67,7 +81,7 @@ pub async fn read_state(
     .bind(parent)
     .fetch_all(&mut *conn)
     .await?;
-    let attached = children
+    let attached: Vec<RangePartition> = children
         .iter()
         .filter_map(|(name, expr)| {
             parse_bound(expr).map(|(from, to)| RangePartition {
@@ -89,13 +103,22 @@ pub async fn read_state(
     .bind(&pattern)
     .fetch_all(&mut *conn)
     .await?;
-    let detached = loose
-        .into_iter()
-        .map(|name| {
-            let archived = archive_dir.is_some_and(|dir| archive_path(dir, &name).exists());
-            (name, archived)
-        })
+    // Only tables whose name is a period's: `orders_2026_13` was never a partition.
+    let detached: Vec<RangePartition> = loose
+        .iter()
+        .filter_map(|name| partition_named(parent, period, name))
         .collect();
+    let mut inspected = BTreeMap::new();
+    if let Some(a) = archives {
+        for p in attached
+            .iter()
+            .chain(&detached)
+            .filter(|p| p.to <= a.cutoff)
+        {
+            let state: ArchiveState = archive::inspect(conn, a.folder, a.identity, p).await?;
+            inspected.insert(p.name.clone(), state);
+        }
+    }
     let mut in_default = Vec::new();
     if let Some(default) = default_partition(conn, parent).await? {
         let key = key_column(conn, parent).await?;
@@ -117,6 +140,7 @@ pub async fn read_state(
     Ok(TableState {
         attached,
         detached,
+        archives: inspected,
         in_default,
     })
 }
@@ -180,47 +204,36 @@ pub async fn detach(conn: &mut PgConnection, parent: &str, name: &str) -> Result
     sqlx::raw_sql(&sql).execute(conn).await.map(|_| ())
 }
 
-pub async fn drop_table(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {}", quote_ident(name)))
-        .execute(conn)
-        .await
-        .map(|_| ())
-}
-
-/// Archives table `name` with pg_dump (custom format) to `path`, through a
-/// temporary file renamed at the end, so a crash never leaves a file that
-/// looks complete. The password goes through PGPASSWORD, never the command line.
-pub fn archive(url: &RedactedUrl, name: &str, path: &Path) -> Result<(), String> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+/// Drops the detached table `name`. With `archived_rows` (the rows its
+/// archive's sidecar records), only while it still holds exactly that many:
+/// the count and the DROP run under one ACCESS EXCLUSIVE lock, so no row
+/// written after the archive is lost. Returns why it was not dropped.
+pub async fn drop_table(
+    conn: &mut PgConnection,
+    name: &str,
+    archived_rows: Option<i64>,
+) -> Result<Option<String>, sqlx::Error> {
+    let table = quote_ident(name);
+    let mut tx = conn.begin().await?;
+    if let Some(archived) = archived_rows {
+        sqlx::raw_sql(&format!("LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"))
+            .execute(&mut *tx)
+            .await?;
+        let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&mut *tx)
+            .await?;
+        if rows != archived {
+            tx.rollback().await?;
+            return Ok(Some(format!(
+                "not dropped: it holds {rows} rows and its archive {archived}; the next run archives it again"
+            )));
+        }
     }
-    let partial = path.with_extension("dump.partial");
-    let mut without_password = url.url().clone();
-    let _ = without_password.set_password(None);
-    let mut cmd = Command::new("pg_dump");
-    cmd.arg("--format=custom")
-        .arg(format!("--table={}", quote_ident(name)))
-        .arg(format!("--file={}", partial.display()))
-        .arg(format!("--dbname={without_password}"));
-    if let Some(password) = url.url().password() {
-        cmd.env("PGPASSWORD", password);
-    }
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run pg_dump: {e} (install the PostgreSQL client)"))?;
-    if !out.status.success() {
-        return Err(url.scrub(&format!(
-            "pg_dump of {name} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    std::fs::rename(&partial, path).map_err(|e| {
-        format!(
-            "cannot move the archive into place at {}: {e}",
-            path.display()
-        )
-    })
+    sqlx::raw_sql(&format!("DROP TABLE IF EXISTS {table}"))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(None)
 }
 
 #[cfg(test)]
