@@ -161,9 +161,22 @@ impl FileSettings {
 }
 
 impl Config {
-    /// Loads the configuration from the process environment and the file system.
+    /// Loads the configuration from the process environment and the file system,
+    /// and hands its URLs' secrets to [`crate::redact`], which hides them in
+    /// every message from then on.
     pub fn load(overrides: &Overrides) -> Result<Config, CommandError> {
-        Self::load_with_env(overrides, &|name| std::env::var(name).ok())
+        let config = Self::load_with_env(overrides, &|name| std::env::var(name).ok())?;
+        for url in [
+            &config.database_url,
+            &config.redis_url,
+            &config.mongodb_uri,
+            &config.elasticsearch_url,
+        ] {
+            url.secrets()
+                .iter()
+                .for_each(|s| crate::redact::register(s));
+        }
+        Ok(config)
     }
 
     /// Loads the configuration with `env` standing in for the environment (tests).
@@ -497,6 +510,19 @@ impl RedactedUrl {
         }
     }
 
+    /// The secrets this URL holds: its password and the values of its secret
+    /// query parameters, as written in the URL.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.0.password().map(str::to_string).into_iter().collect();
+        out.extend(
+            self.0
+                .query_pairs()
+                .filter(|(k, v)| is_secret_param(k) && !v.is_empty())
+                .map(|(_, v)| v.into_owned()),
+        );
+        out
+    }
+
     /// The last path segment: the database name for PostgreSQL and MongoDB.
     pub fn database_name(&self) -> Option<String> {
         let name = self.0.path().trim_start_matches('/');
@@ -509,6 +535,20 @@ impl RedactedUrl {
     }
 }
 
+/// A query parameter whose value is a secret (`?password=...`).
+fn is_secret_param(key: &str) -> bool {
+    [
+        "password",
+        "pass",
+        "secret",
+        "token",
+        "api_key",
+        "sslpassword",
+    ]
+    .iter()
+    .any(|s| key.eq_ignore_ascii_case(s))
+}
+
 impl fmt::Display for RedactedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut shown = self.0.clone();
@@ -519,16 +559,7 @@ impl fmt::Display for RedactedUrl {
             let pairs: Vec<(String, String)> = shown
                 .query_pairs()
                 .map(|(k, v)| {
-                    let secret = [
-                        "password",
-                        "pass",
-                        "secret",
-                        "token",
-                        "api_key",
-                        "sslpassword",
-                    ]
-                    .iter()
-                    .any(|s| k.eq_ignore_ascii_case(s));
+                    let secret = is_secret_param(&k);
                     (
                         k.into_owned(),
                         if secret {
@@ -574,6 +605,7 @@ mod tests {
         assert!(shown.contains("sslmode=require"), "{shown}");
         assert!(url.expose().contains("s3cr3t"));
         assert_eq!(url.scrub("auth failed for s3cr3t"), "auth failed for ***");
+        assert_eq!(url.secrets(), ["s3cr3t", "also"]);
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //! - [`migration`] is pure: the embedded migration files, their checksums and
 //!   the plan of what to apply. [`store`] holds one adapter per datastore and
 //!   does all I/O.
-//! - [`error`] defines [`error::CommandError`] and the exit-code contract.
+//! - [`error`] defines [`error::CommandError`] and the exit-code contract;
+//!   [`redact`] scrubs every message on its way out (stderr, `--json`, the
+//!   operations log, log lines): secrets never leave, file content only as
+//!   the one field a message is about.
 //! - [`domain`] holds the business rules (money, coins, ledgers, orders,
 //!   offers), pure and synchronous; every command uses it.
 //! - [`definitions`] parses `mongo-indexes/`, `redis-layout.toml` and
@@ -39,6 +42,7 @@ pub mod oplog;
 pub mod output;
 pub mod partition;
 pub mod provision;
+pub mod redact;
 pub mod search;
 pub mod seed;
 pub mod store;
