@@ -16,6 +16,7 @@ use url::Url;
 use crate::error::CommandError;
 use crate::partition::policy::Policy;
 use crate::store::kind::StoreKind;
+use crate::store::names;
 use crate::store::pg::partitions::PARTITIONED;
 
 /// The file read when `--config` is not given, if it exists in the working directory.
@@ -41,6 +42,8 @@ pub struct Config {
     pub database_url: RedactedUrl,
     pub redis_url: RedactedUrl,
     pub mongodb_uri: RedactedUrl,
+    /// The database `mongodb_uri` names, checked against MongoDB's naming rules.
+    pub mongodb_database: String,
     pub elasticsearch_url: RedactedUrl,
     /// How long a mutating command waits for another run's lock before exit 4.
     pub lock_wait: Duration,
@@ -247,6 +250,14 @@ impl Config {
             pick(ENV_MONGODB_URI, &settings.mongodb_uri, DEFAULT_MONGODB_URI),
         );
         let mongodb_uri = parse_url(&v, "mongodb_uri", &o, &source, &["mongodb", "mongodb+srv"])?;
+        // From the URI as written: the parsed URL's path has `..` resolved.
+        let mongodb_database = names::mongo_database(&v).map_err(|why| {
+            CommandError::usage(format!(
+                "invalid MongoDB database in {}: {why}",
+                place(&o, "mongodb_uri", &source)
+            ))
+            .with_hint(names::MONGO_RULE)
+        })?;
         let (v, o) = flag_or(
             &overrides.elasticsearch_url,
             "--elasticsearch-url",
@@ -272,6 +283,7 @@ impl Config {
         Ok(Config {
             database_url,
             redis_url,
+            mongodb_database,
             mongodb_uri,
             elasticsearch_url,
             lock_wait: Duration::from_secs(
@@ -292,16 +304,21 @@ impl Config {
                 .or_else(|| env("LOGNAME"))
                 .unwrap_or_else(|| "unknown".to_string()),
             stores,
-            redis_key_prefix: overrides
-                .redis_key_prefix
-                .clone()
-                .or(settings.redis_key_prefix)
-                .unwrap_or_default(),
-            es_index_prefix: overrides
-                .es_index_prefix
-                .clone()
-                .or(settings.es_index_prefix)
-                .unwrap_or_default(),
+            redis_key_prefix: checked_name(
+                (&overrides.redis_key_prefix, "--redis-key-prefix"),
+                (&settings.redis_key_prefix, "redis_key_prefix"),
+                &source,
+                names::redis_key_prefix,
+                "Redis key prefix",
+            )?,
+            es_index_prefix: checked_name(
+                (&overrides.es_index_prefix, "--es-index-prefix"),
+                (&settings.es_index_prefix, "es_index_prefix"),
+                &source,
+                names::es_index_prefix,
+                "Elasticsearch index prefix",
+            )
+            .map_err(|e| e.with_hint(names::ES_RULE))?,
             es_keep_indices: overrides
                 .es_keep_indices
                 .or(settings.es_keep_indices)
@@ -400,6 +417,49 @@ struct FileSource<'a> {
     text: &'a str,
 }
 
+/// A name setting (flag, else file, else empty) that `rule` accepts; the
+/// error names where the value came from and the rule it breaks.
+fn checked_name(
+    (flag, flag_name): (&Option<String>, &'static str),
+    (file, key): (&Option<String>, &str),
+    source: &FileSource<'_>,
+    rule: fn(&str) -> Result<(), String>,
+    what: &str,
+) -> Result<String, CommandError> {
+    let (value, origin) = match (flag, file) {
+        (Some(v), _) => (v.clone(), Origin::Flag(flag_name)),
+        (None, Some(v)) => (v.clone(), Origin::File),
+        (None, None) => return Ok(String::new()),
+    };
+    rule(&value).map_err(|why| {
+        CommandError::usage(format!(
+            "invalid {what} in {}: {why}",
+            place(&origin, key, source)
+        ))
+    })?;
+    Ok(value)
+}
+
+/// Where a setting came from, for a message: `flag --x`, `environment
+/// variable X`, `FILE:LINE: key `k``.
+fn place(origin: &Origin, key: &str, source: &FileSource<'_>) -> String {
+    match origin {
+        Origin::Flag(flag) => format!("flag {flag}"),
+        Origin::Env(name) => format!("environment variable {name}"),
+        Origin::File => {
+            let path = source
+                .path
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            match line_of(source.text, key) {
+                Some(line) => format!("{path}:{line}: key `{key}`"),
+                None => format!("{path}: key `{key}`"),
+            }
+        }
+        Origin::Default => format!("built-in default for `{key}`"),
+    }
+}
+
 fn parse_url(
     value: &str,
     key: &str,
@@ -417,21 +477,7 @@ fn parse_url(
         Err(e) => e.to_string(),
     };
     // The raw value may hold a password: never echo it.
-    let place = match origin {
-        Origin::Flag(flag) => format!("flag {flag}"),
-        Origin::Env(name) => format!("environment variable {name}"),
-        Origin::File => {
-            let path = source
-                .path
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            match line_of(source.text, key) {
-                Some(line) => format!("{path}:{line}: key `{key}`"),
-                None => format!("{path}: key `{key}`"),
-            }
-        }
-        Origin::Default => format!("built-in default for `{key}`"),
-    };
+    let place = place(origin, key, source);
     Err(
         CommandError::usage(format!("invalid URL in {place}: {problem}")).with_hint(format!(
             "expected a URL like {}://user:password@host:port/name",
@@ -716,6 +762,143 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("rez-db.yaml:2: key `database_url`"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    fn load_flags(overrides: Overrides) -> Result<Config, CommandError> {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.yaml");
+        std::fs::write(&empty, "").unwrap();
+        Config::load_with_env(
+            &Overrides {
+                config_file: Some(empty),
+                ..overrides
+            },
+            &no_env,
+        )
+    }
+
+    #[test]
+    fn mongodb_database_must_be_one_valid_segment() {
+        let long = "d".repeat(64);
+        for (uri, why) in [
+            ("mongodb://h/logs_a/../admin", "one path segment"),
+            ("mongodb://h/logs_a/%2e%2e/admin", "one path segment"),
+            ("mongodb://h/a%2Fb", "`/`"),
+            ("mongodb://h/a.b", "`.`"),
+            ("mongodb://h/a$b", "`$`"),
+            ("mongodb://h/a%20b", "space"),
+            ("mongodb://h/a%00b", "NUL"),
+            ("mongodb://h/", "empty"),
+            ("mongodb://h", "empty"),
+            (&format!("mongodb://h/{long}"), "64 bytes"),
+        ] {
+            let err = load_flags(Overrides {
+                mongodb_uri: Some(uri.to_string()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Usage, "{uri}");
+            let text = err.to_string();
+            assert!(
+                text.contains("flag --mongodb-uri") && text.contains(why),
+                "{uri}: {text}"
+            );
+            assert!(text.contains("a MongoDB database name is"), "{uri}: {text}");
+        }
+        for (uri, name) in [
+            ("mongodb://u:p@h1:1/rez-logs?replicaSet=r", "rez-logs"),
+            ("mongodb+srv://cluster.example/a+b", "a+b"),
+            (&format!("mongodb://h/{}", &long[1..]), &long[1..]),
+        ] {
+            let cfg = load_flags(Overrides {
+                mongodb_uri: Some(uri.to_string()),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("{uri}: {e}"));
+            assert_eq!(cfg.mongodb_database, name, "{uri}");
+        }
+    }
+
+    #[test]
+    fn es_index_prefix_follows_the_index_name_rules() {
+        for (prefix, why) in [
+            ("x_*", "`*`"),
+            ("../", "`/`"),
+            ("/_doc/", "`/`"),
+            ("Rez_", "lowercase"),
+            ("-a", "start with"),
+            ("_a", "start with"),
+            ("+a", "start with"),
+            (".", "`.`"),
+            ("..", "`.`"),
+            ("a b", "space"),
+            ("a,b", "`,`"),
+            ("a#", "`#`"),
+            ("a:b", "`:`"),
+            ("a\\b", "`\\`"),
+            ("a?b", "`?`"),
+            ("a\"b", "`\"`"),
+            ("a<b", "`<`"),
+            ("a|b", "`|`"),
+        ] {
+            let err = load_flags(Overrides {
+                es_index_prefix: Some(prefix.to_string()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Usage, "{prefix}");
+            let text = err.to_string();
+            assert!(
+                text.contains("flag --es-index-prefix") && text.contains(why),
+                "{prefix}: {text}"
+            );
+        }
+        for prefix in ["", "t_1_", "rez-test.", "a+b"] {
+            let cfg = load_flags(Overrides {
+                es_index_prefix: Some(prefix.to_string()),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+            assert_eq!(cfg.es_index_prefix, prefix);
+        }
+        // In the file: named by file, line and key.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rez-db.yaml");
+        std::fs::write(&path, "lock_wait_secs: 1\nes_index_prefix: \"x_*\"\n").unwrap();
+        let err = Config::load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("rez-db.yaml:2: key `es_index_prefix`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn redis_key_prefix_refuses_control_characters() {
+        let err = load_flags(Overrides {
+            redis_key_prefix: Some("t\n1:".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Usage);
+        assert!(
+            err.to_string().contains("--redis-key-prefix")
+                && err.to_string().contains("control character"),
+            "{err}"
+        );
+        // Glob characters are fine: every SCAN MATCH escapes them.
+        let cfg = load_flags(Overrides {
+            redis_key_prefix: Some("t[1]*?:".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.redis_key_prefix, "t[1]*?:");
     }
 
     #[test]

@@ -5,5 +5,6 @@
 pub mod es;
 pub mod kind;
 pub mod mongo;
+pub mod names;
 pub mod pg;
 pub mod redis;

@@ -148,7 +148,7 @@ impl Redis {
 
     /// Samples up to `budget.max_keys` keys under the prefix with SCAN, with their TYPE and TTL.
     pub async fn sample(&mut self, budget: ScanBudget) -> Result<Vec<KeyInfo>, CommandError> {
-        let pattern = format!("{}*", escape_glob(&self.prefix));
+        let pattern = format!("{}*", super::names::glob_literal(&self.prefix));
         let mut cursor: u64 = 0;
         let mut keys: Vec<String> = Vec::new();
         loop {
@@ -303,25 +303,5 @@ impl Redis {
     /// The raw connection, for writers (seed) and tests.
     pub fn connection(&mut self) -> &mut MultiplexedConnection {
         &mut self.conn
-    }
-}
-
-/// Escapes SCAN MATCH's glob characters in a literal prefix.
-fn escape_glob(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn prefixes_are_matched_literally() {
-        assert_eq!(super::escape_glob("t[1]*:"), "t\\[1\\]\\*:");
     }
 }
