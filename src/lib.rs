@@ -131,7 +131,7 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
     match command {
         Command::Create(args) => finish(commands::create::run(ctx, args).await?, json),
         Command::Migrate(args) => match args.status_requested() {
-            true => finish(commands::migrate::status(ctx).await?, json),
+            true => finish(commands::migrate::status(ctx, args).await?, json),
             false => finish(commands::migrate::run(ctx, args).await?, json),
         },
         Command::Seed(args) => finish(commands::seed::run(ctx, args).await?, json),

@@ -293,3 +293,19 @@ fn status_refuses_an_es_index_prefix_that_is_no_index_name() {
         );
     }
 }
+
+#[test]
+fn migrate_status_takes_the_store_flags_of_migrate() {
+    let out = rez(&[
+        "migrate",
+        "status",
+        "--only",
+        "pg",
+        "--database-url",
+        "postgres://rez@127.0.0.1:1/rez",
+    ])
+    .output()
+    .unwrap();
+    // Unreachable (3), not an unknown flag (2).
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
