@@ -194,10 +194,7 @@ impl Config {
         let profile = overrides.profile.clone().or_else(|| env(ENV_PROFILE));
         let (text, settings) = match &file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    CommandError::usage(format!("cannot read config file {}: {e}", path.display()))
-                        .with_hint("pass an existing file with --config PATH, or remove the flag")
-                })?;
+                let text = crate::yaml::read_bounded(path, "config file")?;
                 let settings = parse_file(path, &text)?;
                 (text, settings)
             }
@@ -899,6 +896,76 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cfg.redis_key_prefix, "t[1]*?:");
+    }
+
+    fn load_file(text: &[u8]) -> Result<Config, CommandError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rez-db.yaml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                ..Default::default()
+            },
+            &no_env,
+        )
+    }
+
+    #[test]
+    fn a_config_file_over_1_mib_is_refused() {
+        let mut text = b"lock_wait_secs: 1\n".to_vec();
+        while text.len() <= 1 << 20 {
+            text.extend_from_slice(b"# a comment line that only makes the file larger\n");
+        }
+        let err = load_file(&text).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Usage);
+        assert!(
+            err.message.contains("rez-db.yaml") && err.message.contains("over 1 MiB"),
+            "{err}"
+        );
+        // Just under the limit is still read.
+        text.truncate((1 << 20) - 100);
+        text.push(b'\n');
+        load_file(&text).unwrap();
+        // A file without an end (a device, a fifo) is cut off, not read whole.
+        let err = Config::load_with_env(
+            &Overrides {
+                config_file: Some("/dev/zero".into()),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .contains("/dev/zero: the config file is over 1 MiB"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_config_file_nested_deeper_than_32_levels_is_refused() {
+        let flow = format!("stores: {}{}\n", "[".repeat(1000), "]".repeat(1000));
+        let mut block = String::from("partitions:\n");
+        for level in 1..40 {
+            block.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+        }
+        let mut sequences = String::from("stores:\n");
+        sequences.push_str(&"- ".repeat(40));
+        sequences.push_str("pg\n");
+        // Brackets the pre-scan takes for quoted text still count, up to a cap.
+        let quoted = format!("audit: {{tables: ['{}']}}\n", "[".repeat(2000));
+        let err = load_file(quoted.as_bytes()).unwrap_err();
+        assert!(err.message.contains("2002 flow brackets"), "{err}");
+        for (text, line) in [(flow, 1), (block, 33), (sequences, 2)] {
+            let err = load_file(text.as_bytes()).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Usage);
+            assert!(
+                err.message
+                    .contains(&format!("rez-db.yaml:{line}: nested deeper than 32 levels")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! - [`error`] defines [`error::CommandError`] and the exit-code contract;
 //!   [`redact`] scrubs every message on its way out (stderr, `--json`, the
 //!   operations log, log lines): secrets never leave, file content only as
-//!   the one field a message is about.
+//!   the one field a message is about. [`yaml`] reads a user's YAML file
+//!   (configuration, manifest) within size and nesting bounds.
 //! - [`domain`] holds the business rules (money, coins, ledgers, orders,
 //!   offers), pure and synchronous; every command uses it.
 //! - [`definitions`] parses `mongo-indexes/`, `redis-layout.toml` and
@@ -47,6 +48,7 @@ pub mod search;
 pub mod seed;
 pub mod store;
 pub mod validate;
+pub mod yaml;
 
 use std::process::ExitCode;
 

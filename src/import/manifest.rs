@@ -153,8 +153,7 @@ fn locate(
 /// (files of one table keep the manifest's order). Their paths are resolved:
 /// the files read are the ones checked here.
 pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
-    let text = std::fs::read_to_string(manifest)
-        .map_err(|e| CommandError::usage(format!("{}: cannot read: {e}", manifest.display())))?;
+    let text = crate::yaml::read_bounded(manifest, "manifest")?;
     let doc: Document = serde_norway::from_str(&text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         bad(manifest, line, "files", e.to_string()).with_hint(
