@@ -153,7 +153,8 @@ pub(super) fn map_header(
                     field(h)
                 ))
                 .with_hint(format!(
-                    "rename it with --map CSV_COL=COLUMN; the columns of `{table}` are: {columns}"
+                    "rename it with --map {}=COLUMN; the columns of `{table}` are: {columns}",
+                    field(h)
                 )),
             });
         };
