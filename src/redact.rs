@@ -4,7 +4,7 @@
 //! Every message that leaves the process goes through [`redact`] once, at the
 //! exits: `output::emit_error` (stderr, hints, the `--json` error), the error
 //! stored in `rez_meta.operations` (`oplog`), and the log lines on stderr
-//! ([`Stderr`], the tracing writer). Call sites do not have to remember it:
+//! ([`Redacting`], the tracing writer). Call sites do not have to remember it:
 //! a driver message that echoes a password, or a file's first line that holds
 //! a connection string, is scrubbed on its way out whatever built it.
 //!
@@ -149,20 +149,20 @@ pub fn field(value: &str) -> String {
     out
 }
 
-/// Standard error for the log lines (the tracing writer): each write is
-/// redacted whole. The log formatter writes one event per `write_all`, so a
-/// secret is never split between two writes.
-pub struct Stderr;
+/// A writer that redacts each write whole before passing it on: the log
+/// lines' writer is `Redacting(std::io::stderr())`. The log formatter writes
+/// one event per `write_all`, so a secret is never split between two writes.
+pub struct Redacting<W: Write>(pub W);
 
-impl Write for Stderr {
+impl<W: Write> Write for Redacting<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let text = redact(&String::from_utf8_lossy(buf));
-        io::stderr().lock().write_all(text.as_bytes())?;
+        self.0.write_all(text.as_bytes())?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        io::stderr().flush()
+        self.0.flush()
     }
 }
 
@@ -211,6 +211,16 @@ mod tests {
         register("Zq9%2Fregistered");
         let text = redact("auth failed: Zq9/registered and Zq9%2Fregistered");
         assert_eq!(text, "auth failed: *** and ***");
+    }
+
+    #[test]
+    fn log_lines_are_redacted_as_they_are_written() {
+        let mut out = Redacting(Vec::new());
+        write!(out, "WARN retrying redis://:pw9@cache:6379/0 token=abc\n").unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "WARN retrying redis://:***@cache:6379/0 token=***\n"
+        );
     }
 
     #[test]
