@@ -16,6 +16,7 @@ use url::Url;
 use crate::error::CommandError;
 use crate::partition::policy::Policy;
 use crate::store::kind::StoreKind;
+use crate::store::names;
 use crate::store::pg::partitions::PARTITIONED;
 
 /// The file read when `--config` is not given, if it exists in the working directory.
@@ -41,6 +42,8 @@ pub struct Config {
     pub database_url: RedactedUrl,
     pub redis_url: RedactedUrl,
     pub mongodb_uri: RedactedUrl,
+    /// The database `mongodb_uri` names, checked against MongoDB's naming rules.
+    pub mongodb_database: String,
     pub elasticsearch_url: RedactedUrl,
     /// How long a mutating command waits for another run's lock before exit 4.
     pub lock_wait: Duration,
@@ -161,9 +164,22 @@ impl FileSettings {
 }
 
 impl Config {
-    /// Loads the configuration from the process environment and the file system.
+    /// Loads the configuration from the process environment and the file system,
+    /// and hands its URLs' secrets to [`crate::redact`], which hides them in
+    /// every message from then on.
     pub fn load(overrides: &Overrides) -> Result<Config, CommandError> {
-        Self::load_with_env(overrides, &|name| std::env::var(name).ok())
+        let config = Self::load_with_env(overrides, &|name| std::env::var(name).ok())?;
+        for url in [
+            &config.database_url,
+            &config.redis_url,
+            &config.mongodb_uri,
+            &config.elasticsearch_url,
+        ] {
+            url.secrets()
+                .iter()
+                .for_each(|s| crate::redact::register(s));
+        }
+        Ok(config)
     }
 
     /// Loads the configuration with `env` standing in for the environment (tests).
@@ -178,10 +194,7 @@ impl Config {
         let profile = overrides.profile.clone().or_else(|| env(ENV_PROFILE));
         let (text, settings) = match &file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    CommandError::usage(format!("cannot read config file {}: {e}", path.display()))
-                        .with_hint("pass an existing file with --config PATH, or remove the flag")
-                })?;
+                let text = crate::yaml::read_bounded(path, "config file")?;
                 let settings = parse_file(path, &text)?;
                 (text, settings)
             }
@@ -234,6 +247,14 @@ impl Config {
             pick(ENV_MONGODB_URI, &settings.mongodb_uri, DEFAULT_MONGODB_URI),
         );
         let mongodb_uri = parse_url(&v, "mongodb_uri", &o, &source, &["mongodb", "mongodb+srv"])?;
+        // From the URI as written: the parsed URL's path has `..` resolved.
+        let mongodb_database = names::mongo_database(&v).map_err(|why| {
+            CommandError::usage(format!(
+                "invalid MongoDB database in {}: {why}",
+                place(&o, "mongodb_uri", &source)
+            ))
+            .with_hint(names::MONGO_RULE)
+        })?;
         let (v, o) = flag_or(
             &overrides.elasticsearch_url,
             "--elasticsearch-url",
@@ -259,6 +280,7 @@ impl Config {
         Ok(Config {
             database_url,
             redis_url,
+            mongodb_database,
             mongodb_uri,
             elasticsearch_url,
             lock_wait: Duration::from_secs(
@@ -279,16 +301,21 @@ impl Config {
                 .or_else(|| env("LOGNAME"))
                 .unwrap_or_else(|| "unknown".to_string()),
             stores,
-            redis_key_prefix: overrides
-                .redis_key_prefix
-                .clone()
-                .or(settings.redis_key_prefix)
-                .unwrap_or_default(),
-            es_index_prefix: overrides
-                .es_index_prefix
-                .clone()
-                .or(settings.es_index_prefix)
-                .unwrap_or_default(),
+            redis_key_prefix: checked_name(
+                (&overrides.redis_key_prefix, "--redis-key-prefix"),
+                (&settings.redis_key_prefix, "redis_key_prefix"),
+                &source,
+                names::redis_key_prefix,
+                "Redis key prefix",
+            )?,
+            es_index_prefix: checked_name(
+                (&overrides.es_index_prefix, "--es-index-prefix"),
+                (&settings.es_index_prefix, "es_index_prefix"),
+                &source,
+                names::es_index_prefix,
+                "Elasticsearch index prefix",
+            )
+            .map_err(|e| e.with_hint(names::ES_RULE))?,
             es_keep_indices: overrides
                 .es_keep_indices
                 .or(settings.es_keep_indices)
@@ -387,6 +414,49 @@ struct FileSource<'a> {
     text: &'a str,
 }
 
+/// A name setting (flag, else file, else empty) that `rule` accepts; the
+/// error names where the value came from and the rule it breaks.
+fn checked_name(
+    (flag, flag_name): (&Option<String>, &'static str),
+    (file, key): (&Option<String>, &str),
+    source: &FileSource<'_>,
+    rule: fn(&str) -> Result<(), String>,
+    what: &str,
+) -> Result<String, CommandError> {
+    let (value, origin) = match (flag, file) {
+        (Some(v), _) => (v.clone(), Origin::Flag(flag_name)),
+        (None, Some(v)) => (v.clone(), Origin::File),
+        (None, None) => return Ok(String::new()),
+    };
+    rule(&value).map_err(|why| {
+        CommandError::usage(format!(
+            "invalid {what} in {}: {why}",
+            place(&origin, key, source)
+        ))
+    })?;
+    Ok(value)
+}
+
+/// Where a setting came from, for a message: `flag --x`, `environment
+/// variable X`, `FILE:LINE: key `k``.
+fn place(origin: &Origin, key: &str, source: &FileSource<'_>) -> String {
+    match origin {
+        Origin::Flag(flag) => format!("flag {flag}"),
+        Origin::Env(name) => format!("environment variable {name}"),
+        Origin::File => {
+            let path = source
+                .path
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            match line_of(source.text, key) {
+                Some(line) => format!("{path}:{line}: key `{key}`"),
+                None => format!("{path}: key `{key}`"),
+            }
+        }
+        Origin::Default => format!("built-in default for `{key}`"),
+    }
+}
+
 fn parse_url(
     value: &str,
     key: &str,
@@ -404,21 +474,7 @@ fn parse_url(
         Err(e) => e.to_string(),
     };
     // The raw value may hold a password: never echo it.
-    let place = match origin {
-        Origin::Flag(flag) => format!("flag {flag}"),
-        Origin::Env(name) => format!("environment variable {name}"),
-        Origin::File => {
-            let path = source
-                .path
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            match line_of(source.text, key) {
-                Some(line) => format!("{path}:{line}: key `{key}`"),
-                None => format!("{path}: key `{key}`"),
-            }
-        }
-        Origin::Default => format!("built-in default for `{key}`"),
-    };
+    let place = place(origin, key, source);
     Err(
         CommandError::usage(format!("invalid URL in {place}: {problem}")).with_hint(format!(
             "expected a URL like {}://user:password@host:port/name",
@@ -497,6 +553,19 @@ impl RedactedUrl {
         }
     }
 
+    /// The secrets this URL holds: its password and the values of its secret
+    /// query parameters, as written in the URL.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.0.password().map(str::to_string).into_iter().collect();
+        out.extend(
+            self.0
+                .query_pairs()
+                .filter(|(k, v)| is_secret_param(k) && !v.is_empty())
+                .map(|(_, v)| v.into_owned()),
+        );
+        out
+    }
+
     /// The last path segment: the database name for PostgreSQL and MongoDB.
     pub fn database_name(&self) -> Option<String> {
         let name = self.0.path().trim_start_matches('/');
@@ -509,6 +578,20 @@ impl RedactedUrl {
     }
 }
 
+/// A query parameter whose value is a secret (`?password=...`).
+fn is_secret_param(key: &str) -> bool {
+    [
+        "password",
+        "pass",
+        "secret",
+        "token",
+        "api_key",
+        "sslpassword",
+    ]
+    .iter()
+    .any(|s| key.eq_ignore_ascii_case(s))
+}
+
 impl fmt::Display for RedactedUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut shown = self.0.clone();
@@ -519,16 +602,7 @@ impl fmt::Display for RedactedUrl {
             let pairs: Vec<(String, String)> = shown
                 .query_pairs()
                 .map(|(k, v)| {
-                    let secret = [
-                        "password",
-                        "pass",
-                        "secret",
-                        "token",
-                        "api_key",
-                        "sslpassword",
-                    ]
-                    .iter()
-                    .any(|s| k.eq_ignore_ascii_case(s));
+                    let secret = is_secret_param(&k);
                     (
                         k.into_owned(),
                         if secret {
@@ -574,6 +648,7 @@ mod tests {
         assert!(shown.contains("sslmode=require"), "{shown}");
         assert!(url.expose().contains("s3cr3t"));
         assert_eq!(url.scrub("auth failed for s3cr3t"), "auth failed for ***");
+        assert_eq!(url.secrets(), ["s3cr3t", "also"]);
     }
 
     #[test]
@@ -684,6 +759,213 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("rez-db.yaml:2: key `database_url`"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    fn load_flags(overrides: Overrides) -> Result<Config, CommandError> {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.yaml");
+        std::fs::write(&empty, "").unwrap();
+        Config::load_with_env(
+            &Overrides {
+                config_file: Some(empty),
+                ..overrides
+            },
+            &no_env,
+        )
+    }
+
+    #[test]
+    fn mongodb_database_must_be_one_valid_segment() {
+        let long = "d".repeat(64);
+        for (uri, why) in [
+            ("mongodb://h/logs_a/../admin", "one path segment"),
+            ("mongodb://h/logs_a/%2e%2e/admin", "one path segment"),
+            ("mongodb://h/a%2Fb", "`/`"),
+            ("mongodb://h/a.b", "`.`"),
+            ("mongodb://h/a$b", "`$`"),
+            ("mongodb://h/a%20b", "space"),
+            ("mongodb://h/a%00b", "NUL"),
+            ("mongodb://h/", "empty"),
+            ("mongodb://h", "empty"),
+            (&format!("mongodb://h/{long}"), "64 bytes"),
+        ] {
+            let err = load_flags(Overrides {
+                mongodb_uri: Some(uri.to_string()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Usage, "{uri}");
+            let text = err.to_string();
+            assert!(
+                text.contains("flag --mongodb-uri") && text.contains(why),
+                "{uri}: {text}"
+            );
+            assert!(text.contains("a MongoDB database name is"), "{uri}: {text}");
+        }
+        for (uri, name) in [
+            ("mongodb://u:p@h1:1/rez-logs?replicaSet=r", "rez-logs"),
+            ("mongodb+srv://cluster.example/a+b", "a+b"),
+            (&format!("mongodb://h/{}", &long[1..]), &long[1..]),
+        ] {
+            let cfg = load_flags(Overrides {
+                mongodb_uri: Some(uri.to_string()),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("{uri}: {e}"));
+            assert_eq!(cfg.mongodb_database, name, "{uri}");
+        }
+    }
+
+    #[test]
+    fn es_index_prefix_follows_the_index_name_rules() {
+        for (prefix, why) in [
+            ("x_*", "`*`"),
+            ("../", "`/`"),
+            ("/_doc/", "`/`"),
+            ("Rez_", "lowercase"),
+            ("-a", "start with"),
+            ("_a", "start with"),
+            ("+a", "start with"),
+            (".", "`.`"),
+            ("..", "`.`"),
+            ("a b", "space"),
+            ("a,b", "`,`"),
+            ("a#", "`#`"),
+            ("a:b", "`:`"),
+            ("a\\b", "`\\`"),
+            ("a?b", "`?`"),
+            ("a\"b", "`\"`"),
+            ("a<b", "`<`"),
+            ("a|b", "`|`"),
+        ] {
+            let err = load_flags(Overrides {
+                es_index_prefix: Some(prefix.to_string()),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Usage, "{prefix}");
+            let text = err.to_string();
+            assert!(
+                text.contains("flag --es-index-prefix") && text.contains(why),
+                "{prefix}: {text}"
+            );
+        }
+        for prefix in ["", "t_1_", "rez-test.", "a+b"] {
+            let cfg = load_flags(Overrides {
+                es_index_prefix: Some(prefix.to_string()),
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("{prefix}: {e}"));
+            assert_eq!(cfg.es_index_prefix, prefix);
+        }
+        // In the file: named by file, line and key.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rez-db.yaml");
+        std::fs::write(&path, "lock_wait_secs: 1\nes_index_prefix: \"x_*\"\n").unwrap();
+        let err = Config::load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains("rez-db.yaml:2: key `es_index_prefix`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn redis_key_prefix_refuses_control_characters() {
+        let err = load_flags(Overrides {
+            redis_key_prefix: Some("t\n1:".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Usage);
+        assert!(
+            err.to_string().contains("--redis-key-prefix")
+                && err.to_string().contains("control character"),
+            "{err}"
+        );
+        // Glob characters are fine: every SCAN MATCH escapes them.
+        let cfg = load_flags(Overrides {
+            redis_key_prefix: Some("t[1]*?:".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(cfg.redis_key_prefix, "t[1]*?:");
+    }
+
+    fn load_file(text: &[u8]) -> Result<Config, CommandError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rez-db.yaml");
+        std::fs::write(&path, text).unwrap();
+        Config::load_with_env(
+            &Overrides {
+                config_file: Some(path),
+                ..Default::default()
+            },
+            &no_env,
+        )
+    }
+
+    #[test]
+    fn a_config_file_over_1_mib_is_refused() {
+        let mut text = b"lock_wait_secs: 1\n".to_vec();
+        while text.len() <= 1 << 20 {
+            text.extend_from_slice(b"# a comment line that only makes the file larger\n");
+        }
+        let err = load_file(&text).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Usage);
+        assert!(
+            err.message.contains("rez-db.yaml") && err.message.contains("over 1 MiB"),
+            "{err}"
+        );
+        // Just under the limit is still read.
+        text.truncate((1 << 20) - 100);
+        text.push(b'\n');
+        load_file(&text).unwrap();
+        // A file without an end (a device, a fifo) is cut off, not read whole.
+        let err = Config::load_with_env(
+            &Overrides {
+                config_file: Some("/dev/zero".into()),
+                ..Default::default()
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .contains("/dev/zero: the config file is over 1 MiB"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_config_file_nested_deeper_than_32_levels_is_refused() {
+        let flow = format!("stores: {}{}\n", "[".repeat(1000), "]".repeat(1000));
+        let mut block = String::from("partitions:\n");
+        for level in 1..40 {
+            block.push_str(&format!("{}k{level}:\n", "  ".repeat(level)));
+        }
+        let mut sequences = String::from("stores:\n");
+        sequences.push_str(&"- ".repeat(40));
+        sequences.push_str("pg\n");
+        // Brackets the pre-scan takes for quoted text still count, up to a cap.
+        let quoted = format!("audit: {{tables: ['{}']}}\n", "[".repeat(2000));
+        let err = load_file(quoted.as_bytes()).unwrap_err();
+        assert!(err.message.contains("2002 flow brackets"), "{err}");
+        for (text, line) in [(flow, 1), (block, 33), (sequences, 2)] {
+            let err = load_file(text.as_bytes()).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Usage);
+            assert!(
+                err.message
+                    .contains(&format!("rez-db.yaml:{line}: nested deeper than 32 levels")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

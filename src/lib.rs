@@ -12,7 +12,11 @@
 //!   the plan of what to apply. [`store`] holds one adapter per datastore and
 //!   does all I/O; `store::lease` is the run lock kept inside MongoDB, Redis
 //!   and Elasticsearch (PostgreSQL's is `store::pg::lock`).
-//! - [`error`] defines [`error::CommandError`] and the exit-code contract.
+//! - [`error`] defines [`error::CommandError`] and the exit-code contract;
+//!   [`redact`] scrubs every message on its way out (stderr, `--json`, the
+//!   operations log, log lines): secrets never leave, file content only as
+//!   the one field a message is about. [`yaml`] reads a user's YAML file
+//!   (configuration, manifest) within size and nesting bounds.
 //! - [`domain`] holds the business rules (money, coins, ledgers, orders,
 //!   offers), pure and synchronous; every command uses it.
 //! - [`definitions`] parses `mongo-indexes/`, `redis-layout.toml` and
@@ -40,10 +44,12 @@ pub mod oplog;
 pub mod output;
 pub mod partition;
 pub mod provision;
+pub mod redact;
 pub mod search;
 pub mod seed;
 pub mod store;
 pub mod validate;
+pub mod yaml;
 
 use std::process::ExitCode;
 
@@ -131,7 +137,7 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
     match command {
         Command::Create(args) => finish(commands::create::run(ctx, args).await?, json),
         Command::Migrate(args) => match args.status_requested() {
-            true => finish(commands::migrate::status(ctx).await?, json),
+            true => finish(commands::migrate::status(ctx, args).await?, json),
             false => finish(commands::migrate::run(ctx, args).await?, json),
         },
         Command::Seed(args) => finish(commands::seed::run(ctx, args).await?, json),

@@ -18,7 +18,8 @@ fn main() -> ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
         )
-        .with_writer(std::io::stderr)
+        // Log lines go out redacted, like every other message.
+        .with_writer(|| rez_db::redact::Redacting(std::io::stderr()))
         .init();
 
     match tokio::runtime::Builder::new_multi_thread()

@@ -2,12 +2,14 @@
 //! the start before the command runs, the end after. A run whose database
 //! does not exist yet (`create`) is recorded at the end. Never fails the
 //! command: a log that cannot be written is a warning on stderr.
+//! The stored error goes through [`crate::redact`], like the printed one.
 
 use chrono::Utc;
 use sqlx::postgres::PgConnection;
 
 use crate::config::redact_args;
 use crate::error::CommandError;
+use crate::redact::redact;
 use crate::store::pg::{self, oplog};
 use crate::Ctx;
 
@@ -35,22 +37,34 @@ impl OpLog {
         OpLog { op: Some(op), open }
     }
 
-    /// Records how the run ended.
+    /// Records how the run ended. The error is stored redacted, as it is
+    /// printed; a connection the command left unusable is replaced once, so
+    /// that only a killed run keeps a row without an end.
     pub async fn finish(self, ctx: &Ctx, outcome: &Result<u8, CommandError>) {
         let Some(op) = self.op else { return };
         let (code, message) = match outcome {
             Ok(code) => (*code, None),
-            Err(e) => (e.kind.exit_code(), Some(e.message.as_str())),
+            Err(e) => (e.kind.exit_code(), Some(redact(&e.message))),
         };
-        let open = match self.open {
-            Some(open) => Ok(open),
-            None => open(ctx, &op).await,
-        };
-        let result = match open {
-            Ok((mut conn, id)) => oplog::finish(&mut conn, id, code, message)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
+        let message = message.as_deref();
+        let result = match self.open {
+            Some((mut conn, id)) => match oplog::finish(&mut conn, id, code, message).await {
+                Ok(()) => Ok(()),
+                Err(_) => {
+                    match pg::connect(&ctx.config.database_url, ctx.config.connect_timeout).await {
+                        Ok(mut fresh) => oplog::finish(&mut fresh, id, code, message)
+                            .await
+                            .map_err(|e| e.to_string()),
+                        Err(e) => Err(e.message),
+                    }
+                }
+            },
+            None => match open(ctx, &op).await {
+                Ok((mut conn, id)) => oplog::finish(&mut conn, id, code, message)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            },
         };
         if let Err(e) = result {
             tracing::warn!(

@@ -20,21 +20,13 @@ use super::io_err;
 use super::stream::{self, Compression, Sink};
 use crate::error::{CommandError, Result};
 use crate::store::lease::REDIS_KEY_STEM;
+use crate::store::names::glob_literal;
 use crate::store::redis::{Redis, LAYOUT_KEY};
 
 pub const FILE: &str = "keys.bin";
 const MAGIC: &[u8] = b"REZRDB1\n";
 /// Keys per pipelined round trip.
 const BATCH: usize = 500;
-
-fn glob_literal(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| match c {
-            '*' | '?' | '[' | ']' | '\\' => vec!['\\', c],
-            _ => vec![c],
-        })
-        .collect()
-}
 
 /// Every key under the prefix (full names), by SCAN; rez-db's leases
 /// (`rez-db:lock:*`) are not data: never backed up, counted or cleared.
@@ -220,10 +212,5 @@ mod tests {
             (&b"a:b"[..], 1500, &b"xy"[..])
         );
         assert!(read_record(&mut input).unwrap().is_none());
-    }
-
-    #[test]
-    fn prefixes_match_literally() {
-        assert_eq!(glob_literal("t[1]*:"), "t\\[1\\]\\*:");
     }
 }

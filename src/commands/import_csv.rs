@@ -35,7 +35,8 @@ use crate::Ctx;
 /// partition, unless --allow-past-retention.
 ///
 /// --manifest FILE imports a YAML list of files (`files: [{table: T, path: P, map:
-/// {CSV_COL: DB_COL}}]`, paths relative to it) in dependency order, in one transaction.
+/// {CSV_COL: DB_COL}}]`, paths relative to it and inside its folder unless
+/// --allow-outside) in dependency order, in one transaction.
 ///
 /// An empty field is NULL. A file with a header and no rows loads nothing (exit 0).
 /// Exit codes: 0 all rows loaded; 1 rows were rejected (the others are loaded), or
@@ -68,6 +69,11 @@ pub struct ImportCsvArgs {
     /// Import the files a YAML manifest lists, in dependency order, in one transaction
     #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "table", "maps", "resume"])]
     pub manifest: Option<PathBuf>,
+
+    /// Let the manifest's paths lead outside its folder (absolute paths, `..`, symbolic
+    /// links); without it they are refused (exit 2)
+    #[arg(long, requires = "manifest")]
+    pub allow_outside: bool,
 
     /// Check every row (uniques and references against the tables included), write the
     /// reject file and the summary, and load nothing: the transaction is rolled back and no
@@ -349,16 +355,29 @@ impl Render for Report {
 pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
     let started = Instant::now();
     let url = &ctx.config.database_url;
-    let manifest = args.manifest.as_deref().map(manifest::read).transpose()?;
+    let manifest = args
+        .manifest
+        .as_deref()
+        .map(|m| manifest::read(m, args.allow_outside))
+        .transpose()?;
     let (file, table) = match (&args.file, &args.table) {
         (Some(file), Some(table)) => (file.clone(), table.clone()),
         _ => (PathBuf::new(), String::new()),
     };
-    if manifest.is_none() && !file.is_file() {
-        return Err(CommandError::usage(format!(
-            "{}: no such file",
-            file.display()
-        )));
+    if manifest.is_none() {
+        if let Some(what) = import::reader::irregular(&file) {
+            return Err(CommandError::usage(format!(
+                "{}: not a regular file ({what}); import-csv reads files only",
+                file.display()
+            ))
+            .with_hint("export the data to a file first"));
+        }
+        if !file.is_file() {
+            return Err(CommandError::usage(format!(
+                "{}: no such file",
+                file.display()
+            )));
+        }
     }
     let rejects = args.rejects.clone().unwrap_or_else(|| {
         manifest::default_rejects(&file, args.reject_format == RejectFormat::Jsonl)

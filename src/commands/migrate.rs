@@ -68,14 +68,20 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum MigrateAction {
-    /// List applied and pending migrations with their checksums; exit 1 on divergence
+    /// List applied and pending migrations with their checksums, and what `migrate` would
+    /// create or change on the other selected stores; exit 1 on divergence or drift
     Status(StatusArgs),
 }
 
+/// `migrate status` reports on the stores `migrate` works on, so it takes the
+/// same store flags (`--only pg` works on both).
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
     pub pg: PgArgs,
+
+    #[command(flatten)]
+    pub stores: StoreArgs,
 }
 
 impl MigrateArgs {
@@ -87,7 +93,10 @@ impl MigrateArgs {
     }
 
     pub fn stores(&self) -> &StoreArgs {
-        &self.run.stores
+        match &self.action {
+            Some(MigrateAction::Status(s)) => &s.stores,
+            None => &self.run.stores,
+        }
     }
 
     pub fn lock(&self) -> Option<&LockArgs> {
@@ -325,9 +334,13 @@ pub async fn run_with(ctx: &Ctx, run: &RunArgs, local: &[Migration]) -> Result<M
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
+    /// Empty when PostgreSQL is not among the stores.
     pub database: String,
     pub migrations: Vec<StatusRow>,
     pub divergences: Vec<Divergence>,
+    /// MongoDB, Redis and Elasticsearch: what `migrate` would do (`crate::provision`, dry run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<ObjectRow>,
 }
 
 #[derive(Debug, Serialize)]
@@ -354,6 +367,19 @@ pub enum State {
 
 impl Render for StatusReport {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        if !self.database.is_empty() {
+            self.postgres(out)?;
+        }
+        crate::provision::render(&self.stores, out)
+    }
+
+    fn has_problems(&self) -> bool {
+        !self.divergences.is_empty() || self.stores.iter().any(|r| r.is_problem(false))
+    }
+}
+
+impl StatusReport {
+    fn postgres(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut t = table(["version", "name", "state", "sha256", "applied at"]);
         for r in &self.migrations {
             t.add_row([
@@ -383,14 +409,36 @@ impl Render for StatusReport {
             self.divergences.len()
         )
     }
-
-    fn has_problems(&self) -> bool {
-        !self.divergences.is_empty()
-    }
 }
 
-pub async fn status(ctx: &Ctx) -> Result<StatusReport> {
-    status_with(ctx, &load_local()?).await
+/// `migrate status`: PostgreSQL's migrations, then the other selected stores
+/// as `migrate --check` sees them. PostgreSQL is asked first, as before the
+/// other stores were part of it.
+pub async fn status(ctx: &Ctx, args: &MigrateArgs) -> Result<StatusReport> {
+    let stores = &ctx.config.stores;
+    let others = stores.iter().any(|s| *s != StoreKind::Postgres);
+    let defs = match others {
+        true => Some(Definitions::load(args.stores().definitions.as_deref())?),
+        false => None,
+    };
+    let mut report = match stores.contains(&StoreKind::Postgres) {
+        true => status_with(ctx, &load_local()?).await?,
+        false => StatusReport {
+            database: String::new(),
+            migrations: Vec::new(),
+            divergences: Vec::new(),
+            stores: Vec::new(),
+        },
+    };
+    if let Some(defs) = defs {
+        let mut conns = Connections::open(ctx).await?;
+        let options = Options {
+            dry_run: true,
+            fix_drift: false,
+        };
+        report.stores = crate::provision::apply(&mut conns, &defs, options).await?;
+    }
+    Ok(report)
 }
 
 /// [`status`] with another migration set than the embedded one.
@@ -445,6 +493,7 @@ pub async fn status_with(ctx: &Ctx, local: &[Migration]) -> Result<StatusReport>
         database: url.to_string(),
         migrations,
         divergences,
+        stores: Vec::new(),
     })
 }
 

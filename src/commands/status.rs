@@ -12,6 +12,7 @@ use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::migration;
 use crate::output::{table, Render};
+use crate::redact::redact;
 use crate::store::kind::StoreKind;
 use crate::store::pg::{self, history};
 use crate::Ctx;
@@ -125,8 +126,9 @@ pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<StatusReport> {
                 } else {
                     "error".into()
                 },
-                details: e.hints.clone(),
-                error: Some(e.message),
+                // A report that carries an error redacts it as emit_error would.
+                details: e.hints.iter().map(|h| redact(h)).collect(),
+                error: Some(redact(&e.message)),
             },
         });
     }

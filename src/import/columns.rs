@@ -8,6 +8,7 @@ use super::check::{Column, SqlType};
 use super::tables::{self, TableRules};
 use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
+use crate::redact::field;
 use crate::store::pg;
 
 /// (name, data_type, udt_name, char length, precision, scale, NOT NULL, has a default)
@@ -87,6 +88,32 @@ pub(super) struct CatalogColumn {
     pub(super) unsupported: Option<String>,
 }
 
+/// The hint that lists a header's names: only the fields that look like column
+/// names are quoted (a "header" may be the first line of any file, secrets
+/// included), the others counted.
+fn header_names(header: &[String]) -> String {
+    let plausible = |h: &&String| {
+        !h.is_empty()
+            && h.len() <= 63
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ' ' | '.'))
+    };
+    let names: Vec<&str> = header
+        .iter()
+        .filter(plausible)
+        .map(String::as_str)
+        .collect();
+    let others = header.len() - names.len();
+    match (names.is_empty(), others) {
+        (true, _) => "the header names no column: its first line must name the columns".to_string(),
+        (false, 0) => format!("the header names: {}", names.join(", ")),
+        (false, n) => format!(
+            "the header names: {} (and {n} fields that are no column names)",
+            names.join(", ")
+        ),
+    }
+}
+
 /// Maps the header onto the table's columns; every name is checked against
 /// the catalog. Returns the file's columns in header order.
 pub(super) fn map_header(
@@ -98,27 +125,38 @@ pub(super) fn map_header(
 ) -> Result<Vec<Column>> {
     for (from, _) in maps {
         if !header.iter().any(|h| h == from) {
+            let from = field(from);
             return Err(CommandError::usage(format!(
                 "--map {from}=...: the header of {file} has no column `{from}`"
             ))
-            .with_hint(format!("the header names: {}", header.join(", "))));
+            .with_hint(header_names(header)));
         }
     }
     let names: Vec<&str> = columns.iter().map(|c| c.column.name.as_str()).collect();
     let mut mapped: Vec<Column> = Vec::with_capacity(header.len());
     for h in header {
-        let target = maps
-            .iter()
-            .find(|(from, _)| from == h)
-            .map_or(h.as_str(), |(_, to)| to.as_str());
+        let map = maps.iter().find(|(from, _)| from == h);
+        let target = map.map_or(h.as_str(), |(_, to)| to.as_str());
         let Some(i) = names.iter().position(|n| *n == target) else {
-            return Err(CommandError::usage(format!(
-                "{file}:1: column `{h}` is not a column of `{table}`"
-            ))
-            .with_hint(format!(
-                "rename it with --map {h}=COLUMN; the columns of `{table}` are: {}",
-                names.join(", ")
-            )));
+            let columns = names.join(", ");
+            // Name the value that is wrong, whole (as far as a message quotes a value).
+            return Err(match map {
+                Some(_) => CommandError::usage(format!(
+                    "--map {}={}: `{}` is not a column of `{table}`",
+                    field(h),
+                    field(target),
+                    field(target)
+                ))
+                .with_hint(format!("the columns of `{table}` are: {columns}")),
+                None => CommandError::usage(format!(
+                    "{file}:1: column `{}` is not a column of `{table}`",
+                    field(h)
+                ))
+                .with_hint(format!(
+                    "rename it with --map {}=COLUMN; the columns of `{table}` are: {columns}",
+                    field(h)
+                )),
+            });
         };
         let col = &columns[i].column;
         if let Some(ty) = &columns[i].unsupported {
@@ -147,4 +185,79 @@ pub(super) fn map_header(
         .with_hint("add the column, or --map the file's name for it"));
     }
     Ok(mapped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users() -> Vec<CatalogColumn> {
+        ["id", "phone", "email"]
+            .iter()
+            .map(|name| CatalogColumn {
+                column: Column::new("users", name, SqlType::Text, *name == "phone"),
+                udt: "text".into(),
+                required: *name == "phone",
+                unsupported: None,
+            })
+            .collect()
+    }
+
+    fn header(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_bad_map_target_is_named_whole() {
+        let bad = r#"email"); drop table x; --"#;
+        let maps = [("email".to_string(), bad.to_string())];
+        let err = map_header(
+            "u.csv",
+            "users",
+            &header(&["phone", "email"]),
+            &maps,
+            &users(),
+        )
+        .unwrap_err();
+        assert!(
+            err.message.contains(&format!(
+                "--map email={bad}: `{bad}` is not a column of `users`"
+            )),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_header_field_is_quoted_alone_escaped_and_cut() {
+        let line = format!("pho\0ne{}", "x".repeat(100));
+        let err =
+            map_header("u.csv", "users", &header(&["phone", &line]), &[], &users()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("column `pho\\0ne{}…`", "x".repeat(58))),
+            "{text}"
+        );
+        assert!(
+            !text.contains('\0') && !text.contains(&"x".repeat(59)),
+            "{text}"
+        );
+        // A --map of a column the header lacks lists only the header's plausible names.
+        let maps = [("mobile".to_string(), "phone".to_string())];
+        let secret = "DATABASE_URL=postgres://u:pw@h/db";
+        let err = map_header(
+            "u.csv",
+            "users",
+            &header(&["phone", secret]),
+            &maps,
+            &users(),
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("the header names: phone (and 1 fields that are no column names)"),
+            "{text}"
+        );
+        assert!(!text.contains("DATABASE_URL"), "{text}");
+    }
 }

@@ -11,9 +11,13 @@
 //!   - { table: orders, path: 2024/orders.csv, delimiter: ";" }
 //! ```
 //!
-//! Paths are relative to the manifest. A bad manifest (YAML, an unknown key
-//! or table, a missing file) is exit 2 naming manifest:line:key, before
-//! anything is read or loaded.
+//! Paths are relative to the manifest, and must stay inside its folder once
+//! symbolic links and `..` are resolved, unless `--allow-outside`: a manifest
+//! someone else wrote must not make rez-db read (and quote in an error) a file
+//! elsewhere, such as `/proc/self/environ`. A path that is not a regular file
+//! (a device, a fifo, a folder, a /proc file) is refused whatever its place.
+//! A bad manifest (YAML, an unknown key or table, a missing or refused file)
+//! is exit 2 naming manifest:line:key, before anything is read or loaded.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
+use super::reader::irregular;
 use super::{import, partitions, tables, want_parents, Memory, Options, Outcome};
 use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
@@ -102,18 +107,63 @@ fn one_byte(
     }
 }
 
+/// The file `path` of a manifest in `base`, resolved (symbolic links and `..`):
+/// it exists, is a regular file, and lies inside `base` unless `allow_outside`.
+/// Err is the message, and a hint.
+fn locate(
+    base: &Path,
+    path: &Path,
+    allow_outside: bool,
+) -> std::result::Result<PathBuf, (String, &'static str)> {
+    let joined = base.join(path);
+    let shown = joined.display();
+    let real = joined.canonicalize().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => (
+            format!("{shown}: no such file"),
+            "paths are relative to the manifest's folder",
+        ),
+        _ => (
+            format!("{shown}: cannot read: {e}"),
+            "check the path and its permissions",
+        ),
+    })?;
+    if !allow_outside {
+        let inside = base.canonicalize().is_ok_and(|b| real.starts_with(b));
+        if !inside {
+            return Err((
+                format!(
+                    "{shown} is outside the manifest's folder (it resolves to {})",
+                    real.display()
+                ),
+                "a manifest's paths stay inside its folder, symbolic links and `..` resolved; \
+                 pass --allow-outside if this manifest may read files elsewhere",
+            ));
+        }
+    }
+    if let Some(what) = irregular(&real) {
+        return Err((
+            format!("{shown}: not a regular file ({what})"),
+            "import-csv reads files only; devices, fifos, folders and /proc files are refused",
+        ));
+    }
+    Ok(real)
+}
+
 /// Reads and checks `manifest`; returns its files in dependency order
-/// (files of one table keep the manifest's order).
-pub fn read(manifest: &Path) -> Result<Vec<ManifestFile>> {
-    let text = std::fs::read_to_string(manifest)
-        .map_err(|e| CommandError::usage(format!("{}: cannot read: {e}", manifest.display())))?;
+/// (files of one table keep the manifest's order). Their paths are resolved:
+/// the files read are the ones checked here.
+pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
+    let text = crate::yaml::read_bounded(manifest, "manifest")?;
     let doc: Document = serde_norway::from_str(&text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         bad(manifest, line, "files", e.to_string()).with_hint(
             "a manifest is `files: [{table: T, path: FILE, map: {CSV_COL: DB_COL}}, ...]`",
         )
     })?;
-    let base = manifest.parent().unwrap_or(Path::new("."));
+    let base = match manifest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
     let mut files = Vec::with_capacity(doc.files.len());
     for (n, entry) in doc.files.into_iter().enumerate() {
         let table_line = line_of_nth(&text, "table", n);
@@ -126,16 +176,9 @@ pub fn read(manifest: &Path) -> Result<Vec<ManifestFile>> {
             )
             .with_hint(format!("import-csv loads: {}", tables::names().join(", "))));
         }
-        let path = base.join(&entry.path);
-        if !path.is_file() {
-            return Err(bad(
-                manifest,
-                line_of_nth(&text, "path", n),
-                "path",
-                format!("{}: no such file", path.display()),
-            )
-            .with_hint("paths are relative to the manifest's directory"));
-        }
+        let path = locate(base, &entry.path, allow_outside).map_err(|(message, hint)| {
+            bad(manifest, line_of_nth(&text, "path", n), "path", message).with_hint(hint)
+        })?;
         files.push(ManifestFile {
             table: entry.table,
             path,
@@ -274,7 +317,7 @@ mod tests {
         let write = |text: &str| {
             let p = dir.path().join("m.yaml");
             std::fs::write(&p, text).unwrap();
-            read(&p).unwrap_err().message
+            read(&p, false).unwrap_err().message
         };
         let e = write("files:\n  - table: users\n    path: u.csv\n    tabel: x\n");
         assert!(e.contains("m.yaml:4") && e.contains("tabel"), "{e}");
@@ -296,7 +339,11 @@ mod tests {
             "files:\n  - {table: reviews, path: u.csv}\n  - {table: users, path: u.csv}\n",
         )
         .unwrap();
-        let order: Vec<String> = read(&p).unwrap().into_iter().map(|f| f.table).collect();
+        let order: Vec<String> = read(&p, false)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.table)
+            .collect();
         assert_eq!(order, ["users", "reviews"]);
     }
 }

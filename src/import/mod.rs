@@ -131,6 +131,9 @@ pub(crate) fn input(e: InputError) -> CommandError {
         InputError::Utf8 { .. } => "convert the file first, e.g. `iconv -f LATIN1 -t UTF-8`",
         InputError::Empty { .. } => "the first line must name the columns",
         InputError::Io { .. } => "check the path and its permissions",
+        InputError::NotRegular { .. } => {
+            "export the data to a file first; devices, fifos, folders and /proc files are refused"
+        }
     };
     CommandError::usage(e.to_string()).with_hint(hint)
 }

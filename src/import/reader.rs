@@ -17,6 +17,8 @@ use csv::{ByteRecord, ReaderBuilder};
 pub enum InputError {
     #[error("{file}: cannot read: {source}")]
     Io { file: String, source: io::Error },
+    #[error("{file}: not a regular file ({what}); import-csv reads files only")]
+    NotRegular { file: String, what: &'static str },
     #[error("{file}: the file is empty; a CSV import needs a header line naming the columns")]
     Empty { file: String },
     #[error(
@@ -71,6 +73,41 @@ impl Record {
     }
 }
 
+/// What `path` is when it exists and is not a regular file: a device
+/// (`/dev/zero` never ends), a fifo, a folder, or a kernel pseudo-file under
+/// /proc or /sys (which claim to be regular files of size 0). None for a
+/// regular file, and for a path that cannot be read (opening it says why).
+pub fn irregular(path: &Path) -> Option<&'static str> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() {
+        return Some(kind_of(&meta));
+    }
+    let real = path.canonicalize().ok()?;
+    (real.starts_with("/proc") || real.starts_with("/sys")).then_some("a kernel pseudo-file")
+}
+
+fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_char_device() || t.is_block_device() {
+            return "a device";
+        }
+        if t.is_fifo() {
+            return "a fifo";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
+}
+
 pub struct CsvSource {
     file: PathBuf,
     reader: csv::Reader<Tee<BufReader<File>>>,
@@ -88,8 +125,21 @@ impl CsvSource {
             file: name.clone(),
             source,
         };
+        let not_regular = |what| InputError::NotRegular {
+            file: name.clone(),
+            what,
+        };
+        // Before opening: opening a fifo would wait for a writer.
+        if let Some(what) = irregular(path) {
+            return Err(not_regular(what));
+        }
         let file = File::open(path).map_err(io_err)?;
-        let size = file.metadata().map_err(io_err)?.len();
+        // And the file opened, in case the path changed in between.
+        let meta = file.metadata().map_err(io_err)?;
+        if !meta.is_file() {
+            return Err(not_regular(kind_of(&meta)));
+        }
+        let size = meta.len();
         let reader = ReaderBuilder::new()
             .has_headers(false)
             // The field count is checked here, to name the line in our words.

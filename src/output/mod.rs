@@ -11,6 +11,7 @@ use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
 
 use crate::error::CommandError;
+use crate::redact::redact;
 
 /// A command's result, printable both ways.
 pub trait Render: Serialize {
@@ -38,15 +39,17 @@ pub fn emit<R: Render>(report: &R, json: bool) -> io::Result<()> {
 }
 
 /// Prints a failed command: on stderr always, and as the JSON document under `--json`.
+/// Message and hints are redacted here, once, whatever built them.
 pub fn emit_error(err: &CommandError, json: bool) {
-    eprintln!("error: {err}");
+    eprintln!("error: {}", redact(&err.to_string()));
     if json {
+        let hints: Vec<String> = err.hints.iter().map(|h| redact(h)).collect();
         let doc = serde_json::json!({
             "error": {
                 "kind": format!("{:?}", err.kind).to_lowercase(),
                 "exit_code": err.kind.exit_code(),
-                "message": err.message,
-                "hints": err.hints,
+                "message": redact(&err.message),
+                "hints": hints,
             }
         });
         let _ = ignore_broken_pipe(writeln!(io::stdout(), "{doc:#}"));

@@ -6,5 +6,6 @@ pub mod es;
 pub mod kind;
 pub mod lease;
 pub mod mongo;
+pub mod names;
 pub mod pg;
 pub mod redis;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::config::RedactedUrl;
 use crate::definitions::mongo::{IndexSpec, KeyKind, Validator};
 use crate::error::{CommandError, ErrorKind};
+use crate::store::names;
 
 /// The collection that records what `create`/`migrate` applied, per collection file.
 pub const HISTORY_COLLECTION: &str = "rez_schema_history";
@@ -71,10 +72,12 @@ impl std::fmt::Display for Refusal {
 /// Connects to the database the URI names and checks that the server answers
 /// within `timeout` (exit 3 otherwise).
 pub async fn connect(url: &RedactedUrl, timeout: Duration) -> Result<Mongo, CommandError> {
-    let name = url.database_name().ok_or_else(|| {
-        CommandError::usage(format!("the MongoDB URI {url} names no database")).with_hint(
-            "add the database as the URI's path, e.g. mongodb://127.0.0.1:27017/rez_logs",
-        )
+    // `Config` checked the name in the URI as written (before URL parsing
+    // resolved any `..`); checked again here for callers that build a URL
+    // themselves, by the same rule.
+    let name = names::mongo_database(url.expose()).map_err(|why| {
+        CommandError::usage(format!("invalid MongoDB database in {url}: {why}"))
+            .with_hint(names::MONGO_RULE)
     })?;
     let mut options = tokio::time::timeout(timeout, ClientOptions::parse(url.expose()))
         .await

@@ -150,7 +150,7 @@ impl Redis {
 
     /// Samples up to `budget.max_keys` keys under the prefix with SCAN, with their TYPE and TTL.
     pub async fn sample(&mut self, budget: ScanBudget) -> Result<Vec<KeyInfo>, CommandError> {
-        let pattern = format!("{}*", escape_glob(&self.prefix));
+        let pattern = format!("{}*", super::names::glob_literal(&self.prefix));
         let mut cursor: u64 = 0;
         let mut keys: Vec<String> = Vec::new();
         loop {
@@ -322,17 +322,6 @@ fn shorten(text: String) -> String {
     format!("{} ... ({} more bytes)", &text[..end], text.len() - end)
 }
 
-/// Escapes SCAN MATCH's glob characters in a literal prefix.
-fn escape_glob(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
 
 #[cfg(test)]
 mod tests {
@@ -345,8 +334,4 @@ mod tests {
         assert_eq!(super::shorten("short".into()), "short");
     }
 
-    #[test]
-    fn prefixes_are_matched_literally() {
-        assert_eq!(super::escape_glob("t[1]*:"), "t\\[1\\]\\*:");
-    }
 }

@@ -254,3 +254,59 @@ fn drop_without_yes_and_without_a_terminal_refuses() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
 }
+
+#[test]
+fn status_refuses_a_mongodb_database_that_is_no_single_valid_segment() {
+    // Port 1: a request would end in exit 3; the refusal comes before any.
+    let long = format!("mongodb://127.0.0.1:1/{}", "d".repeat(65));
+    for uri in ["mongodb://127.0.0.1:1/logs_a/../admin", long.as_str()] {
+        let out = rez(&["status", "--only", "mongo", "--mongodb-uri", uri])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{uri}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("a MongoDB database name is"),
+            "{uri}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn status_refuses_an_es_index_prefix_that_is_no_index_name() {
+    for prefix in ["x_*", "../", "/_doc/"] {
+        let out = rez(&[
+            "status",
+            "--only",
+            "es",
+            "--elasticsearch-url",
+            "http://127.0.0.1:1",
+            "--es-index-prefix",
+            prefix,
+        ])
+        .output()
+        .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{prefix}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("Elasticsearch index name"),
+            "{prefix}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn migrate_status_takes_the_store_flags_of_migrate() {
+    let out = rez(&[
+        "migrate",
+        "status",
+        "--only",
+        "pg",
+        "--database-url",
+        "postgres://rez@127.0.0.1:1/rez",
+    ])
+    .output()
+    .unwrap();
+    // Unreachable (3), not an unknown flag (2).
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}

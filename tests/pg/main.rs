@@ -10,6 +10,7 @@ mod constraints;
 mod create;
 mod expire;
 mod import;
+mod import_inputs;
 mod import_phase3;
 mod migrate;
 mod reference;

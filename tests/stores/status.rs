@@ -1,7 +1,7 @@
 //! `rez-db status`: the four stores in one report; exit 3 when one is unreachable
 //! unless `--only` leaves it out.
 
-use crate::support::Stores;
+use crate::support::{rows, Stores};
 
 #[tokio::test]
 async fn status_shows_every_store_and_exit_3_only_for_a_selected_unreachable_one() {
@@ -74,5 +74,39 @@ async fn status_shows_every_store_and_exit_3_only_for_a_selected_unreachable_one
             "http://127.0.0.1:1",
         ],
         0,
+    );
+}
+
+#[tokio::test]
+async fn migrate_status_takes_the_store_flags_and_reports_what_migrate_would_do() {
+    // No PostgreSQL here: `--only mongo` leaves it (and Redis, Elasticsearch) out.
+    let s = Stores::new("migrate_status").await;
+    let before = s.json(&["migrate", "status", "--only", "mongo"], 0);
+    assert_eq!(before["database"], "", "{before:#}");
+    let mongo = rows(&before, "stores", "mongodb");
+    let collections: Vec<&str> = mongo
+        .iter()
+        .filter(|r| r.0 == "collection")
+        .map(|r| r.2.as_str())
+        .collect();
+    assert_eq!(collections, ["would_create"; 5], "{before:#}");
+    assert!(rows(&before, "stores", "redis").is_empty(), "{before:#}");
+    // Nothing was created by looking.
+    assert!(s
+        .mongo()
+        .await
+        .list_collection_names()
+        .await
+        .unwrap()
+        .is_empty());
+    s.json(&["create", "--only", "mongo"], 0);
+    let after = s.json(&["migrate", "status", "--only", "mongo"], 0);
+    let mongo = rows(&after, "stores", "mongodb");
+    assert!(
+        mongo
+            .iter()
+            .filter(|r| r.0 == "collection")
+            .all(|r| r.2 == "exists"),
+        "{after:#}"
     );
 }

@@ -34,6 +34,12 @@ pub struct Operation {
     pub started_at: DateTime<Utc>,
 }
 
+/// `text` as a PostgreSQL `text` value can hold it: NUL, the one character
+/// it refuses, written `\0`.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\\0")
+}
+
 /// Writes the start of `op`; returns its id.
 pub async fn start(conn: &mut PgConnection, op: &Operation) -> Result<i64, sqlx::Error> {
     sqlx::raw_sql(CREATE).execute(&mut *conn).await?;
@@ -41,14 +47,15 @@ pub async fn start(conn: &mut PgConnection, op: &Operation) -> Result<i64, sqlx:
         "INSERT INTO rez_meta.operations (command, arguments, actor, started_at) VALUES ($1, $2, $3, $4) RETURNING id",
     )
     .bind(&op.command)
-    .bind(&op.arguments)
+    .bind(op.arguments.iter().map(|a| storable(a)).collect::<Vec<_>>())
     .bind(&op.actor)
     .bind(op.started_at)
     .fetch_one(conn)
     .await
 }
 
-/// Records how run `id` ended.
+/// Records how run `id` ended. A message PostgreSQL cannot store in `text`
+/// (a NUL byte) is stored escaped: the run's end is never lost to its message.
 pub async fn finish(
     conn: &mut PgConnection,
     id: i64,
@@ -58,7 +65,7 @@ pub async fn finish(
     sqlx::query("UPDATE rez_meta.operations SET ended_at = clock_timestamp(), exit_code = $2, message = $3 WHERE id = $1")
         .bind(id)
         .bind(i32::from(exit_code))
-        .bind(message)
+        .bind(message.map(storable))
         .execute(conn)
         .await
         .map(|_| ())
