@@ -322,7 +322,6 @@ fn shorten(text: String) -> String {
     format!("{} ... ({} more bytes)", &text[..end], text.len() - end)
 }
 
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -333,5 +332,4 @@ mod tests {
         assert!(short.ends_with("(1002 more bytes)"), "{short}");
         assert_eq!(super::shorten("short".into()), "short");
     }
-
 }
