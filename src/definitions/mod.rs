@@ -181,7 +181,7 @@ mod tests {
         );
         let es: Vec<&str> = d.es.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(es, ["merchants", "offers", "products"]);
-        assert_eq!(d.redis.keys.len(), 9);
+        assert_eq!(d.redis.keys.len(), 10);
     }
 
     #[test]
