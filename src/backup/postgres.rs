@@ -159,7 +159,7 @@ async fn run(
     url: &RedactedUrl,
     tool: &str,
     mut cmd: tokio::process::Command,
-) -> Result<(), String> {
+) -> Result<Vec<u8>, String> {
     let child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -173,7 +173,7 @@ async fn run(
         .map_err(|e| format!("cannot wait for {tool}: {e}"))?;
     guard.disarm();
     if out.status.success() {
-        return Ok(());
+        return Ok(out.stdout);
     }
     Err(url.scrub(&format!(
         "{tool} failed ({}): {}",
@@ -197,7 +197,7 @@ pub async fn dump(
         .arg(format!("--jobs={JOBS}"))
         .arg(format!("--compress={}", compression.pg_dump_level()))
         .arg(format!("--file={}", folder.display()));
-    run(url, "pg_dump", cmd).await
+    run(url, "pg_dump", cmd).await.map(drop)
 }
 
 /// Restores `folder` into the (freshly created) database of `url`, stopping
@@ -207,7 +207,27 @@ pub async fn restore(url: &RedactedUrl, folder: &Path) -> Result<(), String> {
     cmd.arg(format!("--jobs={JOBS}"))
         .arg("--exit-on-error")
         .arg(folder);
-    run(url, "pg_restore", cmd).await
+    run(url, "pg_restore", cmd).await.map(drop)
+}
+
+/// The archive's file that `pg_restore --list` reads: its table of contents.
+pub const TOC: &str = "toc.dat";
+
+/// Reads the archive's table of contents with `pg_restore --list`, which
+/// connects to no database: an archive that pg_restore cannot read is
+/// refused here, during verification, before anything is dropped.
+pub async fn list(url: &RedactedUrl, folder: &Path) -> Result<(), String> {
+    let mut cmd = tokio::process::Command::new("pg_restore");
+    cmd.arg("--list").arg(folder);
+    run(url, "pg_restore --list", cmd)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "pg_restore cannot read the archive {}: {e}",
+                folder.join(TOC).display()
+            )
+        })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! `rez-db restore`: verify a backup whole, then put it back. Nothing is
-//! touched before the manifest, every size and SHA-256 and the target's
-//! emptiness have been checked; replacing data needs `--force` and a yes.
+//! touched before the manifest, every size and SHA-256, the files' types,
+//! pg_restore's reading of the archive and the target's emptiness have been
+//! checked; replacing data needs `--force` and a yes.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -26,9 +27,12 @@ use crate::Ctx;
 /// Restore the datastores from a backup made by `rez-db backup`, then validate.
 ///
 /// First, before anything changes: the manifest must exist (a backup without
-/// one is incomplete), every file must have its recorded size and SHA-256, and
-/// no unlisted file may sit in a store folder; a bad backup is refused
-/// (exit 1) naming the file. A target with data (PostgreSQL: rows in any table or
+/// one is incomplete), every file must have its recorded size and SHA-256, no
+/// unlisted file may sit in a store folder, every file and folder must be a
+/// real one (a symlink, even to an identical copy, a FIFO or a device is
+/// refused, never followed), and pg_restore must read the archive's table of
+/// contents (`pg_restore --list`); a bad backup is refused (exit 1) naming the
+/// file. A target with data (PostgreSQL: rows in any table or
 /// applied migrations; MongoDB: a collection with documents; Redis: a key
 /// under the prefix; Elasticsearch: an index with documents) is refused unless
 /// --force; replacing it asks first unless --yes, and without a terminal
@@ -302,7 +306,7 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
                 .with_hint("pass --only with the stores the backup holds")
             })?;
         prepared.push(match store {
-            StoreKind::Postgres => prepare_pg(ctx, entry).await?,
+            StoreKind::Postgres => prepare_pg(ctx, &args.from, entry).await?,
             StoreKind::Redis => {
                 let mut redis = backup::connect_redis(ctx).await?;
                 let keys = backup::redis::occupied(&mut redis).await?;
@@ -491,14 +495,22 @@ fn target_name(url: &crate::config::RedactedUrl) -> Result<String> {
     })
 }
 
-/// Checks pg_restore's version and what the target database holds.
-async fn prepare_pg(ctx: &Ctx, entry: StoreEntry) -> Result<Prepared> {
+/// Checks pg_restore's version, that it can read the archive (`--list`),
+/// and what the target database holds.
+async fn prepare_pg(ctx: &Ctx, from: &Path, entry: StoreEntry) -> Result<Prepared> {
     let url = &ctx.config.database_url;
     let name = target_name(url)?;
     let err = |e| pg::error(url, e);
     let mut admin = pg::connect(&url.with_path("/postgres"), ctx.config.connect_timeout).await?;
     let (server, major) = postgres::server_version(&mut admin).await.map_err(err)?;
     postgres::check_tool("pg_restore", &server, major).map_err(CommandError::usage)?;
+    // The last check of the backup, by the tool that will read it, before
+    // the target is looked at (let alone dropped).
+    let folder = from.join(&entry.folder);
+    postgres::list(url, &folder).await.map_err(|e| {
+        CommandError::problems(format!("refusing to restore: {e}"))
+            .with_hint("restore from another backup; this one cannot be trusted")
+    })?;
     let target = if provision::database_exists(&mut admin, &name)
         .await
         .map_err(err)?

@@ -236,6 +236,93 @@ async fn a_backup_killed_midway_is_refused_by_restore() {
     );
 }
 
+/// A source database with a backup of it, and an occupied target (the
+/// hand-checked dataset) with its fingerprint: a restore that is refused
+/// must leave the target exactly so.
+async fn a_backup_and_an_occupied_target(
+    label: &str,
+) -> (
+    TestDb,
+    tempfile::TempDir,
+    PathBuf,
+    TestDb,
+    Vec<(String, i64, String)>,
+) {
+    let source = TestDb::migrated(&format!("{label}_source")).await;
+    let (tmp, dir) = backup_dir();
+    backup(&source, &dir);
+    let target = TestDb::clean(&format!("{label}_target")).await;
+    let before = fingerprint(&mut target.conn().await).await;
+    (source, tmp, dir, target, before)
+}
+
+/// `restore --force --yes` of `dir` into `target`: refused with exit 1 and a
+/// message naming `file`; the target keeps every row.
+async fn refused_and_untouched(
+    target: &TestDb,
+    dir: &Path,
+    file: &str,
+    before: &[(String, i64, String)],
+) -> String {
+    let out = target
+        .rez(&[
+            "restore",
+            "--from",
+            dir.to_str().unwrap(),
+            "--force",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(file), "{}", stderr(&out));
+    assert_eq!(
+        fingerprint(&mut target.conn().await).await,
+        before,
+        "the target is untouched"
+    );
+    stderr(&out)
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_replaced_by_a_symlink_to_an_identical_copy_is_refused_before_the_drop() {
+    let (_source, _tmp, dir, target, before) =
+        a_backup_and_an_occupied_target("restore_link").await;
+    // The copy has the same bytes, so its size and SHA-256 (read through
+    // the link) match the manifest; pg_restore would refuse it after the drop.
+    let toc = dir.join("postgres/toc.dat");
+    let outside = tempfile::tempdir().unwrap();
+    let copy = outside.path().join("toc.dat");
+    std::fs::rename(&toc, &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, &toc).unwrap();
+    let err = refused_and_untouched(&target, &dir, "postgres/toc.dat", &before).await;
+    assert!(err.contains("symbolic link"), "{err}");
+}
+
+#[tokio::test]
+async fn a_garbage_toc_with_a_matching_manifest_fails_pg_restore_list_before_the_drop() {
+    let (_source, _tmp, dir, target, before) = a_backup_and_an_occupied_target("restore_toc").await;
+    // Garbage of the right size, and a manifest that agrees with it: only
+    // pg_restore can tell that the archive is unreadable.
+    let toc = dir.join("postgres/toc.dat");
+    let size = std::fs::metadata(&toc).unwrap().len() as usize;
+    let garbage: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(&toc, &garbage).unwrap();
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    use sha2::{Digest, Sha256};
+    for file in manifest["stores"][0]["files"].as_array_mut().unwrap() {
+        if file["path"] == "postgres/toc.dat" {
+            file["sha256"] = format!("{:x}", Sha256::digest(&garbage)).into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let err = refused_and_untouched(&target, &dir, "postgres/toc.dat", &before).await;
+    assert!(err.contains("pg_restore"), "{err}");
+}
+
 #[tokio::test]
 async fn restore_into_a_non_empty_database_needs_force_and_changes_nothing() {
     let source = seeded("backup_source").await;
