@@ -356,6 +356,16 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
     });
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
     lock::hold(&mut conn, &ctx.config, lock::LockScope::Data).await?;
+    // A partitioned table's partitions must stay put from their creation to
+    // the commit of the rows loaded into them: partition-rotate waits.
+    let partitioned = match &manifest {
+        Some(files) => files.iter().any(|f| is_partitioned(&f.table)),
+        None => is_partitioned(&table),
+    };
+    if partitioned {
+        let (scope, shared) = (lock::LockScope::Partitions, lock::Mode::Shared);
+        lock::acquire_in(&mut conn, url, scope, shared, ctx.config.lock_wait).await?;
+    }
     let mut lookup = pg::connect(url, ctx.config.connect_timeout).await?;
     let options = import::Options {
         file: file.clone(),
@@ -424,6 +434,11 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
             })
         }
     };
+    if partitioned {
+        lock::release_in(&mut conn, lock::LockScope::Partitions, lock::Mode::Shared)
+            .await
+            .map_err(|e| pg::error(url, e))?;
+    }
     lock::release(&mut conn, lock::LockScope::Data)
         .await
         .map_err(|e| pg::error(url, e))?;
@@ -432,4 +447,9 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
         Report::File(r) => Report::File(ImportReport { elapsed_ms, ..r }),
         Report::Manifest(r) => Report::Manifest(ManifestReport { elapsed_ms, ..r }),
     })
+}
+
+/// Whether `table` is one of the range-partitioned tables.
+fn is_partitioned(table: &str) -> bool {
+    pg::partitions::PARTITIONED.iter().any(|(t, _)| *t == table)
 }

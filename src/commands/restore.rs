@@ -49,8 +49,9 @@ use crate::Ctx;
 /// manifest records them.
 ///
 /// A PostgreSQL restore holds the data lock that seed and import-csv take
-/// (and a lock on the database's name): while one of them, or another
-/// restore of the same database, runs, it exits 4 (after --lock-wait).
+/// and the partitions lock of partition-rotate, exclusive (and a lock on the
+/// database's name): while one of them, a backup, or another restore of the
+/// same database runs, it exits 4 (after --lock-wait).
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
@@ -435,9 +436,10 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
 /// take such a lock with it. So a restore first locks the database's NAME in
 /// the maintenance database (`postgres`), which no drop touches: two restores
 /// of one database never overlap, even when it does not exist yet. Then,
-/// when the target exists, it takes the data lock inside it: a running seed
-/// or import makes the restore exit 4 before anything is checked or dropped,
-/// and none can start while the target is checked. That session is closed
+/// when the target exists, it takes the data lock inside it (and the
+/// partitions lock: see `pg::lock` for who takes what): a running seed,
+/// import, backup or rotation makes the restore exit 4 before anything is
+/// checked or dropped, and none can start while the target is checked. That session is closed
 /// just before the drop (which would end it anyway); the recreated
 /// database's data lock is taken right after `create`, before pg_restore,
 /// and held through `validate`. Only a seed or import started in the moment
@@ -465,17 +467,15 @@ impl PgLocks {
         Ok(PgLocks { _name: admin, data })
     }
 
-    /// The data lock inside the target database, on a connection of its own.
+    /// The data and partitions locks inside the target database, exclusive,
+    /// on a connection of their own: no seed, import, backup or rotation runs
+    /// in it meanwhile.
     async fn data_lock(ctx: &Ctx) -> Result<PgConnection> {
         let c = &ctx.config;
         let mut conn = pg::connect(&c.database_url, c.connect_timeout).await?;
-        lock::acquire(
-            &mut conn,
-            &c.database_url,
-            lock::LockScope::Data,
-            c.lock_wait,
-        )
-        .await?;
+        for scope in [lock::LockScope::Data, lock::LockScope::Partitions] {
+            lock::acquire(&mut conn, &c.database_url, scope, c.lock_wait).await?;
+        }
         Ok(conn)
     }
 

@@ -189,6 +189,12 @@ pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
         false => None,
     };
     lock::acquire(&mut conn, url, lock::LockScope::Data, ctx.config.lock_wait).await?;
+    // The synthetic dataset fills orders, wallet_transactions and audit_log
+    // through partitions it creates first: partition-rotate waits.
+    if args.synthetic {
+        let (scope, shared) = (lock::LockScope::Partitions, lock::Mode::Shared);
+        lock::acquire_in(&mut conn, url, scope, shared, ctx.config.lock_wait).await?;
+    }
     let (mode, reference, synthetic) = match (args.synthetic, args.scale, args.rng_seed) {
         (true, Some(scale), Some(rng_seed)) => {
             let options = synthetic::load::Options {

@@ -11,6 +11,7 @@ mod create;
 mod expire;
 mod import;
 mod import_phase3;
+mod locks;
 mod migrate;
 mod reference;
 mod rotate;
