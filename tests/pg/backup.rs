@@ -520,7 +520,7 @@ async fn start_a_restore_building_indexes(
 ) -> std::process::Child {
     let child = target.spawn(&["restore", "--from", dir.to_str().unwrap()]);
     let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    while Instant::now() < deadline {
         let building: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 \
              AND application_name = 'pg_restore' AND query ILIKE 'CREATE INDEX big%')",
@@ -530,14 +530,15 @@ async fn start_a_restore_building_indexes(
         .await
         .unwrap();
         if building {
-            return child;
+            break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "pg_restore never built big's indexes"
-        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    assert!(
+        Instant::now() < deadline,
+        "pg_restore never built big's indexes"
+    );
+    child
 }
 
 /// Objects (pg_class rows) in the database of `db`.
