@@ -39,7 +39,8 @@ use crate::Ctx;
 /// --max-errors / --max-error-ratio was exceeded (nothing loaded); 2 the file or
 /// manifest is malformed (empty, invalid UTF-8, wrong field count, unterminated quote,
 /// unknown key), or the table or a column is unknown (nothing loaded); 4 another run
-/// holds the data lock.
+/// holds the data lock (a seed, an import, a backup, a restore) or, for orders and
+/// wallet_transactions, the partitions lock (a partition-rotate).
 ///
 /// Loads: users, merchants, products, offers, orders, wallet_transactions, reviews.
 #[derive(Debug, Args)]
