@@ -204,7 +204,7 @@ impl Command {
             Command::Audit(args) => args.lock(),
             Command::Validate(_) => None,
             Command::ReindexEs(args) => Some(&args.lock),
-            Command::Backup(_) => None,
+            Command::Backup(args) => Some(&args.lock),
             Command::Restore(args) => Some(&args.lock),
             Command::Status(_) => None,
         }

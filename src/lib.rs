@@ -25,7 +25,9 @@
 //!   MongoDB, Redis and Elasticsearch adapters in [`store`]; [`search`] builds
 //!   the Elasticsearch documents from PostgreSQL for `reindex-es`.
 //! - [`backup`] writes and verifies backup directories (`manifest.json`
-//!   last) and drives pg_dump / pg_restore for `backup` and `restore`.
+//!   last) and drives pg_dump / pg_restore for `backup` and `restore`,
+//!   through `store::pg::tools`, which makes sure no such child outlives
+//!   rez-db; [`run`] waits for them after Ctrl-C or SIGTERM.
 //! - [`seed`] turns `seeds/*.yaml` and a (rng seed, clock) pair into rows,
 //!   through [`domain`]; only its loaders touch the database.
 //! - [`import`] checks CSV rows through [`domain`] and loads the good ones
@@ -68,19 +70,24 @@ pub struct Ctx {
 }
 
 /// Runs one parsed command line to its exit code. Ctrl-C stops the command
-/// (dropping its connections rolls back any open transaction, dropping its
-/// future stops a pg_dump or pg_restore child and queues the release of its
-/// store leases) and exits 130; SIGTERM does the same and exits 143.
+/// (dropping its connections rolls back any open transaction, and dropping
+/// its future sends SIGTERM to a pg_dump or pg_restore child and queues the
+/// release of its store leases), waits until such a child and its workers
+/// have exited (SIGKILL after [`store::pg::tools::STOP_GRACE`]), gives the
+/// leases back, and exits 130; SIGTERM does the same and exits 143. So once
+/// rez-db's exit is seen, nothing of it still writes.
 pub async fn run(cli: Cli) -> ExitCode {
     let json = cli.global.json;
     let outcome = tokio::select! {
         code = dispatch(cli) => code,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted: open transactions are rolled back by the server");
+            stop_children().await;
             Ok(ExitCode::from(130))
         }
         _ = terminated() => {
             eprintln!("terminated: open transactions are rolled back by the server");
+            stop_children().await;
             Ok(ExitCode::from(143))
         }
     };
@@ -91,6 +98,19 @@ pub async fn run(cli: Cli) -> ExitCode {
         output::emit_error(&err, json);
         err.exit_code()
     })
+}
+
+/// After an interruption: the command's future is dropped; waits for the
+/// PostgreSQL client tools it ran to exit.
+async fn stop_children() {
+    let count = store::pg::tools::count();
+    if count > 0 {
+        eprintln!("waiting for {count} pg_dump/pg_restore process group(s) to stop");
+    }
+    let left = store::pg::tools::stop_all(store::pg::tools::STOP_GRACE).await;
+    if !left.is_empty() {
+        eprintln!("process group(s) {left:?} did not stop even after SIGKILL");
+    }
 }
 
 /// Resolves on SIGTERM (what `kill`, systemd and container runtimes send),

@@ -5,6 +5,15 @@
 //!
 //! It must never hold a secret: no URL, only the database name.
 //! Verification is pure file I/O and touches no datastore.
+//!
+//! A backup holds regular files and folders, nothing else. Verification never
+//! follows a link: a symlink to an identical copy elsewhere would pass every
+//! size and checksum read through it, and then fail pg_restore ("not a
+//! regular file") after the target was dropped; a FIFO would block the hash
+//! for ever. So every path is examined with `symlink_metadata`, folders are
+//! walked by the entries' own types, and files are opened with `O_NOFOLLOW`
+//! (and `O_NONBLOCK`, so a FIFO swapped in at the last moment cannot block)
+//! and checked again on the open file.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -91,6 +100,18 @@ pub enum VerifyError {
     Checksum { path: PathBuf },
     #[error("{0} is not listed in the manifest: the backup was changed after it was written")]
     Unlisted(PathBuf),
+    #[error(
+        "{path} is {found}, not {expected}: a backup holds only regular files and folders, \
+         never links or special files; put the real {expected} in its place (e.g. `cp -L`) \
+         or restore from another backup"
+    )]
+    NotPlain {
+        path: PathBuf,
+        /// What is there: `a symbolic link`, `a named pipe (FIFO)`, ...
+        found: &'static str,
+        /// `a regular file` or `a folder`.
+        expected: &'static str,
+    },
     #[error("cannot read {path}: {reason}")]
     Io { path: PathBuf, reason: String },
 }
@@ -102,34 +123,110 @@ fn io_error(path: &Path, e: io::Error) -> VerifyError {
     }
 }
 
-/// The SHA-256 (lowercase hex) and size of a file, streamed in constant memory.
+/// What a file system entry is, in words, judged without following a link.
+fn kind(file_type: std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return "a named pipe (FIFO)";
+        }
+        if file_type.is_socket() {
+            return "a socket";
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return "a device";
+        }
+    }
+    if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_dir() {
+        "a folder"
+    } else if file_type.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
+}
+
+const REGULAR: &str = "a regular file";
+const FOLDER: &str = "a folder";
+
+/// Opens a regular file for reading, never through a symlink (`O_NOFOLLOW`)
+/// and never blocking on a FIFO (`O_NONBLOCK`, which regular files ignore);
+/// anything else that opens is refused by the type of the open file.
+fn open_regular(path: &Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use rustix::fs::OFlags;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags((OFlags::NOFOLLOW | OFlags::NONBLOCK).bits() as i32);
+    }
+    let file = options.open(path)?;
+    let found = file.metadata()?.file_type();
+    if !found.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is {}, not a regular file", path.display(), kind(found)),
+        ));
+    }
+    Ok(file)
+}
+
+/// The SHA-256 (lowercase hex) and size of a regular file (never read
+/// through a link), streamed in constant memory.
 pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
-    let size = io::copy(&mut BufReader::new(File::open(path)?), &mut hasher)?;
+    let size = io::copy(&mut BufReader::new(open_regular(path)?), &mut hasher)?;
     Ok((size, format!("{:x}", hasher.finalize())))
 }
 
-/// Every regular file under `folder` (recursively), as paths relative to `root`.
-pub fn list_files(root: &Path, folder: &str) -> io::Result<Vec<String>> {
+/// A path relative to `root`, `/`-separated, as the manifest writes it.
+fn relative(root: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(root).unwrap_or(path);
+    let parts: Vec<_> = relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
+}
+
+/// Every entry under `folder` (recursively) that is not a folder, as paths
+/// relative to `root` with the entry's kind, sorted. Links are entries, never
+/// followed: the walk uses each entry's own type.
+fn walk(root: &Path, folder: &str) -> io::Result<Vec<(String, &'static str)>> {
     let mut out = Vec::new();
     let mut pending = vec![root.join(folder)];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
+            let entry = entry?;
+            let file_type = entry.file_type()?;
+            if file_type.is_dir() {
+                pending.push(entry.path());
             } else {
-                let relative = path.strip_prefix(root).expect("walked from root");
-                let parts: Vec<_> = relative
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect();
-                out.push(parts.join("/"));
+                out.push((relative(root, &entry.path()), kind(file_type)));
             }
         }
     }
     out.sort();
     Ok(out)
+}
+
+/// Every regular file under `folder` (recursively), as paths relative to
+/// `root`; a link or special file in it is an error naming it.
+pub fn list_files(root: &Path, folder: &str) -> io::Result<Vec<String>> {
+    walk(root, folder)?
+        .into_iter()
+        .map(|(path, found)| match found {
+            REGULAR => Ok(path),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{path} is {found}, not a regular file"),
+            )),
+        })
+        .collect()
 }
 
 /// Hashes every file of `folder` for the manifest.
@@ -165,6 +262,38 @@ pub fn write(dir: &Path, manifest: &Manifest) -> io::Result<()> {
     std::fs::rename(&partial, dir.join(MANIFEST))
 }
 
+/// Refuses `meta` (of `path`, not followed) unless it is `expected`.
+fn expect(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    expected: &'static str,
+) -> Result<(), VerifyError> {
+    match kind(meta.file_type()) {
+        found if found == expected => Ok(()),
+        found => Err(VerifyError::NotPlain {
+            path: path.to_path_buf(),
+            found,
+            expected,
+        }),
+    }
+}
+
+/// Checks that `relative` (a safe, `/`-separated path) and each folder on
+/// the way to it are real folders inside `dir`, not links to elsewhere. A
+/// missing one is left to the checks that name what is missing.
+fn plain_folders(dir: &Path, relative: &str) -> Result<(), VerifyError> {
+    let mut path = dir.to_path_buf();
+    for part in relative.split('/') {
+        path.push(part);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) => expect(&path, &meta, FOLDER)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error(&path, e)),
+        }
+    }
+    Ok(())
+}
+
 /// A manifest path must stay inside the backup: relative, no `..`.
 fn safe(path: &str) -> bool {
     let p = Path::new(path);
@@ -177,13 +306,17 @@ fn safe(path: &str) -> bool {
 /// truncated file is reported without reading gigabytes first.
 pub fn verify(dir: &Path) -> Result<Manifest, VerifyError> {
     let path = dir.join(MANIFEST);
-    let text = match std::fs::read(&path) {
-        Ok(text) => text,
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) => expect(&path, &meta, REGULAR)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(VerifyError::MissingManifest(path))
         }
         Err(e) => return Err(io_error(&path, e)),
-    };
+    }
+    let mut text = Vec::new();
+    open_regular(&path)
+        .and_then(|mut f| io::Read::read_to_end(&mut f, &mut text))
+        .map_err(|e| io_error(&path, e))?;
     let manifest: Manifest =
         serde_json::from_slice(&text).map_err(|e| VerifyError::BadManifest {
             path: path.clone(),
@@ -196,13 +329,25 @@ pub fn verify(dir: &Path) -> Result<Manifest, VerifyError> {
         });
     }
     let files: Vec<&FileEntry> = manifest.stores.iter().flat_map(|s| &s.files).collect();
+    for store in &manifest.stores {
+        if !safe(&store.folder) {
+            return Err(VerifyError::UnsafePath(store.folder.clone()));
+        }
+        plain_folders(dir, &store.folder)?;
+    }
     for f in &files {
         if !safe(&f.path) {
             return Err(VerifyError::UnsafePath(f.path.clone()));
         }
         let full = dir.join(&f.path);
-        let found = match std::fs::metadata(&full) {
-            Ok(m) => m.len(),
+        if let Some((parent, _)) = f.path.rsplit_once('/') {
+            plain_folders(dir, parent)?;
+        }
+        let found = match std::fs::symlink_metadata(&full) {
+            Ok(meta) => {
+                expect(&full, &meta, REGULAR)?;
+                meta.len()
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(VerifyError::MissingFile(full))
             }
@@ -218,11 +363,15 @@ pub fn verify(dir: &Path) -> Result<Manifest, VerifyError> {
     }
     let listed: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
     for store in &manifest.stores {
-        if !safe(&store.folder) {
-            return Err(VerifyError::UnsafePath(store.folder.clone()));
+        let present = walk(dir, &store.folder).map_err(|e| io_error(dir, e))?;
+        if let Some((path, found)) = present.iter().find(|(_, found)| *found != REGULAR) {
+            return Err(VerifyError::NotPlain {
+                path: dir.join(path),
+                found,
+                expected: REGULAR,
+            });
         }
-        let present = list_files(dir, &store.folder).map_err(|e| io_error(dir, e))?;
-        if let Some(extra) = present.iter().find(|p| !listed.contains(p.as_str())) {
+        if let Some((extra, _)) = present.iter().find(|(p, _)| !listed.contains(p.as_str())) {
             return Err(VerifyError::Unlisted(dir.join(extra)));
         }
     }
@@ -338,6 +487,91 @@ mod tests {
             verify(dir.path()),
             Err(VerifyError::Format { found: 3, .. })
         ));
+    }
+
+    /// Moves `path` (inside the backup) out to `outside` and puts a symlink
+    /// to the moved copy in its place: same bytes, same size, same SHA-256.
+    #[cfg(unix)]
+    fn replace_by_a_symlink(dir: &Path, path: &str, outside: &Path) {
+        let moved = outside.join(path.replace('/', "_"));
+        std::fs::rename(dir.join(path), &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, dir.join(path)).unwrap();
+    }
+
+    /// The error of `verify`, as the user reads it.
+    fn refusal(dir: &Path) -> String {
+        verify(dir).unwrap_err().to_string()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_file_replaced_by_a_symlink_to_an_identical_copy_is_refused() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc"), ("postgres/3.dat", b"rows")]);
+        let outside = tempfile::tempdir().unwrap();
+        replace_by_a_symlink(dir.path(), "postgres/3.dat", outside.path());
+        let err = refusal(dir.path());
+        assert!(err.contains("postgres/3.dat"), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_store_folder_or_a_folder_inside_it_that_is_a_symlink_is_refused() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc")]);
+        let outside = tempfile::tempdir().unwrap();
+        replace_by_a_symlink(dir.path(), "postgres", outside.path());
+        let err = refusal(dir.path());
+        assert!(err.contains("postgres"), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+
+        // A nested folder (the MongoDB layout, `mongo/<db>/`), linked.
+        let dir = backup_with(&[("postgres/db/toc.dat", b"toc")]);
+        replace_by_a_symlink(dir.path(), "postgres/db", outside.path());
+        let err = refusal(dir.path());
+        assert!(err.contains("postgres/db"), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_manifest_that_is_a_symlink_is_refused() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc")]);
+        let outside = tempfile::tempdir().unwrap();
+        replace_by_a_symlink(dir.path(), MANIFEST, outside.path());
+        let err = refusal(dir.path());
+        assert!(err.contains(MANIFEST), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_unlisted_symlink_to_a_folder_is_named_and_never_followed() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc")]);
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(elsewhere.path().join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("postgres/more")).unwrap();
+        let err = refusal(dir.path());
+        assert!(err.contains("postgres/more"), "{err}");
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(!err.contains("secret"), "the link is not followed: {err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_empty_file_replaced_by_a_fifo_is_refused_without_blocking() {
+        let dir = backup_with(&[("postgres/toc.dat", b"toc"), ("postgres/4.dat", b"")]);
+        let fifo = dir.path().join("postgres/4.dat");
+        std::fs::remove_file(&fifo).unwrap();
+        // Same size as the file it replaces (0), so only its type gives it away;
+        // opening it to hash it would wait for a writer for ever.
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let err = refusal(dir.path());
+        assert!(err.contains("postgres/4.dat"), "{err}");
+        assert!(err.contains("named pipe"), "{err}");
     }
 
     #[test]

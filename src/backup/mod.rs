@@ -23,6 +23,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{CommandError, Result};
 use crate::store::kind::StoreKind;
 use crate::store::pg;
+use crate::store::pg::lock::{self, LockScope, Mode};
 use crate::Ctx;
 use manifest::{FileEntry, Manifest, StoreEntry, VerifyError};
 use stream::Compression;
@@ -98,18 +99,23 @@ pub async fn backup_postgres(
     let err = |e| pg::error(&url, e);
     let (server, major) = postgres::server_version(&mut conn).await.map_err(err)?;
     postgres::check_tool("pg_dump", &server, major).map_err(CommandError::usage)?;
+    // Held until pg_dump has finished (see `pg::lock`): shared with other
+    // backups, exclusive for loads that set indexes aside and for rotation.
+    let wait = ctx.config.lock_wait;
+    for scope in [LockScope::Data, LockScope::Partitions] {
+        lock::acquire_in(&mut conn, &url, scope, Mode::Shared, wait).await?;
+    }
     let migrations: Vec<i64> = pg::history::read(&mut conn)
         .await
         .map_err(err)?
         .iter()
         .map(|a| a.version)
         .collect();
-    drop(conn);
     let target = dir.join(folder(StoreKind::Postgres));
-    let dump_url = url.clone();
-    postgres::dump(&dump_url, &target, compression)
+    postgres::dump(&url, &target, compression)
         .await
         .map_err(CommandError::problems)?;
+    drop(conn);
     describe(
         dir,
         Dumped {

@@ -7,19 +7,17 @@
 //! (where `ps` would show it), and their messages are scrubbed before they
 //! reach the user.
 //!
-//! They must never outlive rez-db: when the run is interrupted (Ctrl-C,
-//! SIGTERM) the future waiting for them is dropped, and [`StopOnDrop`] sends
-//! them SIGTERM, on which pg_dump and pg_restore stop their parallel workers
-//! and cancel their queries before exiting.
+//! They never outlive rez-db, however it ends: see `store::pg::tools`, which
+//! runs them.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use sqlx::postgres::PgConnection;
 
 use super::stream::Compression;
 use crate::config::RedactedUrl;
-use crate::store::pg::quote_ident;
+use crate::store::pg::{quote_ident, tools};
 
 /// Parallel jobs for pg_dump and pg_restore. Two keeps the load on a
 /// production server modest; the benchmark compares against the same -j2.
@@ -113,67 +111,14 @@ pub async fn occupied(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Erro
     Ok(found)
 }
 
-fn client_command(tool: &str, url: &RedactedUrl) -> tokio::process::Command {
-    let mut without_password = url.url().clone();
-    let _ = without_password.set_password(None);
-    let mut cmd = tokio::process::Command::new(tool);
-    cmd.arg(format!("--dbname={without_password}"));
-    if let Some(password) = url.url().password() {
-        cmd.env("PGPASSWORD", password);
-    }
-    cmd
-}
-
-/// Sends SIGTERM to a running client tool when dropped before [`disarm`]:
-/// the caller's future was dropped (the run was interrupted), and the tool
-/// must not go on dumping or restoring on its own. SIGTERM rather than
-/// tokio's `kill_on_drop` (SIGKILL): pg_dump and pg_restore handle SIGTERM by
-/// ending their parallel workers and cancelling their server queries, which a
-/// SIGKILL of the leader would leave running.
-///
-/// [`disarm`]: StopOnDrop::disarm
-struct StopOnDrop {
-    pid: Option<u32>,
-}
-
-impl StopOnDrop {
-    fn disarm(mut self) {
-        self.pid = None;
-    }
-}
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(pid) = self
-            .pid
-            .and_then(|p| rustix::process::Pid::from_raw(p as i32))
-        {
-            // Already gone is fine: there is nothing left to stop.
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-    }
-}
-
-async fn run(
-    url: &RedactedUrl,
-    tool: &str,
-    mut cmd: tokio::process::Command,
-) -> Result<(), String> {
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {tool}: {e} (install the PostgreSQL client)"))?;
-    let guard = StopOnDrop { pid: child.id() };
-    let out = child
-        .wait_with_output()
+/// Runs `cmd` (see `pg::tools`) and returns its stdout; a failure is
+/// `tool` and its exit status with its stderr, scrubbed of secrets.
+async fn run(url: &RedactedUrl, tool: &str, cmd: Command) -> Result<Vec<u8>, String> {
+    let out = tools::run(cmd)
         .await
-        .map_err(|e| format!("cannot wait for {tool}: {e}"))?;
-    guard.disarm();
+        .map_err(|e| format!("cannot run {tool}: {e} (install the PostgreSQL client)"))?;
     if out.status.success() {
-        return Ok(());
+        return Ok(out.stdout);
     }
     Err(url.scrub(&format!(
         "{tool} failed ({}): {}",
@@ -192,22 +137,42 @@ pub async fn dump(
     folder: &Path,
     compression: Compression,
 ) -> Result<(), String> {
-    let mut cmd = client_command("pg_dump", url);
+    let mut cmd = tools::command("pg_dump", Some(url));
     cmd.arg("--format=directory")
         .arg(format!("--jobs={JOBS}"))
         .arg(format!("--compress={}", compression.pg_dump_level()))
         .arg(format!("--file={}", folder.display()));
-    run(url, "pg_dump", cmd).await
+    run(url, "pg_dump", cmd).await.map(drop)
 }
 
 /// Restores `folder` into the (freshly created) database of `url`, stopping
 /// at the first error so a failed restore is never reported as a success.
 pub async fn restore(url: &RedactedUrl, folder: &Path) -> Result<(), String> {
-    let mut cmd = client_command("pg_restore", url);
+    let mut cmd = tools::command("pg_restore", Some(url));
     cmd.arg(format!("--jobs={JOBS}"))
         .arg("--exit-on-error")
         .arg(folder);
-    run(url, "pg_restore", cmd).await
+    run(url, "pg_restore", cmd).await.map(drop)
+}
+
+/// The archive's file that `pg_restore --list` reads: its table of contents.
+pub const TOC: &str = "toc.dat";
+
+/// Reads the archive's table of contents with `pg_restore --list`, which
+/// connects to no database: an archive that pg_restore cannot read is
+/// refused here, during verification, before anything is dropped.
+pub async fn list(url: &RedactedUrl, folder: &Path) -> Result<(), String> {
+    let mut cmd = tools::command("pg_restore", None);
+    cmd.arg("--list").arg(folder);
+    run(url, "pg_restore --list", cmd)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            format!(
+                "pg_restore cannot read the archive {}: {e}",
+                folder.join(TOC).display()
+            )
+        })
 }
 
 #[cfg(test)]

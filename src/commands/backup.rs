@@ -9,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::backup::{self, manifest::Manifest, stream::Compression};
-use crate::cli::{PgArgs, StoreArgs};
+use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::error::Result;
 use crate::output::{progress, table, Render};
 use crate::store::kind::StoreKind;
@@ -37,6 +37,11 @@ use crate::Ctx;
 /// records it per store, its checksums cover the compressed files, and
 /// `restore` reads either kind without being told. Without it nothing is
 /// compressed (pg_dump `--compress=0`): bigger, quicker to write.
+///
+/// While pg_dump runs, the backup holds the data and partitions locks shared:
+/// other backups run beside it, but a seed or import-csv (which set indexes
+/// aside) or a partition-rotate running makes it exit 4 (after --lock-wait),
+/// and they in turn wait for it or exit 4.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     #[command(flatten)]
@@ -44,6 +49,9 @@ pub struct BackupArgs {
 
     #[command(flatten)]
     pub stores: StoreArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 
     /// The backup directory; it must be empty or absent
     #[arg(long, value_name = "DIR")]

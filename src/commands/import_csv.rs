@@ -43,7 +43,8 @@ use crate::Ctx;
 /// --max-errors / --max-error-ratio was exceeded (nothing loaded); 2 the file or
 /// manifest is malformed (empty, invalid UTF-8, wrong field count, unterminated quote,
 /// unknown key), or the table or a column is unknown (nothing loaded); 4 another run
-/// holds the data lock.
+/// holds the data lock (a seed, an import, a backup, a restore) or, for orders and
+/// wallet_transactions, the partitions lock (a partition-rotate).
 ///
 /// Loads: users, merchants, products, offers, orders, wallet_transactions, reviews.
 #[derive(Debug, Args)]
@@ -384,6 +385,16 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
     });
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
     lock::hold(&mut conn, &ctx.config, lock::LockScope::Data).await?;
+    // A partitioned table's partitions must stay put from their creation to
+    // the commit of the rows loaded into them: partition-rotate waits.
+    let partitioned = match &manifest {
+        Some(files) => files.iter().any(|f| is_partitioned(&f.table)),
+        None => is_partitioned(&table),
+    };
+    if partitioned {
+        let (scope, shared) = (lock::LockScope::Partitions, lock::Mode::Shared);
+        lock::acquire_in(&mut conn, url, scope, shared, ctx.config.lock_wait).await?;
+    }
     let mut lookup = pg::connect(url, ctx.config.connect_timeout).await?;
     let options = import::Options {
         file: file.clone(),
@@ -457,6 +468,11 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
             })
         }
     };
+    if partitioned {
+        lock::release_in(&mut conn, lock::LockScope::Partitions, lock::Mode::Shared)
+            .await
+            .map_err(|e| pg::error(url, e))?;
+    }
     lock::release(&mut conn, lock::LockScope::Data)
         .await
         .map_err(|e| pg::error(url, e))?;
@@ -465,4 +481,9 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
         Report::File(r) => Report::File(ImportReport { elapsed_ms, ..r }),
         Report::Manifest(r) => Report::Manifest(ManifestReport { elapsed_ms, ..r }),
     })
+}
+
+/// Whether `table` is one of the range-partitioned tables.
+fn is_partitioned(table: &str) -> bool {
+    pg::partitions::PARTITIONED.iter().any(|(t, _)| *t == table)
 }

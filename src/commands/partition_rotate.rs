@@ -165,6 +165,14 @@ pub async fn run(ctx: &Ctx, args: &PartitionRotateArgs) -> Result<RotateReport> 
     let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
     if !args.dry_run {
         lock::hold(&mut conn, &ctx.config, lock::LockScope::Schema).await?;
+        // Excludes import-csv / seed of partitioned tables and backup (shared holders).
+        lock::acquire(
+            &mut conn,
+            url,
+            lock::LockScope::Partitions,
+            ctx.config.lock_wait,
+        )
+        .await?;
     }
     // Partition bounds print in the session's TimeZone: read and write them in UTC.
     sqlx::raw_sql("SET TIME ZONE 'UTC'")

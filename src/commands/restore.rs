@@ -1,6 +1,7 @@
 //! `rez-db restore`: verify a backup whole, then put it back. Nothing is
-//! touched before the manifest, every size and SHA-256 and the target's
-//! emptiness have been checked; replacing data needs `--force` and a yes.
+//! touched before the manifest, every size and SHA-256, the files' types,
+//! pg_restore's reading of the archive and the target's emptiness have been
+//! checked; replacing data needs `--force` and a yes.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -27,9 +28,12 @@ use crate::Ctx;
 /// Restore the datastores from a backup made by `rez-db backup`, then validate.
 ///
 /// First, before anything changes: the manifest must exist (a backup without
-/// one is incomplete), every file must have its recorded size and SHA-256, and
-/// no unlisted file may sit in a store folder; a bad backup is refused
-/// (exit 1) naming the file. A target with data (PostgreSQL: rows in any table or
+/// one is incomplete), every file must have its recorded size and SHA-256, no
+/// unlisted file may sit in a store folder, every file and folder must be a
+/// real one (a symlink, even to an identical copy, a FIFO or a device is
+/// refused, never followed), and pg_restore must read the archive's table of
+/// contents (`pg_restore --list`); a bad backup is refused (exit 1) naming the
+/// file. A target with data (PostgreSQL: rows in any table or
 /// applied migrations; MongoDB: a collection with documents; Redis: a key
 /// under the prefix; Elasticsearch: an index with documents) is refused unless
 /// --force; replacing it asks first unless --yes, and without a terminal
@@ -46,12 +50,13 @@ use crate::Ctx;
 /// manifest records them.
 ///
 /// A PostgreSQL restore holds the data lock that seed and import-csv take
-/// (and a lock on the database's name): while one of them, or another
-/// restore of the same database, runs, it exits 4 (after --lock-wait). In
-/// MongoDB, Redis and Elasticsearch it holds the store's data lease (a lock
-/// document or key in the store itself, see the README): another restore,
-/// seed or reindex-es writing there, from whatever PostgreSQL database, makes
-/// it exit 4 the same way.
+/// and the partitions lock of partition-rotate, exclusive (and a lock on the
+/// database's name): while one of them, a backup, or another restore of the
+/// same database runs, it exits 4 (after --lock-wait). In MongoDB, Redis and
+/// Elasticsearch it holds the store's data lease (a lock document or key in
+/// the store itself, see the README): another restore, seed or reindex-es
+/// writing there, from whatever PostgreSQL database, makes it exit 4 the same
+/// way.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
@@ -311,7 +316,7 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
                 .with_hint("pass --only with the stores the backup holds")
             })?;
         prepared.push(match store {
-            StoreKind::Postgres => prepare_pg(ctx, entry).await?,
+            StoreKind::Postgres => prepare_pg(ctx, &args.from, entry).await?,
             StoreKind::Redis => {
                 let mut redis = backup::connect_redis(ctx).await?;
                 if !args.dry_run {
@@ -454,9 +459,10 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
 /// take such a lock with it. So a restore first locks the database's NAME in
 /// the maintenance database (`postgres`), which no drop touches: two restores
 /// of one database never overlap, even when it does not exist yet. Then,
-/// when the target exists, it takes the data lock inside it: a running seed
-/// or import makes the restore exit 4 before anything is checked or dropped,
-/// and none can start while the target is checked. That session is closed
+/// when the target exists, it takes the data lock inside it (and the
+/// partitions lock: see `pg::lock` for who takes what): a running seed,
+/// import, backup or rotation makes the restore exit 4 before anything is
+/// checked or dropped, and none can start while the target is checked. That session is closed
 /// just before the drop (which would end it anyway); the recreated
 /// database's data lock is taken right after `create`, before pg_restore,
 /// and held through `validate`. Only a seed or import started in the moment
@@ -484,17 +490,15 @@ impl PgLocks {
         Ok(PgLocks { _name: admin, data })
     }
 
-    /// The data lock inside the target database, on a connection of its own.
+    /// The data and partitions locks inside the target database, exclusive,
+    /// on a connection of their own: no seed, import, backup or rotation runs
+    /// in it meanwhile.
     async fn data_lock(ctx: &Ctx) -> Result<PgConnection> {
         let c = &ctx.config;
         let mut conn = pg::connect(&c.database_url, c.connect_timeout).await?;
-        lock::acquire(
-            &mut conn,
-            &c.database_url,
-            lock::LockScope::Data,
-            c.lock_wait,
-        )
-        .await?;
+        for scope in [lock::LockScope::Data, lock::LockScope::Partitions] {
+            lock::acquire(&mut conn, &c.database_url, scope, c.lock_wait).await?;
+        }
         Ok(conn)
     }
 
@@ -514,14 +518,22 @@ fn target_name(url: &crate::config::RedactedUrl) -> Result<String> {
     })
 }
 
-/// Checks pg_restore's version and what the target database holds.
-async fn prepare_pg(ctx: &Ctx, entry: StoreEntry) -> Result<Prepared> {
+/// Checks pg_restore's version, that it can read the archive (`--list`),
+/// and what the target database holds.
+async fn prepare_pg(ctx: &Ctx, from: &Path, entry: StoreEntry) -> Result<Prepared> {
     let url = &ctx.config.database_url;
     let name = target_name(url)?;
     let err = |e| pg::error(url, e);
     let mut admin = pg::connect(&url.with_path("/postgres"), ctx.config.connect_timeout).await?;
     let (server, major) = postgres::server_version(&mut admin).await.map_err(err)?;
     postgres::check_tool("pg_restore", &server, major).map_err(CommandError::usage)?;
+    // The last check of the backup, by the tool that will read it, before
+    // the target is looked at (let alone dropped).
+    let folder = from.join(&entry.folder);
+    postgres::list(url, &folder).await.map_err(|e| {
+        CommandError::problems(format!("refusing to restore: {e}"))
+            .with_hint("restore from another backup; this one cannot be trusted")
+    })?;
     let target = if provision::database_exists(&mut admin, &name)
         .await
         .map_err(err)?

@@ -217,6 +217,12 @@ pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
         false => None,
     };
     lock::acquire(&mut conn, url, lock::LockScope::Data, c.lock_wait).await?;
+    // The synthetic dataset fills orders, wallet_transactions and audit_log
+    // through partitions it creates first: partition-rotate waits.
+    if args.synthetic {
+        let (scope, shared) = (lock::LockScope::Partitions, lock::Mode::Shared);
+        lock::acquire_in(&mut conn, url, scope, shared, c.lock_wait).await?;
+    }
     let lease = match redis.as_ref().filter(|_| !args.dry_run) {
         Some(r) => Some(lease::redis(r, lease::Scope::Data, "seed", c.lock_wait).await?),
         None => None,

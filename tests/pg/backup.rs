@@ -201,22 +201,17 @@ async fn a_flipped_byte_is_refused_naming_the_file_and_nothing_changes() {
 }
 
 #[tokio::test]
-async fn a_backup_killed_midway_is_refused_by_restore() {
+async fn a_backup_killed_midway_stops_pg_dump_and_is_refused_by_restore() {
     let db = seeded("backup_killed").await;
     let (_tmp, dir) = backup_dir();
     let mut admin = db.conn().await;
     let (mut blocker, mut child) = start_a_blocked_backup(&db, &dir, &mut admin).await;
     assert!(dir.join("postgres").exists());
-    child.kill().unwrap(); // SIGKILL
+    child.kill().unwrap(); // SIGKILL: rez-db can do nothing more itself
     child.wait().unwrap();
-    // The orphaned pg_dump is ended too, as a crashed host would.
-    sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = 'pg_dump'",
-    )
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    // pg_dump, which would wait for its lock for ever, dies with rez-db: its
+    // processes and sessions are gone while the lock is still held.
+    wait_until_no_client_is_left("pg_dump", &db.name, &mut admin).await;
     sqlx::raw_sql("ROLLBACK")
         .execute(&mut blocker)
         .await
@@ -234,6 +229,93 @@ async fn a_backup_killed_midway_is_refused_by_restore() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A source database with a backup of it, and an occupied target (the
+/// hand-checked dataset) with its fingerprint: a restore that is refused
+/// must leave the target exactly so.
+async fn a_backup_and_an_occupied_target(
+    label: &str,
+) -> (
+    TestDb,
+    tempfile::TempDir,
+    PathBuf,
+    TestDb,
+    Vec<(String, i64, String)>,
+) {
+    let source = TestDb::migrated(&format!("{label}_source")).await;
+    let (tmp, dir) = backup_dir();
+    backup(&source, &dir);
+    let target = TestDb::clean(&format!("{label}_target")).await;
+    let before = fingerprint(&mut target.conn().await).await;
+    (source, tmp, dir, target, before)
+}
+
+/// `restore --force --yes` of `dir` into `target`: refused with exit 1 and a
+/// message naming `file`; the target keeps every row.
+async fn refused_and_untouched(
+    target: &TestDb,
+    dir: &Path,
+    file: &str,
+    before: &[(String, i64, String)],
+) -> String {
+    let out = target
+        .rez(&[
+            "restore",
+            "--from",
+            dir.to_str().unwrap(),
+            "--force",
+            "--yes",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(file), "{}", stderr(&out));
+    assert_eq!(
+        fingerprint(&mut target.conn().await).await,
+        before,
+        "the target is untouched"
+    );
+    stderr(&out)
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_replaced_by_a_symlink_to_an_identical_copy_is_refused_before_the_drop() {
+    let (_source, _tmp, dir, target, before) =
+        a_backup_and_an_occupied_target("restore_link").await;
+    // The copy has the same bytes, so its size and SHA-256 (read through
+    // the link) match the manifest; pg_restore would refuse it after the drop.
+    let toc = dir.join("postgres/toc.dat");
+    let outside = tempfile::tempdir().unwrap();
+    let copy = outside.path().join("toc.dat");
+    std::fs::rename(&toc, &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, &toc).unwrap();
+    let err = refused_and_untouched(&target, &dir, "postgres/toc.dat", &before).await;
+    assert!(err.contains("symbolic link"), "{err}");
+}
+
+#[tokio::test]
+async fn a_garbage_toc_with_a_matching_manifest_fails_pg_restore_list_before_the_drop() {
+    let (_source, _tmp, dir, target, before) = a_backup_and_an_occupied_target("restore_toc").await;
+    // Garbage of the right size, and a manifest that agrees with it: only
+    // pg_restore can tell that the archive is unreadable.
+    let toc = dir.join("postgres/toc.dat");
+    let size = std::fs::metadata(&toc).unwrap().len() as usize;
+    let garbage: Vec<u8> = (0..size).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(&toc, &garbage).unwrap();
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    use sha2::{Digest, Sha256};
+    for file in manifest["stores"][0]["files"].as_array_mut().unwrap() {
+        if file["path"] == "postgres/toc.dat" {
+            file["sha256"] = format!("{:x}", Sha256::digest(&garbage)).into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    let err = refused_and_untouched(&target, &dir, "postgres/toc.dat", &before).await;
+    assert!(err.contains("pg_restore"), "{err}");
 }
 
 #[tokio::test]
@@ -356,17 +438,171 @@ async fn a_compressed_backup_round_trips_and_a_flipped_byte_in_it_is_refused() {
 /// pg_dump processes still running against database `name` (their command
 /// line names it), from /proc.
 fn pg_dump_processes(name: &str) -> Vec<String> {
+    client_processes("pg_dump", name)
+}
+
+/// Processes of `tool` (pg_dump, pg_restore: leader and parallel workers)
+/// still running against database `name` (their command line names it),
+/// from /proc. A zombie has no command line: only live processes count.
+fn client_processes(tool: &str, name: &str) -> Vec<String> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if cmdline.contains("pg_dump") && cmdline.contains(name) {
-            found.push(cmdline);
+        if cmdline.contains(tool) && cmdline.contains(&format!("/{name} ")) {
+            found.push(format!(
+                "{}: {cmdline}",
+                entry.file_name().to_string_lossy()
+            ));
         }
     }
     found
+}
+
+/// The server sessions of `tool` (its application_name) in database `name`.
+async fn client_sessions(admin: &mut PgConnection, tool: &str, name: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+    )
+    .bind(name)
+    .bind(tool)
+    .fetch_one(admin)
+    .await
+    .unwrap()
+}
+
+/// Waits (up to 10 s) until no process and no session of `tool` is left
+/// for database `name`; fails naming what is left.
+async fn wait_until_no_client_is_left(tool: &str, name: &str, admin: &mut PgConnection) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let processes = client_processes(tool, name);
+        let sessions = client_sessions(admin, tool, name).await;
+        if processes.is_empty() && sessions == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "10 s after rez-db died: {sessions} {tool} session(s), processes {processes:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A migrated database with a table of a million rows and three indexes,
+/// and a backup of it: pg_restore loads it and builds the indexes with its
+/// two workers for a few seconds, long enough to be caught at it.
+async fn a_slow_backup(label: &str) -> (TestDb, tempfile::TempDir, PathBuf) {
+    let db = TestDb::migrated(label).await;
+    sqlx::raw_sql(
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b \
+           FROM generate_series(1, 1000000) g; \
+         CREATE INDEX big_a ON big (a); CREATE INDEX big_b ON big (b); \
+         CREATE INDEX big_ab ON big (a, b);",
+    )
+    .execute(&mut db.conn().await)
+    .await
+    .unwrap();
+    let (tmp, dir) = backup_dir();
+    backup(&db, &dir);
+    (db, tmp, dir)
+}
+
+/// Starts `restore --from dir` into `target` in the background and returns
+/// once pg_restore's workers build the indexes of `big`: pg_restore is
+/// certainly running, in its parallel phase, with work left.
+async fn start_a_restore_building_indexes(
+    target: &TestDb,
+    dir: &Path,
+    admin: &mut PgConnection,
+) -> std::process::Child {
+    let child = target.spawn(&["restore", "--from", dir.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        let building: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = $1 \
+             AND application_name = 'pg_restore' AND query ILIKE 'CREATE INDEX big%')",
+        )
+        .bind(&target.name)
+        .fetch_one(&mut *admin)
+        .await
+        .unwrap();
+        if building {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        Instant::now() < deadline,
+        "pg_restore never built big's indexes"
+    );
+    child
+}
+
+/// Objects (pg_class rows) in the database of `db`.
+async fn objects(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM pg_class")
+        .fetch_one(&mut db.conn().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_killed_restore_leaves_no_pg_restore_running() {
+    let (source, _tmp, dir) = a_slow_backup("restore_kill9").await;
+    let target = TestDb::unborn("restore_kill9_target");
+    let mut admin = super::common::connect(&super::common::server_url()).await;
+    let mut child = start_a_restore_building_indexes(&target, &dir, &mut admin).await;
+    assert!(!client_processes("pg_restore", &target.name).is_empty());
+    child.kill().unwrap(); // SIGKILL: no handler of rez-db's runs
+    child.wait().unwrap();
+    wait_until_no_client_is_left("pg_restore", &target.name, &mut admin).await;
+    // Stopped, not finished: big's indexes were still being built.
+    let stopped = objects(&target).await;
+    assert!(
+        stopped < objects(&source).await,
+        "pg_restore ran to completion"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        objects(&target).await,
+        stopped,
+        "objects created after the kill"
+    );
+}
+
+#[tokio::test]
+async fn a_terminated_restore_exits_143_only_after_pg_restore_has_exited() {
+    let (source, _tmp, dir) = a_slow_backup("restore_term").await;
+    let target = TestDb::unborn("restore_term_target");
+    let mut admin = super::common::connect(&super::common::server_url()).await;
+    let mut child = start_a_restore_building_indexes(&target, &dir, &mut admin).await;
+    let sent = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    // Looked at the moment rez-db's exit is seen: nothing of pg_restore left.
+    let left = client_processes("pg_restore", &target.name);
+    let at_exit = objects(&target).await;
+    assert_eq!(status.code(), Some(143));
+    assert!(left.is_empty(), "pg_restore outlived rez-db: {left:?}");
+    // Their server sessions, cancelled, end a moment later (the server's
+    // side); nothing more is created in the database afterwards.
+    wait_until_no_client_is_left("pg_restore", &target.name, &mut admin).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        objects(&target).await,
+        at_exit,
+        "objects created after the exit"
+    );
+    assert!(
+        at_exit < objects(&source).await,
+        "the restore was interrupted, not finished"
+    );
 }
 
 #[tokio::test]
@@ -385,6 +621,12 @@ async fn an_interrupted_backup_leaves_no_pg_dump_running() {
             .unwrap();
         assert!(sent.success());
         assert_eq!(child.wait().unwrap().code(), Some(code), "SIG{signal}");
+        // rez-db waited for its child: no pg_dump process at its exit.
+        let left = pg_dump_processes(&db.name);
+        assert!(
+            left.is_empty(),
+            "after SIG{signal}, pg_dump outlived rez-db: {left:?}"
+        );
 
         // pg_dump ends its workers and their sessions on the way out; give it
         // a moment, while the blocking lock is still held.

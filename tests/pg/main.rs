@@ -12,6 +12,7 @@ mod expire;
 mod import;
 mod import_inputs;
 mod import_phase3;
+mod locks;
 mod migrate;
 mod reference;
 mod rotate;

@@ -19,20 +19,18 @@
 //! temporaries, and a slot that holds nothing but its own sidecar; the
 //! archive itself is put in place with a hard link, which fails rather than
 //! replace a file that appeared meanwhile. pg_dump and pg_restore are started
-//! by [`client`] and nowhere else.
+//! by [`client`] and nowhere else, through `super::tools`.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::Utc;
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use super::partitions::RangePartition;
 use super::quote_ident;
@@ -276,8 +274,6 @@ async fn write_verified(
         .await
         .map_err(db)?;
     let rows = count(&mut tx, name).await.map_err(db)?;
-    let mut without_password = url.url().clone();
-    let _ = without_password.set_password(None);
     let mut file_arg = OsString::from("--file=");
     file_arg.push(&dump);
     let args = [
@@ -287,9 +283,8 @@ async fn write_verified(
         // request: bounded like every lock rez-db takes.
         format!("--lock-wait-timeout={}", lock_timeout.as_millis()).into(),
         file_arg,
-        format!("--dbname={without_password}").into(),
     ];
-    client("pg_dump", Some(url), &args, |_| {}).await?;
+    client("pg_dump", Some(url), &args, (), |_, _| {}).await?;
     File::open(&dump)
         .and_then(|f| f.sync_all())
         .map_err(|e| io("fsync", &dump, e))?;
@@ -367,12 +362,12 @@ async fn hash(path: &Path) -> io::Result<(u64, String)> {
 /// Checks that pg_restore reads the table of contents of `dump` and that it
 /// lists the data of `table`.
 async fn contents(dump: &Path, table: &str) -> Result<(), String> {
-    let mut listed = false;
-    client(
+    let (_, listed) = client(
         "pg_restore",
         None,
         &["--list".into(), dump.into()],
-        |line| listed |= lists_data_of(&String::from_utf8_lossy(line), table),
+        (table.to_string(), false),
+        |(table, listed), line| *listed |= lists_data_of(&String::from_utf8_lossy(line), table),
     )
     .await?;
     match listed {
@@ -395,20 +390,20 @@ fn lists_data_of(line: &str, table: &str) -> bool {
 /// format escapes newlines in values) up to `\.`. A full read of the data:
 /// what a restore would need is checked, not only the table of contents.
 async fn rows_in(dump: &Path, table: &str) -> Result<i64, String> {
-    let mut copy = CopyCounter::new(table);
     client(
         "pg_restore",
         None,
         &["--data-only".into(), "--file=-".into(), dump.into()],
-        |line| copy.line(line),
+        CopyCounter::new(table),
+        CopyCounter::line,
     )
-    .await?;
-    copy.rows()
+    .await?
+    .rows()
 }
 
 /// Counts the rows of `table`'s COPY blocks in pg_restore's SQL output.
-struct CopyCounter<'a> {
-    table: &'a str,
+struct CopyCounter {
+    table: String,
     inside: bool,
     blocks: u32,
     rows: i64,
@@ -416,10 +411,10 @@ struct CopyCounter<'a> {
     other: Option<String>,
 }
 
-impl<'a> CopyCounter<'a> {
-    fn new(table: &'a str) -> Self {
+impl CopyCounter {
+    fn new(table: &str) -> Self {
         CopyCounter {
-            table,
+            table: table.to_string(),
             inside: false,
             blocks: 0,
             rows: 0,
@@ -437,7 +432,8 @@ impl<'a> CopyCounter<'a> {
             self.inside = true;
             let target = String::from_utf8_lossy(rest);
             let target = target.split_whitespace().next().unwrap_or_default();
-            let ours = target.rsplit('.').next().map(|t| t.trim_matches('"')) == Some(self.table);
+            let ours =
+                target.rsplit('.').next().map(|t| t.trim_matches('"')) == Some(self.table.as_str());
             match ours {
                 true => self.blocks += 1,
                 false => self.other = Some(target.to_string()),
@@ -465,58 +461,35 @@ impl<'a> CopyCounter<'a> {
     }
 }
 
-/// Runs `tool` (pg_dump or pg_restore) to its end, handing each line of its
-/// standard output to `line`; a failure's message is its standard error,
-/// with `url`'s password scrubbed. The one place rotation starts a process:
-/// the password goes through PGPASSWORD, never the command line (where `ps`
-/// would show it), and `kill_on_drop` ends the child when the run is
-/// interrupted (Ctrl-C and SIGTERM drop the future that waits for it).
-async fn client(
+/// Runs `tool` (pg_dump or pg_restore, against `url`'s database or offline)
+/// to its end, handing each line of its standard output to `on_line` with
+/// `state`, and gives `state` back; a failure's message is its standard
+/// error, with `url`'s password scrubbed. The one place rotation starts a
+/// process, through `super::tools`: the password in PGPASSWORD, never on the
+/// command line, and the child stopped with rez-db however it ends.
+async fn client<S: Send + 'static>(
     tool: &str,
     url: Option<&RedactedUrl>,
     args: &[OsString],
-    mut line: impl FnMut(&[u8]),
-) -> Result<(), String> {
-    let mut cmd = tokio::process::Command::new(tool);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(password) = url.and_then(|u| u.url().password()) {
-        cmd.env("PGPASSWORD", password);
-    }
-    let mut child = cmd.spawn().map_err(|e| {
-        format!(
-            "cannot run {tool}: {e} (install the PostgreSQL client of the server's major version)"
-        )
-    })?;
-    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return Err(format!("{tool}: its output was not captured"));
-    };
-    let read_out = async {
-        let mut reader = BufReader::new(stdout);
-        let mut buf = Vec::new();
-        while reader.read_until(b'\n', &mut buf).await? > 0 {
-            line(&buf);
-            buf.clear();
-        }
-        Ok::<(), io::Error>(())
-    };
-    let mut errors = Vec::new();
-    let (out, err) = tokio::join!(read_out, stderr.read_to_end(&mut errors));
-    let status = child
-        .wait()
+    state: S,
+    on_line: fn(&mut S, &[u8]),
+) -> Result<S, String> {
+    let mut cmd = super::tools::command(tool, url);
+    cmd.args(args);
+    let (output, state) = super::tools::run_lines(cmd, state, on_line)
         .await
-        .map_err(|e| format!("cannot wait for {tool}: {e}"))?;
-    out.and(err.map(|_| ()))
-        .map_err(|e| format!("cannot read the output of {tool}: {e}"))?;
-    if status.success() {
-        return Ok(());
+        .map_err(|e| {
+            format!(
+                "cannot run {tool}: {e} (install the PostgreSQL client of the server's major version)"
+            )
+        })?;
+    if output.status.success() {
+        return Ok(state);
     }
     let message = format!(
-        "{tool} failed ({status}): {}",
-        String::from_utf8_lossy(&errors).trim()
+        "{tool} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr).trim()
     );
     Err(url.map_or_else(|| message.clone(), |u| u.scrub(&message)))
 }

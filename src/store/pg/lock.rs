@@ -1,10 +1,43 @@
-//! The run lock: one mutating rez-db command per database at a time.
+//! The run locks: which rez-db commands may run at the same time on one
+//! database, and which wait for each other (or exit 4).
 //!
-//! A session-level advisory lock, so it is released when the connection ends
-//! however the process ends (even `kill -9`): there is never a stale lock file
-//! to clean up. We poll `pg_try_advisory_lock` instead of blocking in
-//! `pg_advisory_lock`, so that the wait is bounded by `--lock-wait` and the
-//! holder can be named in the message.
+//! Session-level advisory locks, so a lock is released when its connection
+//! ends however the process ends (even `kill -9`): there is never a stale
+//! lock file to clean up. We poll `pg_try_advisory_lock` (or its `_shared`
+//! form) instead of blocking, so that the wait is bounded by `--lock-wait`
+//! and every holder can be named in the message.
+//!
+//! A scope names what a lock protects; commands that must not overlap take
+//! the same scope, in conflicting modes. Shared holders exclude exclusive
+//! ones but not each other (two backups run together).
+//!
+//! | scope | exclusive | shared |
+//! |---|---|---|
+//! | schema | migrate, partition-rotate, audit enable/disable | |
+//! | data | seed, import-csv, restore (in the target) | backup (while pg_dump runs) |
+//! | partitions | partition-rotate, restore (in the target) | import-csv of orders / wallet_transactions, seed --synthetic, backup |
+//! | expiry | expire-coins | |
+//! | search | reindex-es | |
+//! | a database's name (in `postgres`) | restore | |
+//!
+//! Why these. `data`: seed and import-csv set an empty table's indexes and
+//! keys aside and build them again before their commit; pg_dump, which
+//! locks every table at its start and reads the catalog as of its snapshot,
+//! then fails ("cache lookup failed for index", "could not obtain lock"), so
+//! a backup takes `data` shared. `partitions`: rotation creates partitions,
+//! moves rows out of DEFAULT, detaches and drops old ones; an import of a
+//! partitioned table first creates the partitions its rows need (committed),
+//! then loads them, and a rotation in between detaches what the import just
+//! made, so its rows land in DEFAULT (or it re-creates what rotation just
+//! archived and dropped). Both hold the lock for their whole run. It is a
+//! scope of its own, not `schema`: an import may run for an hour, and a
+//! `migrate` (or an import of users) has no reason to wait for it. A backup
+//! takes it shared too: pg_dump holds ACCESS SHARE on every table until it
+//! ends, so a rotation's DETACH would queue behind it, stalling every query
+//! of the application on that table for `lock_timeout` per attempt, and
+//! then fail; now it exits 4 at once (or waits with `--lock-wait`). Locks
+//! are always taken in the same order (name, data, schema, partitions), so
+//! two runs never wait for each other in a circle.
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +64,10 @@ pub enum LockScope {
     Expiry = 3,
     /// `reindex-es`: one rebuild of the search indices at a time.
     Search = 4,
+    /// The set of partitions of orders, wallet_transactions and audit_log:
+    /// changed by partition-rotate (exclusive), relied on by the loads into
+    /// them and by backup (shared).
+    Partitions = 5,
 }
 
 impl LockScope {
@@ -40,22 +77,59 @@ impl LockScope {
             LockScope::Data => "data",
             LockScope::Expiry => "expiry",
             LockScope::Search => "search",
+            LockScope::Partitions => "partitions",
+        }
+    }
+}
+
+/// How a lock is held: shared holders exclude exclusive ones, not each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Exclusive,
+    Shared,
+}
+
+impl Mode {
+    /// PostgreSQL's name of the mode in `pg_locks.mode`.
+    fn pg_locks_mode(self) -> &'static str {
+        match self {
+            Mode::Exclusive => "ExclusiveLock",
+            Mode::Shared => "ShareLock",
+        }
+    }
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Mode::Exclusive => "",
+            Mode::Shared => "_shared",
         }
     }
 }
 
 const POLL: Duration = Duration::from_millis(200);
 
-/// Takes the `scope` lock on the connection's database, waiting up to `wait`.
-/// Another holder past that gives exit 4, naming its backend pid.
+/// Takes the `scope` lock exclusively on the connection's database, waiting
+/// up to `wait`. Another holder past that gives exit 4, naming every holder.
 pub async fn acquire(
     conn: &mut PgConnection,
     url: &RedactedUrl,
     scope: LockScope,
     wait: Duration,
 ) -> Result<(), CommandError> {
+    acquire_in(conn, url, scope, Mode::Exclusive, wait).await
+}
+
+/// Takes the `scope` lock in `mode` on the connection's database, waiting up
+/// to `wait` for conflicting holders; exit 4 past that, naming them.
+pub async fn acquire_in(
+    conn: &mut PgConnection,
+    url: &RedactedUrl,
+    scope: LockScope,
+    mode: Mode,
+    wait: Duration,
+) -> Result<(), CommandError> {
     let what = format!("the {} lock on {url}", scope.name());
-    poll(conn, url, (LOCK_CLASS, scope as i32), &what, wait).await
+    poll(conn, url, (LOCK_CLASS, scope as i32), mode, &what, wait).await
 }
 
 /// Takes the lock on the NAME of database `name`, on a connection to the
@@ -68,7 +142,8 @@ pub async fn acquire_database_name(
     wait: Duration,
 ) -> Result<(), CommandError> {
     let what = format!("the restore lock on database `{name}` ({url})");
-    poll(conn, url, (NAME_CLASS, name_key(name)), &what, wait).await
+    let key = (NAME_CLASS, name_key(name));
+    poll(conn, url, key, Mode::Exclusive, &what, wait).await
 }
 
 /// A database name's half of the key: the first four bytes of its SHA-256,
@@ -84,13 +159,15 @@ async fn poll(
     conn: &mut PgConnection,
     url: &RedactedUrl,
     key: (i32, i32),
+    mode: Mode,
     what: &str,
     wait: Duration,
 ) -> Result<(), CommandError> {
     let deadline = Instant::now() + wait;
     let mut announced = false;
+    let sql = format!("SELECT pg_try_advisory_lock{}($1, $2)", mode.suffix());
     loop {
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+        let got: bool = sqlx::query_scalar(&sql)
             .bind(key.0)
             .bind(key.1)
             .fetch_one(&mut *conn)
@@ -100,13 +177,10 @@ async fn poll(
             return Ok(());
         }
         if Instant::now() >= deadline {
-            let holder = holder(conn, key).await.unwrap_or(None);
-            let who = holder
-                .map(|(pid, app)| format!(" (backend pid {pid}, application `{app}`)"))
-                .unwrap_or_default();
+            let holders = holders(conn, key).await.unwrap_or_default();
             return Err(CommandError::new(
                 ErrorKind::LockHeld,
-                format!("another rez-db run holds {what}{who}"),
+                format!("another rez-db run holds {what}{}", describe(&holders)),
             )
             .with_hint("wait for it to finish, or pass --lock-wait SECONDS to wait for it"));
         }
@@ -135,30 +209,107 @@ pub async fn hold(
         .map_err(|e| super::error(url, e))
 }
 
-/// Releases the lock early; closing the connection releases it too.
+/// Releases the exclusive lock early; closing the connection releases it too.
 pub async fn release(conn: &mut PgConnection, scope: LockScope) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_unlock($1, $2)")
-        .bind(LOCK_CLASS)
-        .bind(scope as i32)
-        .execute(conn)
-        .await
-        .map(|_| ())
+    release_in(conn, scope, Mode::Exclusive).await
 }
 
-async fn holder(
+/// Releases the lock held in `mode` early.
+pub async fn release_in(
     conn: &mut PgConnection,
-    key: (i32, i32),
-) -> Result<Option<(i32, String)>, sqlx::Error> {
+    scope: LockScope,
+    mode: Mode,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT pg_advisory_unlock{}($1, $2)",
+        mode.suffix()
+    ))
+    .bind(LOCK_CLASS)
+    .bind(scope as i32)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+/// One session holding a lock: backend pid, application name, mode.
+#[derive(Debug, Clone, PartialEq)]
+struct Holder {
+    pid: i32,
+    application: String,
+    mode: Mode,
+}
+
+/// ` (backend pid 1, application `rez-db`, shared; backend pid 2, ...)`.
+fn describe(holders: &[Holder]) -> String {
+    if holders.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = holders
+        .iter()
+        .map(|h| {
+            let mode = match h.mode {
+                Mode::Exclusive => "exclusive",
+                Mode::Shared => "shared",
+            };
+            format!(
+                "backend pid {}, application `{}`, {mode}",
+                h.pid, h.application
+            )
+        })
+        .collect();
+    format!(" ({})", each.join("; "))
+}
+
+/// Every session holding the lock `key` (shared locks have several), by pid.
+async fn holders(conn: &mut PgConnection, key: (i32, i32)) -> Result<Vec<Holder>, sqlx::Error> {
     // For the two-key form, classid holds the first key and objid the second.
-    sqlx::query_as(
-        "SELECT l.pid, coalesce(a.application_name, '') FROM pg_locks l \
+    let rows: Vec<(i32, String, String)> = sqlx::query_as(
+        "SELECT l.pid, coalesce(a.application_name, ''), l.mode FROM pg_locks l \
          LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-           AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 2 LIMIT 1",
+           AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.objsubid = 2 \
+           AND l.pid <> pg_backend_pid() ORDER BY l.pid",
     )
     // oids are unsigned: a negative key half shows as its u32 value.
     .bind(key.0 as u32 as i64)
     .bind(key.1 as u32 as i64)
-    .fetch_optional(conn)
-    .await
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(pid, application, mode)| Holder {
+            pid,
+            application,
+            mode: match mode == Mode::Shared.pg_locks_mode() {
+                true => Mode::Shared,
+                false => Mode::Exclusive,
+            },
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_holder_is_named_with_its_mode() {
+        assert_eq!(describe(&[]), "");
+        let holders = [
+            Holder {
+                pid: 17,
+                application: "rez-db".into(),
+                mode: Mode::Shared,
+            },
+            Holder {
+                pid: 18,
+                application: String::new(),
+                mode: Mode::Shared,
+            },
+        ];
+        assert_eq!(
+            describe(&holders),
+            " (backend pid 17, application `rez-db`, shared; backend pid 18, application ``, shared)"
+        );
+    }
 }

@@ -19,6 +19,7 @@ pub mod provision;
 pub mod reference;
 pub mod rotate;
 pub mod snapshot;
+pub mod tools;
 
 use std::str::FromStr;
 use std::time::Duration;
