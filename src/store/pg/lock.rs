@@ -106,6 +106,13 @@ impl Mode {
     }
 }
 
+/// The shortest wait for a lock, whatever `--lock-wait` says. A session
+/// lock is released when its backend exits, and a backend exits a moment
+/// after its client closed the connection: a command started right after
+/// another one ended (a cron script's next line) could otherwise find the
+/// previous run's lock still there and exit 4 for nothing.
+const RELEASE_GRACE: Duration = Duration::from_secs(1);
+
 const POLL: Duration = Duration::from_millis(200);
 
 /// Takes the `scope` lock exclusively on the connection's database, waiting
@@ -163,7 +170,7 @@ async fn poll(
     what: &str,
     wait: Duration,
 ) -> Result<(), CommandError> {
-    let deadline = Instant::now() + wait;
+    let deadline = Instant::now() + wait.max(RELEASE_GRACE);
     let mut announced = false;
     let sql = format!("SELECT pg_try_advisory_lock{}($1, $2)", mode.suffix());
     loop {
