@@ -222,6 +222,14 @@ impl Config {
                     DEFAULT_DATABASE_URL,
                 )
             };
+            // From the URL as written: the parsed URL's path has `..` resolved.
+            names::pg_database(&value).map_err(|why| {
+                CommandError::usage(format!(
+                    "invalid PostgreSQL database in {}: {why}",
+                    place(&origin, "database_url", &source)
+                ))
+                .with_hint(names::PG_RULE)
+            })?;
             parse_url(
                 &value,
                 "database_url",

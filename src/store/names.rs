@@ -67,6 +67,29 @@ pub fn mongo_database(uri: &str) -> Result<String, String> {
     Ok(name)
 }
 
+/// PostgreSQL's rule for the database of a URL, as the messages state it.
+pub const PG_RULE: &str = "a PostgreSQL database URL names its database as one path segment \
+     (postgres://host/NAME), without `/`, NUL, and not `.` or `..`";
+
+/// Checks the database path of a PostgreSQL URL as written: URL parsing
+/// resolves `..`, so `postgres://h/rez/../postgres` would silently act on
+/// `postgres` (and `restore --force` would drop and recreate it). At most
+/// one segment: an empty path (the server's default database) is allowed.
+pub fn pg_database(url: &str) -> Result<(), String> {
+    let segment = raw_path(url);
+    if segment.contains('/') {
+        return Err(format!("`{}` is not one path segment", field(segment)));
+    }
+    let name = percent_decode_str(segment).decode_utf8_lossy();
+    if name == "." || name == ".." {
+        return Err(format!("`{}` is not a database name", field(&name)));
+    }
+    if name.contains('\0') {
+        return Err(format!("`{}` contains a NUL", field(&name)));
+    }
+    Ok(())
+}
+
 /// The path of a URI as written, without its leading `/`, query or fragment:
 /// what follows the first `/` after `scheme://` (user info and hosts hold no
 /// unencoded `/`).
@@ -153,6 +176,17 @@ fn field(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postgres_database_is_one_segment_as_written() {
+        assert!(pg_database("postgres://u:p@h:5432/rez").is_ok());
+        assert!(pg_database("postgres://h/rez?sslmode=disable").is_ok());
+        assert!(pg_database("postgres://h").is_ok());
+        assert!(pg_database("postgres://h/rez/../postgres").is_err());
+        assert!(pg_database("postgres://h/..").is_err());
+        assert!(pg_database("postgres://h/%2E%2E").is_err());
+        assert!(pg_database("postgres://h/a%00b").is_err());
+    }
 
     #[test]
     fn the_database_comes_from_the_raw_path() {

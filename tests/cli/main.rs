@@ -273,6 +273,28 @@ fn status_refuses_a_mongodb_database_that_is_no_single_valid_segment() {
 }
 
 #[test]
+fn a_postgres_database_path_that_is_no_single_segment_is_refused_before_any_request() {
+    // `..` would be resolved by URL parsing: `restore --force` would drop
+    // `postgres` while the user named `rez/../postgres`.
+    for url in [
+        "postgres://u:s3cret@127.0.0.1:1/rez/../postgres",
+        "postgres://u:s3cret@127.0.0.1:1/..",
+    ] {
+        let out = rez(&["status", "--only", "pg", "--database-url", url])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{url}: {}", stderr(&out));
+        assert!(
+            stderr(&out)
+                .contains("a PostgreSQL database URL names its database as one path segment"),
+            "{url}: {}",
+            stderr(&out)
+        );
+        assert!(!stderr(&out).contains("s3cret"), "{}", stderr(&out));
+    }
+}
+
+#[test]
 fn status_refuses_an_es_index_prefix_that_is_no_index_name() {
     for prefix in ["x_*", "../", "/_doc/"] {
         let out = rez(&[
