@@ -1,5 +1,6 @@
 //! Reading a YAML file a user hands rez-db (`rez-db.yaml`, an import
-//! manifest) with bounds, before serde_norway sees it: at most [`MAX_BYTES`],
+//! manifest, seed files, `--definitions` files, whose JSON and TOML are
+//! bounded the same way) with bounds, before serde_norway sees it: at most [`MAX_BYTES`],
 //! and nesting at most [`MAX_DEPTH`] levels deep.
 //!
 //! Why: serde_norway reads a whole file and builds all of its events before
@@ -35,11 +36,20 @@ pub const MAX_DEPTH: usize = 32;
 /// milliseconds.
 pub const MAX_BRACKETS: usize = 1024;
 
+/// The largest seed file (`--seeds-dir`): reference data such as the list of
+/// colleges may run to tens of thousands of rows, but never to gigabytes.
+pub const MAX_SEED_BYTES: u64 = 64 << 20;
+
 /// The text of `path` (`what`: "config file", "manifest") if it is at most
 /// [`MAX_BYTES`] long, UTF-8, and nested at most [`MAX_DEPTH`] levels.
 /// A file over the size is refused from its metadata without being read; a
 /// fifo or a file that grows is cut off after one byte too many.
 pub fn read_bounded(path: &Path, what: &str) -> Result<String, CommandError> {
+    read_within(path, what, MAX_BYTES)
+}
+
+/// [`read_bounded`] with another size bound (`max_bytes`).
+pub fn read_within(path: &Path, what: &str, max_bytes: u64) -> Result<String, CommandError> {
     let shown = path.display();
     let cannot = |e: std::io::Error| {
         CommandError::usage(format!("cannot read {what} {shown}: {e}"))
@@ -47,20 +57,21 @@ pub fn read_bounded(path: &Path, what: &str) -> Result<String, CommandError> {
     };
     let too_big = |size: String| {
         CommandError::usage(format!(
-            "{shown}: the {what} is over 1 MiB ({size}); no real {what} is that large"
+            "{shown}: the {what} is over {} MiB ({size}); no real {what} is that large",
+            max_bytes >> 20
         ))
         .with_hint(format!("check that {shown} is the {what} you meant"))
     };
     let file = std::fs::File::open(path).map_err(cannot)?;
     let len = file.metadata().map_err(cannot)?.len();
-    if len > MAX_BYTES {
+    if len > max_bytes {
         return Err(too_big(format!("{len} bytes")));
     }
     let mut bytes = Vec::new();
-    file.take(MAX_BYTES + 1)
+    file.take(max_bytes + 1)
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_BYTES {
+    if bytes.len() as u64 > max_bytes {
         return Err(too_big("and still growing".into()));
     }
     let text = String::from_utf8(bytes).map_err(|e| {

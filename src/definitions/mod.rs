@@ -120,9 +120,11 @@ impl Definitions {
     }
 }
 
+/// A definition file, within the bounds of `crate::yaml` (its JSON and TOML
+/// too: a definition is a few kilobytes nested a few levels).
 fn read(path: &Path) -> Result<String, CommandError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        CommandError::usage(format!("cannot read {}: {e}", path.display())).with_hint(
+    crate::yaml::read_bounded(path, "definition file").map_err(|e| {
+        e.with_hint(
             "--definitions DIR must hold mongo-indexes/, redis-layout.toml and es-mappings/",
         )
     })
@@ -182,6 +184,20 @@ mod tests {
         let es: Vec<&str> = d.es.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(es, ["merchants", "offers", "products"]);
         assert_eq!(d.redis.keys.len(), 10);
+    }
+
+    #[test]
+    fn a_definition_file_over_the_bound_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in [MONGO_DIR_NAME, ES_DIR_NAME] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+        }
+        let layout = std::fs::File::create(dir.path().join(REDIS_FILE_NAME)).unwrap();
+        layout.set_len(crate::yaml::MAX_BYTES + 1).unwrap();
+        let err = Definitions::from_dir(dir.path()).unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Usage);
+        assert!(err.message.contains("over 1 MiB"), "{err}");
+        assert!(err.to_string().contains("--definitions DIR"), "{err}");
     }
 
     #[test]

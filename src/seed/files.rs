@@ -55,13 +55,14 @@ impl SeedSource {
             }
             SeedSource::Dir(dir) => {
                 let path = dir.join(name);
-                let text = std::fs::read_to_string(&path).map_err(|e| {
-                    CommandError::usage(format!("cannot read seed file {}: {e}", path.display()))
-                        .with_hint(format!(
+                let text =
+                    crate::yaml::read_within(&path, "seed file", crate::yaml::MAX_SEED_BYTES)
+                        .map_err(|e| {
+                            e.with_hint(format!(
                             "--seeds-dir must hold {}; copy seeds/ from the rez-db repository as a start",
                             ALL.join(", ")
                         ))
-                })?;
+                        })?;
                 Ok(SeedFile {
                     shown: path.display().to_string(),
                     text,
@@ -91,5 +92,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::Usage);
         assert!(err.message.contains("/nonexistent/seeds/app_settings.yaml"));
+    }
+
+    #[test]
+    fn a_seed_file_nested_without_end_is_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(APP_SETTINGS), "[".repeat(100_000)).unwrap();
+        let err = SeedSource::Dir(dir.path().to_path_buf())
+            .read(APP_SETTINGS)
+            .unwrap_err();
+        assert_eq!(err.kind, crate::error::ErrorKind::Usage);
+        assert!(err.message.contains("nested deeper than"), "{err}");
     }
 }
