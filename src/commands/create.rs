@@ -126,6 +126,8 @@ pub async fn run(ctx: &Ctx, args: &CreateArgs) -> Result<CreateReport> {
         let options = Options {
             dry_run: args.dry_run,
             fix_drift: false,
+            command: "create",
+            lock_wait: ctx.config.lock_wait,
         };
         report
             .objects

@@ -258,6 +258,8 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<MigrateReport> {
         let options = Options {
             dry_run: run.dry_run || run.check,
             fix_drift: run.fix_drift,
+            command: "migrate",
+            lock_wait: ctx.config.lock_wait,
         };
         report.stores = crate::provision::apply(&mut conns, &defs, options).await?;
     }
@@ -434,7 +436,7 @@ pub async fn status(ctx: &Ctx, args: &MigrateArgs) -> Result<StatusReport> {
         let mut conns = Connections::open(ctx).await?;
         let options = Options {
             dry_run: true,
-            fix_drift: false,
+            ..Options::default()
         };
         report.stores = crate::provision::apply(&mut conns, &defs, options).await?;
     }

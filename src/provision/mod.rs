@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::definitions::Definitions;
 use crate::error::Result;
 use crate::store::kind::StoreKind;
+use crate::store::lease::{self, Scope};
 pub use crate::store::pg::provision::Action;
 use crate::Ctx;
 
@@ -76,6 +77,10 @@ pub struct Options {
     pub dry_run: bool,
     /// Drop and re-create drifted objects.
     pub fix_drift: bool,
+    /// The command provisioning (`create`, `migrate`), named in the leases it holds.
+    pub command: &'static str,
+    /// How long to wait for another run's lease before exit 4.
+    pub lock_wait: std::time::Duration,
 }
 
 /// The connections to the non-PostgreSQL stores a command selected.
@@ -117,8 +122,46 @@ impl Connections {
     }
 }
 
-/// Provisions every connected store from `defs`, in store order.
+/// Provisions every connected store from `defs`, in store order. Unless it
+/// only looks (`dry_run`), it first takes the data lease of every store it
+/// will change (`crate::store::lease`): two runs provisioning one store at
+/// once (two `migrate`s of different databases sharing a MongoDB database or
+/// an index prefix, or a `migrate` during a `restore` there) would both find
+/// an object missing and both create it, and the second would fail.
 pub async fn apply(
+    conns: &mut Connections,
+    defs: &Definitions,
+    options: Options,
+) -> Result<Vec<ObjectRow>> {
+    let mut leases = Vec::new();
+    if !options.dry_run {
+        let (command, wait) = (options.command, options.lock_wait);
+        if let Some(m) = &conns.mongo {
+            leases.push(lease::mongo(m, Scope::Data, command, wait).await?);
+        }
+        if let Some(r) = &conns.redis {
+            leases.push(lease::redis(r, Scope::Data, command, wait).await?);
+        }
+        if let Some(e) = &conns.es {
+            leases.push(lease::es(e, Scope::Data, command, wait).await?);
+        }
+    }
+    let rows = provision(conns, defs, options).await;
+    // Released whatever the outcome; a lost lease is reported after the
+    // run's own error, which says more.
+    let mut released = Ok(());
+    for lease in leases {
+        let result = lease.release().await;
+        if released.is_ok() {
+            released = result;
+        }
+    }
+    let rows = rows?;
+    released?;
+    Ok(rows)
+}
+
+async fn provision(
     conns: &mut Connections,
     defs: &Definitions,
     options: Options,

@@ -591,3 +591,60 @@ async fn seed_redis_only_exits_4_while_a_restore_holds_the_redis_lease() {
     assert_eq!(code, Some(0), "{err}");
     assert!(!lease_exists(&s, "redis", "data").await);
 }
+
+/// Two `migrate` runs provisioning the same stores at once (two PostgreSQL
+/// databases sharing a MongoDB database and index prefix, or a CI retry):
+/// before provisioning took the lease, both found the objects missing and
+/// the second failed creating one the first had just made. Now the second
+/// waits for the first's lease and finds everything there.
+#[tokio::test]
+async fn two_migrates_provisioning_one_set_of_stores_at_once_both_succeed() {
+    let s = Stores::new("lease_migrate_pair").await;
+    let spawn = || {
+        let mut child = s.spawn(&["--json", "migrate", "--lock-wait", "120"]);
+        // stdout is discarded by spawn(); the exit code and stderr say it all.
+        let stderr = child.stderr.take();
+        (child, stderr)
+    };
+    let runs = [spawn(), spawn()];
+    for (mut child, stderr) in runs {
+        let status = child.wait().unwrap();
+        let mut text = String::new();
+        if let Some(mut e) = stderr {
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+        }
+        assert!(status.success(), "{status}: {text}");
+    }
+    for store in STORES {
+        assert!(
+            !lease_exists(&s, store, "data").await,
+            "{store}: released at the end"
+        );
+    }
+    // Everything is there once: a third run creates nothing.
+    let doc = s.json(&["migrate", "--check"], 0);
+    assert!(
+        doc["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["action"] != "would_create"),
+        "{doc:#}"
+    );
+}
+
+/// While a restore holds a store's lease, `migrate` provisioning that store
+/// exits 4 naming it and changes nothing.
+#[tokio::test]
+async fn migrate_exits_4_while_a_restore_holds_the_lease_of_a_store_it_provisions() {
+    let s = Stores::new("lease_migrate_held").await;
+    plant(&s, "es", "data", "restore", Duration::from_secs(60), false).await;
+    let (code, err) = run(&s, &["migrate", "--only", "es"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert!(
+        err.contains("`restore` on host other-host, pid 4242"),
+        "{err}"
+    );
+    let aliases = s.alias_target("products").await;
+    assert!(aliases.is_empty(), "nothing provisioned: {aliases:?}");
+}
