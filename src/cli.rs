@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::store::kind::StoreKind;
+use crate::config::{Overrides, StoreKind};
 
 use crate::commands::import_csv::ImportCsvArgs;
 
@@ -93,6 +93,22 @@ pub struct StoreArgs {
     /// Read mongo-indexes/, redis-layout.toml and es-mappings/ from DIR instead of the built-in copies
     #[arg(long, value_name = "DIR")]
     pub definitions: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The settings these flags override (the rest stay `None`): the face
+    /// turns its flags into `config::Overrides`; the configuration never sees clap.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            stores: self.only.as_ref().map(|l| l.0.clone()),
+            mongodb_uri: self.mongodb_uri.clone(),
+            redis_url: self.redis_url.clone(),
+            elasticsearch_url: self.elasticsearch_url.clone(),
+            redis_key_prefix: self.redis_key_prefix.clone(),
+            es_index_prefix: self.es_index_prefix.clone(),
+            ..Overrides::default()
+        }
+    }
 }
 
 /// A parsed `--only` list (one flag value holding several stores).

@@ -3,7 +3,7 @@
 //! Library layers keep their own typed errors (`ConfigError`, `PgError`, ...);
 //! each converts into a [`CommandError`] whose [`ErrorKind`] decides the exit
 //! code and whose hints tell the user what to do next. Messages must never
-//! contain a secret: URLs pass through [`crate::config::RedactedUrl`] first.
+//! contain a secret: URLs pass through [`crate::secret::RedactedUrl`] first.
 
 use std::fmt;
 use std::process::ExitCode;

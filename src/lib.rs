@@ -46,12 +46,11 @@ pub mod oplog;
 pub mod output;
 pub mod partition;
 pub mod provision;
-pub mod redact;
 pub mod search;
+pub mod secret;
 pub mod seed;
 pub mod store;
 pub mod validate;
-pub mod yaml;
 
 use std::process::ExitCode;
 
@@ -137,12 +136,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
         ..cli
             .command
             .store_args()
-            .map(Overrides::from_store_args)
+            .map(cli::StoreArgs::overrides)
             .unwrap_or_default()
     };
     let json = cli.global.json;
     let ctx = Ctx {
-        config: Config::load(&overrides)?,
+        config: Config::load(&partition::partitioned_tables(), &overrides)?,
         json,
         progress: output::progress::enabled(json),
     };

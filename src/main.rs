@@ -19,7 +19,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
         )
         // Log lines go out redacted, like every other message.
-        .with_writer(|| rez_db::redact::Redacting(std::io::stderr()))
+        .with_writer(|| rez_db::secret::Redacting(std::io::stderr()))
         .init();
 
     match tokio::runtime::Builder::new_multi_thread()

@@ -7,9 +7,9 @@
 use chrono::Utc;
 use sqlx::postgres::PgConnection;
 
-use crate::config::redact_args;
 use crate::error::CommandError;
-use crate::redact::redact;
+use crate::secret::redact;
+use crate::secret::redact_args;
 use crate::store::pg::{self, oplog};
 use crate::Ctx;
 

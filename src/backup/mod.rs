@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
+use crate::config::StoreKind;
 use crate::error::{CommandError, Result};
-use crate::store::kind::StoreKind;
 use crate::store::pg;
 use crate::store::pg::lock::{self, LockScope, Mode};
 use crate::Ctx;

@@ -16,7 +16,7 @@ use std::process::Command;
 use sqlx::postgres::PgConnection;
 
 use super::stream::Compression;
-use crate::config::RedactedUrl;
+use crate::secret::RedactedUrl;
 use crate::store::pg::{quote_ident, tools};
 
 /// Parallel jobs for pg_dump and pg_restore. Two keeps the load on a

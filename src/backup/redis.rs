@@ -18,9 +18,9 @@ use std::path::Path;
 
 use super::io_err;
 use super::stream::{self, Compression, Sink};
+use crate::config::names::glob_literal;
 use crate::error::{CommandError, Result};
 use crate::store::lease::REDIS_KEY_STEM;
-use crate::store::names::glob_literal;
 use crate::store::redis::{Redis, LAYOUT_KEY};
 
 pub const FILE: &str = "keys.bin";

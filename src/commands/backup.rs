@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::backup::{self, manifest::Manifest, stream::Compression};
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
+use crate::config::StoreKind;
 use crate::error::Result;
 use crate::output::{progress, table, Render};
-use crate::store::kind::StoreKind;
 use crate::Ctx;
 
 /// Back up the datastores into DIR, verifiably.

@@ -9,12 +9,12 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::{PgArgs, StoreArgs};
-use crate::config::RedactedUrl;
+use crate::config::StoreKind;
 use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
 use crate::provision::{Connections, Options};
-use crate::store::kind::StoreKind;
+use crate::secret::RedactedUrl;
 use crate::store::pg::{self, provision, provision::Action};
 use crate::Ctx;
 

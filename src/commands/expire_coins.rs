@@ -17,12 +17,12 @@ use sqlx::Connection;
 use uuid::Uuid;
 
 use crate::cli::{LockArgs, PgArgs};
+use crate::config::StoreKind;
 use crate::domain::ledger::Replay;
 use crate::domain::promo::{self, Lot};
 use crate::domain::TxType;
 use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
-use crate::store::kind::StoreKind;
 use crate::store::pg::promo::{self as store, Expiry, LockedWallet, OpenLot};
 use crate::store::pg::{self, lock, sqlstate};
 use crate::store::redis::Redis;

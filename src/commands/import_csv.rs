@@ -485,5 +485,7 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
 
 /// Whether `table` is one of the range-partitioned tables.
 fn is_partitioned(table: &str) -> bool {
-    pg::partitions::PARTITIONED.iter().any(|(t, _)| *t == table)
+    crate::partition::PARTITIONED
+        .iter()
+        .any(|(t, _)| *t == table)
 }

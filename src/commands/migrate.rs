@@ -12,12 +12,12 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
+use crate::config::StoreKind;
 use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::migration::{self, plan::verify, Divergence, Migration, PlanError};
 use crate::output::{progress, table, Render};
 use crate::provision::{Connections, ObjectRow, Options};
-use crate::store::kind::StoreKind;
 use crate::store::pg::{self, history, lock, migrator};
 use crate::Ctx;
 

@@ -18,8 +18,8 @@ use crate::config::Config;
 use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
 use crate::partition::archive::Identity;
+use crate::partition::naming::{partition_named, Period, PARTITIONED};
 use crate::partition::plan::{self, Action};
-use crate::store::pg::partitions::{partition_named, Period, PARTITIONED};
 use crate::store::pg::{self, archive, lock, rotate, sqlstate};
 use crate::Ctx;
 

@@ -15,10 +15,10 @@ use crate::backup::{self, manifest::StoreEntry, postgres};
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::commands::create::CreateArgs;
 use crate::commands::validate::{ValidateArgs, ValidateReport};
+use crate::config::StoreKind;
 use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
 use crate::store::es::Es;
-use crate::store::kind::StoreKind;
 use crate::store::lease::{self, Lease, Scope};
 use crate::store::mongo::Mongo;
 use crate::store::pg::{self, lock, provision};
@@ -511,7 +511,7 @@ impl PgLocks {
 }
 
 /// The database name of the PostgreSQL URL.
-fn target_name(url: &crate::config::RedactedUrl) -> Result<String> {
+fn target_name(url: &crate::secret::RedactedUrl) -> Result<String> {
     url.database_name().ok_or_else(|| {
         CommandError::usage(format!("the PostgreSQL URL {url} names no database"))
             .with_hint("add the database name as the URL's path, e.g. postgres://host:5432/rez")
@@ -598,7 +598,7 @@ async fn record(ctx: &Ctx, _args: &RestoreArgs) {
     let url = &ctx.config.database_url;
     let op = pg::oplog::Operation {
         command: "restore".to_string(),
-        arguments: crate::config::redact_args(std::env::args()),
+        arguments: crate::secret::redact_args(std::env::args()),
         actor: ctx.config.actor.clone(),
         started_at: Utc::now(),
     };

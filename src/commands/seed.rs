@@ -3,8 +3,8 @@
 //! wrapper: it parses the flags, connects, takes the data lock (and the Redis
 //! lease when it writes Redis), calls `crate::seed`, and builds the report.
 
+use crate::config::StoreKind;
 use crate::seed::derived::{self, Filled};
-use crate::store::kind::StoreKind;
 use crate::store::lease;
 use crate::store::redis::Redis;
 use std::io::{self, Write};

@@ -8,12 +8,12 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::{PgArgs, StoreArgs};
+use crate::config::StoreKind;
 use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::migration;
 use crate::output::{table, Render};
-use crate::redact::redact;
-use crate::store::kind::StoreKind;
+use crate::secret::redact;
 use crate::store::pg::{self, history};
 use crate::Ctx;
 

@@ -9,10 +9,10 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::{PgArgs, StoreArgs};
+use crate::config::StoreKind;
 use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::output::{progress, table, Render};
-use crate::store::kind::StoreKind;
 use crate::store::pg;
 use crate::validate::{self, Check, CheckResult, Severity, Snapshot};
 use crate::Ctx;

@@ -123,7 +123,7 @@ impl Definitions {
 /// A definition file, within the bounds of `crate::yaml` (its JSON and TOML
 /// too: a definition is a few kilobytes nested a few levels).
 fn read(path: &Path) -> Result<String, CommandError> {
-    crate::yaml::read_bounded(path, "definition file").map_err(|e| {
+    crate::config::yaml::read_bounded(path, "definition file").map_err(|e| {
         e.with_hint(
             "--definitions DIR must hold mongo-indexes/, redis-layout.toml and es-mappings/",
         )
@@ -193,7 +193,7 @@ mod tests {
             std::fs::create_dir(dir.path().join(sub)).unwrap();
         }
         let layout = std::fs::File::create(dir.path().join(REDIS_FILE_NAME)).unwrap();
-        layout.set_len(crate::yaml::MAX_BYTES + 1).unwrap();
+        layout.set_len(crate::config::yaml::MAX_BYTES + 1).unwrap();
         let err = Definitions::from_dir(dir.path()).unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::Usage);
         assert!(err.message.contains("over 1 MiB"), "{err}");

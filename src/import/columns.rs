@@ -6,9 +6,9 @@ use sqlx::postgres::PgConnection;
 
 use super::check::{Column, SqlType};
 use super::tables::{self, TableRules};
-use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
-use crate::redact::field;
+use crate::secret::field;
+use crate::secret::RedactedUrl;
 use crate::store::pg;
 
 /// (name, data_type, udt_name, char length, precision, scale, NOT NULL, has a default)

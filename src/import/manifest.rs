@@ -28,8 +28,8 @@ use sqlx::Connection;
 
 use super::reader::irregular;
 use super::{import, partitions, tables, want_parents, Memory, Options, Outcome};
-use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
+use crate::secret::RedactedUrl;
 use crate::store::pg;
 
 #[derive(Debug, Deserialize)]
@@ -153,7 +153,7 @@ fn locate(
 /// (files of one table keep the manifest's order). Their paths are resolved:
 /// the files read are the ones checked here.
 pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
-    let text = crate::yaml::read_bounded(manifest, "manifest")?;
+    let text = crate::config::yaml::read_bounded(manifest, "manifest")?;
     let doc: Document = serde_norway::from_str(&text).map_err(|e| {
         let line = e.location().map(|l| l.line());
         bad(manifest, line, "files", e.to_string()).with_hint(

@@ -38,9 +38,9 @@ use serde::Serialize;
 use sqlx::postgres::{PgConnection, PgCopyIn};
 use sqlx::Connection;
 
-use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
 use crate::output::progress;
+use crate::secret::RedactedUrl;
 use crate::store::pg::{self, bulk, quote_ident, rotate};
 use check::{canonical, check_value, Column, Problem, SqlType};
 use checkpoint::{Checkpoint, FileKey};

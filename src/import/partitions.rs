@@ -35,14 +35,13 @@ use sqlx::postgres::PgConnection;
 use super::check::{parse_timestamp, Problem};
 use super::reader::{CsvSource, Record};
 use super::{input, Options};
-use crate::config::RedactedUrl;
+use crate::config::Policy;
 use crate::error::Result;
 use crate::output::progress;
+use crate::partition::naming::{partition_for, Period, RangePartition, PARTITIONED};
 use crate::partition::plan::retention_cutoff;
-use crate::partition::policy::Policy;
-use crate::store::pg::partitions::{
-    ensure_range_partition, partition_for, Period, RangePartition, PARTITIONED,
-};
+use crate::secret::RedactedUrl;
+use crate::store::pg::partitions::ensure_range_partition;
 use crate::store::pg::{self, rotate};
 
 /// How far back the partitioned tables keep rows, as partition-rotate sees it.

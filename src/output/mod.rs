@@ -11,7 +11,7 @@ use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
 
 use crate::error::CommandError;
-use crate::redact::redact;
+use crate::secret::redact;
 
 /// A command's result, printable both ways.
 pub trait Render: Serialize {

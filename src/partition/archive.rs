@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::store::pg::partitions::RangePartition;
+use super::naming::RangePartition;
 
 /// The sidecar format this version writes and trusts.
 pub const SIDECAR_FORMAT: u32 = 1;
@@ -220,7 +220,7 @@ impl Sidecar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::pg::partitions::{partition_for, Period};
+    use crate::partition::naming::{partition_for, Period};
     use chrono::TimeZone;
 
     fn identity(database: &str, host: &str) -> Identity {

@@ -21,8 +21,8 @@ use std::path::PathBuf;
 use chrono::{DateTime, Months, Utc};
 use serde::Serialize;
 
-use super::policy::Policy;
-use crate::store::pg::partitions::{partition_for, Period, RangePartition};
+use super::naming::{partition_for, Period, RangePartition};
+use crate::config::Policy;
 
 /// What the catalog says about one partitioned table.
 #[derive(Debug, Clone, Default)]
@@ -267,7 +267,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::pg::partitions::covering;
+    use crate::partition::naming::covering;
     use chrono::TimeZone;
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {

@@ -8,11 +8,11 @@
 
 use serde_json::{json, Value};
 
+use crate::config::StoreKind;
 use crate::definitions::es::IndexDefinition;
 use crate::error::Result;
 use crate::provision::{now, Action, ObjectRow, Options};
 use crate::store::es::{Es, EsError};
-use crate::store::kind::StoreKind;
 
 const STORE: StoreKind = StoreKind::Elasticsearch;
 

@@ -15,9 +15,9 @@ pub mod redis;
 
 use serde::Serialize;
 
+use crate::config::StoreKind;
 use crate::definitions::Definitions;
 use crate::error::Result;
-use crate::store::kind::StoreKind;
 use crate::store::lease::{self, Scope};
 pub use crate::store::pg::provision::Action;
 use crate::Ctx;

@@ -11,10 +11,10 @@
 
 use mongodb::bson::{doc, Document};
 
+use crate::config::StoreKind;
 use crate::definitions::mongo::{compare, live_index, Collection, IndexSpec, IndexState};
 use crate::error::Result;
 use crate::provision::{now, Action, ObjectRow, Options};
-use crate::store::kind::StoreKind;
 use crate::store::mongo::{code, Mongo};
 
 const STORE: StoreKind = StoreKind::Mongodb;

@@ -2,10 +2,10 @@
 //! server is meant to follow (a hash under `rez-db:layout`), so `status` can tell
 //! a Redis provisioned from an older layout.
 
+use crate::config::StoreKind;
 use crate::definitions::redis::Layout;
 use crate::error::Result;
 use crate::provision::{now, Action, ObjectRow, Options};
-use crate::store::kind::StoreKind;
 use crate::store::redis::{Redis, LAYOUT_KEY};
 
 pub async fn apply(redis: &mut Redis, layout: &Layout, options: Options) -> Result<Vec<ObjectRow>> {

@@ -10,10 +10,10 @@ use serde_json::json;
 use sqlx::postgres::PgConnection;
 
 use super::{rate, stream_into, BulkSettings, BulkStats, ItemError, Source, StreamError};
-use crate::config::RedactedUrl;
 use crate::definitions::es::IndexDefinition;
 use crate::error::{CommandError, Result};
 use crate::provision::es::{create_version, versioned_name};
+use crate::secret::RedactedUrl;
 use crate::store::es::Es;
 use crate::store::pg;
 

@@ -7,9 +7,9 @@ use sqlx::postgres::PgConnection;
 
 use super::files::{self, SeedSource};
 use super::reference::{self, ReferenceData};
-use crate::config::RedactedUrl;
 use crate::domain::vocabulary::EMAIL_PATTERN;
 use crate::error::{CommandError, Result};
+use crate::secret::RedactedUrl;
 use crate::store::pg::{self, reference as store, reference::UpsertCounts};
 
 /// The reference tables, in upsert order.

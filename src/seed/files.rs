@@ -56,7 +56,7 @@ impl SeedSource {
             SeedSource::Dir(dir) => {
                 let path = dir.join(name);
                 let text =
-                    crate::yaml::read_within(&path, "seed file", crate::yaml::MAX_SEED_BYTES)
+                    crate::config::yaml::read_within(&path, "seed file", crate::config::yaml::MAX_SEED_BYTES)
                         .map_err(|e| {
                             e.with_hint(format!(
                             "--seeds-dir must hold {}; copy seeds/ from the rez-db repository as a start",

@@ -17,8 +17,8 @@ use elasticsearch::Elasticsearch;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::config::RedactedUrl;
 use crate::error::{CommandError, ErrorKind};
+use crate::secret::RedactedUrl;
 
 const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack; point rez-db \
      elsewhere with --elasticsearch-url, ELASTICSEARCH_URL or elasticsearch_url in rez-db.yaml, or leave \

@@ -3,9 +3,7 @@
 //! (redacted) URL and the fix, and hold no business rules.
 
 pub mod es;
-pub mod kind;
 pub mod lease;
 pub mod mongo;
-pub mod names;
 pub mod pg;
 pub mod redis;

@@ -17,10 +17,10 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 use serde::Serialize;
 
-use crate::config::RedactedUrl;
+use crate::config::names;
 use crate::definitions::mongo::{IndexSpec, KeyKind, Validator};
 use crate::error::{CommandError, ErrorKind};
-use crate::store::names;
+use crate::secret::RedactedUrl;
 
 /// The collection that records what `create`/`migrate` applied, per collection file.
 pub const HISTORY_COLLECTION: &str = "rez_schema_history";

@@ -12,8 +12,8 @@ use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncCommands, ErrorKind as DriverKind, RedisError};
 use serde::Serialize;
 
-use crate::config::RedactedUrl;
 use crate::error::{CommandError, ErrorKind};
+use crate::secret::RedactedUrl;
 
 /// The hash that records which layout file a Redis was provisioned against.
 pub const LAYOUT_KEY: &str = "rez-db:layout";
@@ -150,7 +150,7 @@ impl Redis {
 
     /// Samples up to `budget.max_keys` keys under the prefix with SCAN, with their TYPE and TTL.
     pub async fn sample(&mut self, budget: ScanBudget) -> Result<Vec<KeyInfo>, CommandError> {
-        let pattern = format!("{}*", super::names::glob_literal(&self.prefix));
+        let pattern = format!("{}*", crate::config::names::glob_literal(&self.prefix));
         let mut cursor: u64 = 0;
         let mut keys: Vec<String> = Vec::new();
         loop {

@@ -19,8 +19,8 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::PgConnection;
 
 use super::{Tally, Violation};
-use crate::config::RedactedUrl;
 use crate::error::CommandError;
+use crate::secret::RedactedUrl;
 use crate::seed::derived::{
     geo_key, leaderboard_key, ACTIVE_OUTLETS_AMONG, CHUNK, EARNERS, EARNERS_AMONG, OUTLETS_BY_CITY,
 };

@@ -13,12 +13,12 @@ use std::time::Instant;
 
 use super::derived::{self, CHECK_GEO, CHECK_LEADERBOARD};
 use super::{Check, CheckResult, Severity, Source, Tally, Violation};
+use crate::config::StoreKind;
 use crate::definitions::mongo::{compare, live_index, IndexState};
 use crate::definitions::redis::{CHECK_TTL_MAX, CHECK_TTL_MISSING, CHECK_TYPE, CHECK_UNKNOWN};
 use crate::definitions::Definitions;
 use crate::error::CommandError;
 use crate::search::Source as DocSource;
-use crate::store::kind::StoreKind;
 use crate::store::redis::ScanBudget;
 use crate::Ctx;
 

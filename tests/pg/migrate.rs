@@ -187,6 +187,7 @@ async fn a_held_lock_gives_exit_4_and_concurrent_runs_apply_once() {
 
 fn ctx_for(db: &TestDb) -> Ctx {
     let mut config = Config::load_with_env(
+        &rez_db::partition::partitioned_tables(),
         &Overrides {
             config_file: Some("/dev/null".into()),
             database_url: Some(db.url.clone()),

@@ -521,7 +521,7 @@ async fn expiry(s: &Stores, store: &str) -> i64 {
 
 #[tokio::test]
 async fn a_lease_is_renewed_by_its_holder_and_never_touches_another_runs() {
-    use rez_db::config::RedactedUrl;
+    use rez_db::secret::RedactedUrl;
     use rez_db::store::lease::{self, Scope};
     let s = Stores::new("lease_renew").await;
     let timeout = Duration::from_secs(5);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use rez_db::config::RedactedUrl;
+use rez_db::secret::RedactedUrl;
 use rez_db::store::es::Es;
 use serde_json::Value;
 

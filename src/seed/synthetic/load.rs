@@ -25,14 +25,14 @@ use super::catalog::Catalog;
 use super::other_stores::{self, Pending};
 use super::tables::UserTables;
 use super::{generate_users, generate_world, tally, Params, Progress, World};
-use crate::config::RedactedUrl;
 use crate::error::{CommandError, Result};
 use crate::output::progress;
+use crate::partition::naming::{self as partitions, Period, PARTITIONED};
+use crate::secret::RedactedUrl;
 use crate::seed::apply;
 use crate::seed::files::SeedSource;
 use crate::store::pg::bulk;
 use crate::store::pg::copy::{copy_in, CopyTable};
-use crate::store::pg::partitions::{self, Period, PARTITIONED};
 use crate::store::pg::reference::{self as stored, UpsertCounts};
 use crate::store::pg::{self};
 
@@ -208,7 +208,7 @@ async fn ensure_partitions(
     ));
     wanted.sort_by(|a, b| a.name.cmp(&b.name));
     wanted.dedup_by(|a, b| a.name == b.name);
-    partitions::ensure_all(conn, &wanted)
+    crate::store::pg::partitions::ensure_all(conn, &wanted)
         .await
         .map_err(|e| pg::error(url, e))
 }

@@ -32,13 +32,13 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
-use super::partitions::RangePartition;
 use super::quote_ident;
-use crate::config::RedactedUrl;
 use crate::partition::archive::{
     partial_path, sidecar_path, slot_file, Identity, Sidecar, MAX_SLOTS,
 };
+use crate::partition::naming::RangePartition;
 use crate::partition::plan::ArchiveState;
+use crate::secret::RedactedUrl;
 
 /// A sidecar is a few hundred bytes; a bigger file at its name is not one.
 const MAX_SIDECAR_BYTES: u64 = 64 * 1024;

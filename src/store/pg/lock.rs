@@ -43,8 +43,9 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnection;
 
-use crate::config::{Config, RedactedUrl};
+use crate::config::Config;
 use crate::error::{CommandError, ErrorKind};
+use crate::secret::RedactedUrl;
 
 /// First half of every rez-db advisory lock key: "REZD" in ASCII.
 const LOCK_CLASS: i32 = 0x5245_5a44;

@@ -27,8 +27,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::config::RedactedUrl;
 use crate::error::{CommandError, ErrorKind};
+use crate::secret::RedactedUrl;
 
 /// SQLSTATEs we give a meaning to.
 pub mod sqlstate {

@@ -13,9 +13,9 @@ use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
 use super::archive;
-use super::partitions::{partition_for, partition_named, Period, RangePartition};
 use super::quote_ident;
 use crate::partition::archive::Identity;
+use crate::partition::naming::{partition_for, partition_named, Period, RangePartition};
 use crate::partition::plan::{ArchiveState, TableState};
 
 /// `FROM ('a') TO ('b')` of a partition bound, printed in UTC.

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgConnection;
 
-use crate::config::RedactedUrl;
+use crate::secret::RedactedUrl;
 
 #[derive(Debug, Clone)]
 pub struct Snapshot {

@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::config::RedactedUrl;
+use crate::secret::RedactedUrl;
 
 /// How long [`stop_all`] lets the tools end after SIGTERM before SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);

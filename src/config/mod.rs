@@ -2,11 +2,25 @@
 //! profile in it) > defaults that point at the local stack (`scripts/stack`).
 //!
 //! This is the only module that reads the environment. Every URL is held in a
-//! [`RedactedUrl`], whose `Display` and `Debug` print the password as `***`,
-//! so a URL can be put in any message or log line without leaking a secret.
+//! [`RedactedUrl`] (`crate::secret`), whose `Display` and `Debug` print the
+//! password as `***`, so a URL can be put in any message or log line without
+//! leaking a secret.
+//!
+//! Architecture invariant: configuration sits at the bottom with `secret`
+//! and `error`. It reads flags (as [`Overrides`], never clap types: the face
+//! converts its flags), the environment and files, and never connects to a
+//! store; it imports nothing but `secret` and `error`. What it must know of
+//! the schema (the partitioned tables) the caller passes in.
+
+pub mod names;
+mod policy;
+mod stores;
+pub mod yaml;
+
+pub use policy::Policy;
+pub use stores::StoreKind;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,10 +28,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::error::CommandError;
-use crate::partition::policy::Policy;
-use crate::store::kind::StoreKind;
-use crate::store::names;
-use crate::store::pg::partitions::PARTITIONED;
+pub use crate::secret::RedactedUrl;
 
 /// The file read when `--config` is not given, if it exists in the working directory.
 pub const DEFAULT_CONFIG_FILE: &str = "rez-db.yaml";
@@ -89,21 +100,6 @@ pub struct Overrides {
     pub es_keep_indices: Option<usize>,
 }
 
-impl Overrides {
-    /// The settings a command's `StoreArgs` override (the rest stay `None`).
-    pub fn from_store_args(args: &crate::cli::StoreArgs) -> Overrides {
-        Overrides {
-            stores: args.only.as_ref().map(|l| l.0.clone()),
-            mongodb_uri: args.mongodb_uri.clone(),
-            redis_url: args.redis_url.clone(),
-            elasticsearch_url: args.elasticsearch_url.clone(),
-            redis_key_prefix: args.redis_key_prefix.clone(),
-            es_index_prefix: args.es_index_prefix.clone(),
-            ..Overrides::default()
-        }
-    }
-}
-
 /// `audit:` in rez-db.yaml: the tables whose changes must be audited.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -165,10 +161,16 @@ impl FileSettings {
 
 impl Config {
     /// Loads the configuration from the process environment and the file system,
-    /// and hands its URLs' secrets to [`crate::redact`], which hides them in
+    /// and hands its URLs' secrets to [`crate::secret`], which hides them in
     /// every message from then on.
-    pub fn load(overrides: &Overrides) -> Result<Config, CommandError> {
-        let config = Self::load_with_env(overrides, &|name| std::env::var(name).ok())?;
+    /// `partitioned_tables`: the tables `partitions:` policies may name (the
+    /// schema's, which this layer does not know).
+    pub fn load(
+        partitioned_tables: &[&str],
+        overrides: &Overrides,
+    ) -> Result<Config, CommandError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let config = Self::load_with_env(partitioned_tables, overrides, &env)?;
         for url in [
             &config.database_url,
             &config.redis_url,
@@ -177,13 +179,14 @@ impl Config {
         ] {
             url.secrets()
                 .iter()
-                .for_each(|s| crate::redact::register(s));
+                .for_each(|s| crate::secret::register(s));
         }
         Ok(config)
     }
 
     /// Loads the configuration with `env` standing in for the environment (tests).
     pub fn load_with_env(
+        partitioned_tables: &[&str],
         overrides: &Overrides,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Config, CommandError> {
@@ -194,7 +197,7 @@ impl Config {
         let profile = overrides.profile.clone().or_else(|| env(ENV_PROFILE));
         let (text, settings) = match &file {
             Some(path) => {
-                let text = crate::yaml::read_bounded(path, "config file")?;
+                let text = yaml::read_bounded(path, "config file")?;
                 let settings = parse_file(path, &text)?;
                 (text, settings)
             }
@@ -302,7 +305,12 @@ impl Config {
                 settings.statement_timeout_ms.unwrap_or(600_000),
             ),
             connect_timeout: Duration::from_secs(settings.connect_timeout_secs.unwrap_or(5)),
-            partitions: checked_partitions(file.as_deref(), &text, settings.partitions)?,
+            partitions: checked_partitions(
+                file.as_deref(),
+                &text,
+                settings.partitions,
+                partitioned_tables,
+            )?,
             audited_tables: settings.audit.map(|a| a.tables).unwrap_or_default(),
             actor: env("REZ_DB_ACTOR")
                 .or_else(|| env("USER"))
@@ -394,8 +402,8 @@ fn checked_partitions(
     file: Option<&Path>,
     text: &str,
     policies: BTreeMap<String, Policy>,
+    known: &[&str],
 ) -> Result<BTreeMap<String, Policy>, CommandError> {
-    let known: Vec<&str> = PARTITIONED.iter().map(|(t, _)| *t).collect();
     if let Some(table) = policies.keys().find(|t| !known.contains(&t.as_str())) {
         let path = file.map(|p| p.display().to_string()).unwrap_or_default();
         let at = line_of(text, table)
@@ -473,7 +481,7 @@ fn parse_url(
     schemes: &[&str],
 ) -> Result<RedactedUrl, CommandError> {
     let problem = match Url::parse(value) {
-        Ok(url) if schemes.contains(&url.scheme()) => return Ok(RedactedUrl(url)),
+        Ok(url) if schemes.contains(&url.scheme()) => return Ok(RedactedUrl::from(url)),
         Ok(url) => format!(
             "scheme `{}` is not one of {}",
             url.scheme(),
@@ -499,187 +507,16 @@ fn line_of(text: &str, key: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// The command line as it may be logged: every argument holding a URL shows
-/// it redacted (`--database-url=postgres://u:***@h/db` or the separate value).
-pub fn redact_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    args.into_iter()
-        .map(|arg| match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") && value.contains("://") => {
-                format!("{flag}={}", redact_value(value))
-            }
-            _ if arg.contains("://") => redact_value(&arg),
-            _ => arg,
-        })
-        .collect()
-}
-
-fn redact_value(value: &str) -> String {
-    RedactedUrl::parse(value).map_or_else(|_| "***".to_string(), |u| u.to_string())
-}
-
-/// A URL whose password (and any `password=` query parameter) never prints.
-#[derive(Clone, PartialEq, Eq)]
-pub struct RedactedUrl(Url);
-
-impl RedactedUrl {
-    pub fn parse(value: &str) -> Result<Self, url::ParseError> {
-        Url::parse(value).map(RedactedUrl)
-    }
-
-    /// The real URL, secrets included: only for handing to a driver.
-    pub fn expose(&self) -> &str {
-        self.0.as_str()
-    }
-
-    pub fn url(&self) -> &Url {
-        &self.0
-    }
-
-    /// The same server with another path (e.g. another database name).
-    pub fn with_path(&self, path: &str) -> RedactedUrl {
-        let mut url = self.0.clone();
-        url.set_path(path);
-        RedactedUrl(url)
-    }
-
-    /// `text` with this URL's password replaced by `***`, for driver messages
-    /// that might echo it.
-    pub fn scrub(&self, text: &str) -> String {
-        match self.0.password() {
-            Some(secret) if !secret.is_empty() => {
-                let decoded = url::form_urlencoded::parse(secret.as_bytes())
-                    .next()
-                    .map(|(k, _)| k.into_owned())
-                    .unwrap_or_default();
-                let mut out = text.replace(secret, "***");
-                if !decoded.is_empty() {
-                    out = out.replace(&decoded, "***");
-                }
-                out
-            }
-            _ => text.to_string(),
-        }
-    }
-
-    /// The secrets this URL holds: its password and the values of its secret
-    /// query parameters, as written in the URL.
-    pub fn secrets(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.0.password().map(str::to_string).into_iter().collect();
-        out.extend(
-            self.0
-                .query_pairs()
-                .filter(|(k, v)| is_secret_param(k) && !v.is_empty())
-                .map(|(_, v)| v.into_owned()),
-        );
-        out
-    }
-
-    /// The last path segment: the database name for PostgreSQL and MongoDB.
-    pub fn database_name(&self) -> Option<String> {
-        let name = self.0.path().trim_start_matches('/');
-        (!name.is_empty()).then(|| {
-            url::form_urlencoded::parse(name.as_bytes())
-                .next()
-                .map(|(k, _)| k.into_owned())
-                .unwrap_or_else(|| name.to_string())
-        })
-    }
-}
-
-/// A query parameter whose value is a secret (`?password=...`).
-fn is_secret_param(key: &str) -> bool {
-    [
-        "password",
-        "pass",
-        "secret",
-        "token",
-        "api_key",
-        "sslpassword",
-    ]
-    .iter()
-    .any(|s| key.eq_ignore_ascii_case(s))
-}
-
-impl fmt::Display for RedactedUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = self.0.clone();
-        if shown.password().is_some() {
-            let _ = shown.set_password(Some("***"));
-        }
-        if shown.query().is_some() {
-            let pairs: Vec<(String, String)> = shown
-                .query_pairs()
-                .map(|(k, v)| {
-                    let secret = is_secret_param(&k);
-                    (
-                        k.into_owned(),
-                        if secret {
-                            "***".to_string()
-                        } else {
-                            v.into_owned()
-                        },
-                    )
-                })
-                .collect();
-            shown.query_pairs_mut().clear().extend_pairs(pairs);
-        }
-        f.write_str(shown.as_str())
-    }
-}
-
-impl fmt::Debug for RedactedUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RedactedUrl({self})")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The partitioned tables of the schema, as the face passes them.
+    const TABLES: &[&str] = &["orders", "wallet_transactions", "audit_log"];
     use crate::error::ErrorKind;
 
     fn no_env(_: &str) -> Option<String> {
         None
-    }
-
-    #[test]
-    fn password_never_prints() {
-        let url =
-            RedactedUrl::parse("postgres://app:s3cr3t@db:5432/rez?password=also&sslmode=require")
-                .unwrap();
-        let shown = format!("{url} {url:?}");
-        assert!(
-            !shown.contains("s3cr3t") && !shown.contains("also"),
-            "{shown}"
-        );
-        assert!(shown.contains("app:***@db:5432/rez"), "{shown}");
-        assert!(shown.contains("sslmode=require"), "{shown}");
-        assert!(url.expose().contains("s3cr3t"));
-        assert_eq!(url.scrub("auth failed for s3cr3t"), "auth failed for ***");
-        assert_eq!(url.secrets(), ["s3cr3t", "also"]);
-    }
-
-    #[test]
-    fn logged_arguments_hide_passwords() {
-        let args = [
-            "rez-db",
-            "migrate",
-            "--database-url",
-            "postgres://a:pw1@h/x",
-            "--database-url=postgres://b:pw2@h/y",
-            "not a :// url",
-        ];
-        let shown = redact_args(args.map(String::from)).join(" ");
-        assert!(!shown.contains("pw1") && !shown.contains("pw2"), "{shown}");
-        assert!(
-            shown.contains("postgres://a:***@h/x")
-                && shown.contains("--database-url=postgres://b:***@h/y"),
-            "{shown}"
-        );
-        assert!(
-            shown.ends_with("***"),
-            "an unparsable URL-like value is hidden whole: {shown}"
-        );
     }
 
     #[test]
@@ -688,6 +525,7 @@ mod tests {
         let missing = dir.path().join("none.yaml");
         std::fs::write(&missing, "").unwrap();
         let cfg = Config::load_with_env(
+            TABLES,
             &Overrides {
                 config_file: Some(missing),
                 ..Default::default()
@@ -713,19 +551,19 @@ mod tests {
             profile: Some("ci".into()),
             ..Default::default()
         };
-        let cfg = Config::load_with_env(&base, &no_env).unwrap();
+        let cfg = Config::load_with_env(TABLES, &base, &no_env).unwrap();
         assert_eq!(cfg.database_url.expose(), "postgres://file@h/a");
         assert_eq!(cfg.redis_url.expose(), "redis://profile/1");
 
         let env = |k: &str| (k == "DATABASE_URL").then(|| "postgres://env@h/b".to_string());
-        let cfg = Config::load_with_env(&base, &env).unwrap();
+        let cfg = Config::load_with_env(TABLES, &base, &env).unwrap();
         assert_eq!(cfg.database_url.expose(), "postgres://env@h/b");
 
         let flagged = Overrides {
             database_url: Some("postgres://flag@h/c".into()),
             ..base
         };
-        let cfg = Config::load_with_env(&flagged, &env).unwrap();
+        let cfg = Config::load_with_env(TABLES, &flagged, &env).unwrap();
         assert_eq!(cfg.database_url.expose(), "postgres://flag@h/c");
     }
 
@@ -739,6 +577,7 @@ mod tests {
         )
         .unwrap();
         let err = Config::load_with_env(
+            TABLES,
             &Overrides {
                 config_file: Some(path),
                 ..Default::default()
@@ -757,6 +596,7 @@ mod tests {
         let path = dir.path().join("rez-db.yaml");
         std::fs::write(&path, "# comment\ndatabase_url: mysql://u:hunter2@h/a\n").unwrap();
         let err = Config::load_with_env(
+            TABLES,
             &Overrides {
                 config_file: Some(path),
                 ..Default::default()
@@ -774,6 +614,7 @@ mod tests {
         let empty = dir.path().join("empty.yaml");
         std::fs::write(&empty, "").unwrap();
         Config::load_with_env(
+            TABLES,
             &Overrides {
                 config_file: Some(empty),
                 ..overrides
@@ -871,6 +712,7 @@ mod tests {
         let path = dir.path().join("rez-db.yaml");
         std::fs::write(&path, "lock_wait_secs: 1\nes_index_prefix: \"x_*\"\n").unwrap();
         let err = Config::load_with_env(
+            TABLES,
             &Overrides {
                 config_file: Some(path),
                 ..Default::default()
@@ -911,6 +753,7 @@ mod tests {
         let path = dir.path().join("rez-db.yaml");
         std::fs::write(&path, text).unwrap();
         Config::load_with_env(
+            TABLES,
             &Overrides {
                 config_file: Some(path),
                 ..Default::default()
@@ -937,6 +780,7 @@ mod tests {
         load_file(&text).unwrap();
         // A file without an end (a device, a fifo) is cut off, not read whole.
         let err = Config::load_with_env(
+            TABLES,
             &Overrides {
                 config_file: Some("/dev/zero".into()),
                 ..Default::default()
@@ -982,6 +826,7 @@ mod tests {
         let path = dir.path().join("rez-db.yaml");
         std::fs::write(&path, "profiles:\n  ci: {}\n  prod: {}\n").unwrap();
         let err = Config::load_with_env(
+            TABLES,
             &Overrides {
                 config_file: Some(path),
                 profile: Some("stage".into()),

@@ -170,7 +170,7 @@ pub fn glob_literal(s: &str) -> String {
 }
 
 fn field(value: &str) -> String {
-    crate::redact::field(value)
+    crate::secret::field(value)
 }
 
 #[cfg(test)]

@@ -18,8 +18,11 @@
 //! target) for a message: escaped, so that a NUL or a newline cannot break the
 //! message or the table that stores it, and cut to [`FIELD_CHARS`] characters.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::sync::RwLock;
+
+use url::Url;
 
 /// The characters of a file's value a message may quote.
 pub const FIELD_CHARS: usize = 64;
@@ -166,9 +169,189 @@ impl<W: Write> Write for Redacting<W> {
     }
 }
 
+/// The command line as it may be logged: every argument holding a URL shows
+/// it redacted (`--database-url=postgres://u:***@h/db` or the separate value).
+pub fn redact_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .map(|arg| match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") && value.contains("://") => {
+                format!("{flag}={}", redact_value(value))
+            }
+            _ if arg.contains("://") => redact_value(&arg),
+            _ => arg,
+        })
+        .collect()
+}
+
+fn redact_value(value: &str) -> String {
+    RedactedUrl::parse(value).map_or_else(|_| "***".to_string(), |u| u.to_string())
+}
+
+/// A URL whose password (and any `password=` query parameter) never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedactedUrl(Url);
+
+impl From<Url> for RedactedUrl {
+    fn from(url: Url) -> Self {
+        RedactedUrl(url)
+    }
+}
+
+impl RedactedUrl {
+    pub fn parse(value: &str) -> Result<Self, url::ParseError> {
+        Url::parse(value).map(RedactedUrl)
+    }
+
+    /// The real URL, secrets included: only for handing to a driver.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.0
+    }
+
+    /// The same server with another path (e.g. another database name).
+    pub fn with_path(&self, path: &str) -> RedactedUrl {
+        let mut url = self.0.clone();
+        url.set_path(path);
+        RedactedUrl(url)
+    }
+
+    /// `text` with this URL's password replaced by `***`, for driver messages
+    /// that might echo it.
+    pub fn scrub(&self, text: &str) -> String {
+        match self.0.password() {
+            Some(secret) if !secret.is_empty() => {
+                let decoded = url::form_urlencoded::parse(secret.as_bytes())
+                    .next()
+                    .map(|(k, _)| k.into_owned())
+                    .unwrap_or_default();
+                let mut out = text.replace(secret, "***");
+                if !decoded.is_empty() {
+                    out = out.replace(&decoded, "***");
+                }
+                out
+            }
+            _ => text.to_string(),
+        }
+    }
+
+    /// The secrets this URL holds: its password and the values of its secret
+    /// query parameters, as written in the URL.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.0.password().map(str::to_string).into_iter().collect();
+        out.extend(
+            self.0
+                .query_pairs()
+                .filter(|(k, v)| is_secret_param(k) && !v.is_empty())
+                .map(|(_, v)| v.into_owned()),
+        );
+        out
+    }
+
+    /// The last path segment: the database name for PostgreSQL and MongoDB.
+    pub fn database_name(&self) -> Option<String> {
+        let name = self.0.path().trim_start_matches('/');
+        (!name.is_empty()).then(|| {
+            url::form_urlencoded::parse(name.as_bytes())
+                .next()
+                .map(|(k, _)| k.into_owned())
+                .unwrap_or_else(|| name.to_string())
+        })
+    }
+}
+
+/// A query parameter whose value is a secret (`?password=...`).
+fn is_secret_param(key: &str) -> bool {
+    [
+        "password",
+        "pass",
+        "secret",
+        "token",
+        "api_key",
+        "sslpassword",
+    ]
+    .iter()
+    .any(|s| key.eq_ignore_ascii_case(s))
+}
+
+impl fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
+        if shown.query().is_some() {
+            let pairs: Vec<(String, String)> = shown
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = is_secret_param(&k);
+                    (
+                        k.into_owned(),
+                        if secret {
+                            "***".to_string()
+                        } else {
+                            v.into_owned()
+                        },
+                    )
+                })
+                .collect();
+            shown.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+        f.write_str(shown.as_str())
+    }
+}
+
+impl fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RedactedUrl({self})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_never_prints() {
+        let url =
+            RedactedUrl::parse("postgres://app:s3cr3t@db:5432/rez?password=also&sslmode=require")
+                .unwrap();
+        let shown = format!("{url} {url:?}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("also"),
+            "{shown}"
+        );
+        assert!(shown.contains("app:***@db:5432/rez"), "{shown}");
+        assert!(shown.contains("sslmode=require"), "{shown}");
+        assert!(url.expose().contains("s3cr3t"));
+        assert_eq!(url.scrub("auth failed for s3cr3t"), "auth failed for ***");
+        assert_eq!(url.secrets(), ["s3cr3t", "also"]);
+    }
+
+    #[test]
+    fn logged_arguments_hide_passwords() {
+        let args = [
+            "rez-db",
+            "migrate",
+            "--database-url",
+            "postgres://a:pw1@h/x",
+            "--database-url=postgres://b:pw2@h/y",
+            "not a :// url",
+        ];
+        let shown = redact_args(args.map(String::from)).join(" ");
+        assert!(!shown.contains("pw1") && !shown.contains("pw2"), "{shown}");
+        assert!(
+            shown.contains("postgres://a:***@h/x")
+                && shown.contains("--database-url=postgres://b:***@h/y"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("***"),
+            "an unparsable URL-like value is hidden whole: {shown}"
+        );
+    }
 
     #[test]
     fn userinfo_passwords_are_hidden_in_any_text() {
