@@ -24,8 +24,9 @@ use crate::commands::{backup::BackupArgs, restore::RestoreArgs};
 ///
 /// Exit codes: 0 ok; 1 ran and found problems; 2 usage or configuration
 /// error; 3 a datastore unreachable or timed out; 4 another run holds the
-/// lock; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM); 255 a bug in
-/// rez-db.
+/// lock; 5 could not do its job (a statement refused, a file not written, a
+/// child tool failed); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM);
+/// 255 a bug in rez-db.
 #[derive(Debug, Parser)]
 #[command(name = "rez-db", version, max_term_width = 100)]
 pub struct Cli {

@@ -12,7 +12,8 @@ use std::process::ExitCode;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The command ran and found problems: violations, drift, divergent or
-    /// pending migrations under `--check`, a migration that failed.
+    /// pending migrations under `--check`, rejected rows, a backup that fails
+    /// its verification, a migration whose SQL the server refused (rolled back).
     Problems,
     /// Bad flags, a bad configuration file, a refused destructive step.
     Usage,
@@ -20,6 +21,11 @@ pub enum ErrorKind {
     Unreachable,
     /// Another rez-db run holds the lock this command needs.
     LockHeld,
+    /// The command could not do its job: a statement the server refused, a
+    /// file that cannot be written, a permission denied, a disk full, a
+    /// child tool (pg_dump, pg_restore) that failed. Not "found problems":
+    /// a cron job must tell the two apart.
+    Failed,
     /// A bug in rez-db itself.
     Bug,
 }
@@ -31,6 +37,7 @@ impl ErrorKind {
             ErrorKind::Usage => 2,
             ErrorKind::Unreachable => 3,
             ErrorKind::LockHeld => 4,
+            ErrorKind::Failed => 5,
             ErrorKind::Bug => 255,
         }
     }
@@ -59,6 +66,10 @@ impl CommandError {
 
     pub fn problems(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Problems, message)
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Failed, message)
     }
 
     pub fn bug(message: impl Into<String>) -> Self {

@@ -203,7 +203,7 @@ async fn send(es: &Es, body: Vec<u8>, index: &str) -> Result<()> {
                     .map(|e| Value::Object(e.clone()))
             })
             .unwrap_or(Value::Null);
-        return Err(CommandError::problems(format!(
+        return Err(CommandError::failed(format!(
             "Elasticsearch refused a document of {index}: {first}"
         )));
     }

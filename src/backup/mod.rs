@@ -84,7 +84,7 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| CommandError::bug(format!("a backup worker panicked: {e}")))?
-        .map_err(CommandError::problems)
+        .map_err(CommandError::failed)
 }
 
 /// Dumps PostgreSQL into `dir/postgres` and describes what was written.
@@ -114,7 +114,7 @@ pub async fn backup_postgres(
     let target = dir.join(folder(StoreKind::Postgres));
     postgres::dump(&url, &target, compression)
         .await
-        .map_err(CommandError::problems)?;
+        .map_err(CommandError::failed)?;
     drop(conn);
     describe(
         dir,
@@ -180,7 +180,7 @@ pub async fn backup_redis(ctx: &Ctx, dir: &Path, compression: Compression) -> Re
     let name = folder(StoreKind::Redis);
     let target = dir.join(name);
     std::fs::create_dir_all(&target)
-        .map_err(|e| CommandError::problems(format!("cannot create {}: {e}", target.display())))?;
+        .map_err(|e| CommandError::failed(format!("cannot create {}: {e}", target.display())))?;
     redis::dump(
         &mut r,
         &target.join(compression.file_name(redis::FILE)),
@@ -268,7 +268,7 @@ pub fn finish(dir: &Path, started_at: DateTime<Utc>, stores: Vec<StoreEntry>) ->
         stores,
     };
     manifest::write(dir, &manifest).map_err(|e| {
-        CommandError::problems(format!(
+        CommandError::failed(format!(
             "cannot write {}: {e}",
             dir.join(manifest::MANIFEST).display()
         ))
@@ -303,7 +303,7 @@ fn prefixed(what: &str, prefix: &str) -> String {
 
 /// A file that cannot be created, written or read, named.
 pub(crate) fn io_err(path: &Path, e: impl std::fmt::Display) -> CommandError {
-    CommandError::problems(format!("cannot use {}: {e}", path.display()))
+    CommandError::failed(format!("cannot use {}: {e}", path.display()))
 }
 
 /// A dump file, written through a buffer.

@@ -150,12 +150,12 @@ pub async fn clear(r: &mut Redis) -> Result<()> {
 /// marker can already exist). Returns how many keys.
 pub async fn restore(r: &mut Redis, path: &Path, compression: Compression) -> Result<u64> {
     let url = r.url.clone();
-    let bad = |e: io::Error| CommandError::problems(format!("cannot read {}: {e}", path.display()));
+    let bad = |e: io::Error| CommandError::failed(format!("cannot read {}: {e}", path.display()));
     let mut input = stream::open(path, compression)?;
     let mut magic = [0u8; 8];
     input.read_exact(&mut magic).map_err(bad)?;
     if magic != MAGIC {
-        return Err(CommandError::problems(format!(
+        return Err(CommandError::failed(format!(
             "{} is not a rez-db Redis dump",
             path.display()
         )));

@@ -585,7 +585,7 @@ async fn restore_pg(
     crate::commands::create::run(&pg_ctx, &create).await?;
     locks.data = Some(PgLocks::data_lock(ctx).await?);
     postgres::restore(url, folder).await.map_err(|e| {
-        CommandError::problems(e).with_hint(
+        CommandError::failed(e).with_hint(
             "the database is partly restored: fix the cause and run restore again with --force",
         )
     })

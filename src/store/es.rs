@@ -144,7 +144,7 @@ impl Es {
                 self.url
             )))
             .with_hint("check the user and password in the URL"),
-            Some(_) => CommandError::problems(
+            Some(_) => CommandError::failed(
                 self.url
                     .scrub(&format!("Elasticsearch error on {}: {e}", self.url)),
             ),

@@ -134,7 +134,7 @@ pub fn error(url: &RedactedUrl, e: DriverError) -> CommandError {
             CommandError::usage(format!("invalid MongoDB URI {url}: {text}"))
                 .with_hint("expected a URI like mongodb://user:password@host:27017/rez_logs")
         }
-        _ => CommandError::problems(format!("MongoDB error on {url}: {text}")),
+        _ => CommandError::failed(format!("MongoDB error on {url}: {text}")),
     }
 }
 
@@ -232,7 +232,7 @@ impl Mongo {
             Ok(reply) => reply,
             Err(r) if r.code == Some(code::NAMESPACE_NOT_FOUND) => return Ok(Vec::new()),
             Err(r) => {
-                return Err(CommandError::problems(format!(
+                return Err(CommandError::failed(format!(
                     "listIndexes {collection} on {}: {r}",
                     self.url
                 )))
@@ -253,7 +253,7 @@ impl Mongo {
                 .command(doc! {"getMore": id, "collection": collection})
                 .await?
                 .map_err(|r| {
-                    CommandError::problems(format!("listIndexes {collection} on {}: {r}", self.url))
+                    CommandError::failed(format!("listIndexes {collection} on {}: {r}", self.url))
                 })?;
             let cursor = more.get_document("cursor").cloned().unwrap_or_default();
             out.extend(

@@ -110,7 +110,7 @@ pub fn error(url: &RedactedUrl, e: RedisError) -> CommandError {
             CommandError::usage(format!("Redis refused the credentials for {url}: {text}"))
                 .with_hint("check the password in the URL (redis://:password@host:6379/0)")
         }
-        _ => CommandError::problems(format!("Redis error on {url}: {text}")),
+        _ => CommandError::failed(format!("Redis error on {url}: {text}")),
     }
 }
 

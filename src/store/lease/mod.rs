@@ -383,7 +383,7 @@ impl Lease {
         let lost = self.lost.lock().ok().and_then(|mut slot| slot.take());
         match lost {
             None => Ok(()),
-            Some(why) => Err(CommandError::problems(format!(
+            Some(why) => Err(CommandError::failed(format!(
                 "the {} lease on {} was lost while this run held it ({why}): another rez-db \
                  run may have written there meanwhile",
                 self.scope.as_str(),

@@ -107,7 +107,7 @@ pub fn error(url: &RedactedUrl, e: sqlx::Error) -> CommandError {
             format!("a statement on {url} ran past statement_timeout: {e}"),
         )
         .with_hint("raise statement_timeout_ms in rez-db.yaml if the work is legitimately long"),
-        _ => CommandError::problems(format!("PostgreSQL error on {url}: {e}")),
+        _ => CommandError::failed(format!("PostgreSQL error on {url}: {e}")),
     };
     CommandError {
         message: url.scrub(&err.message),
