@@ -107,6 +107,7 @@ impl StoreArgs {
             elasticsearch_url: self.elasticsearch_url.clone(),
             redis_key_prefix: self.redis_key_prefix.clone(),
             es_index_prefix: self.es_index_prefix.clone(),
+            definitions_dir: self.definitions.clone(),
             ..Overrides::default()
         }
     }

@@ -37,6 +37,7 @@ pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod definitions;
 pub mod domain;
 pub mod error;
@@ -54,19 +55,12 @@ pub mod validate;
 
 use std::process::ExitCode;
 
+pub use context::Ctx;
+
 use cli::{Cli, Command};
 use config::{Config, Overrides};
 use error::{CommandError, ErrorKind};
 use output::Render;
-
-/// What every command gets: the resolved configuration and how to print.
-#[derive(Debug, Clone)]
-pub struct Ctx {
-    pub config: Config,
-    pub json: bool,
-    /// Draw progress bars (stderr is a terminal and not `--json`).
-    pub progress: bool,
-}
 
 /// Runs one parsed command line to its exit code. Ctrl-C stops the command
 /// (dropping its connections rolls back any open transaction, and dropping
@@ -140,11 +134,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
             .unwrap_or_default()
     };
     let json = cli.global.json;
-    let ctx = Ctx {
-        config: Config::load(&partition::partitioned_tables(), &overrides)?,
+    let ctx = Ctx::new(
+        Config::load(&partition::partitioned_tables(), &overrides)?,
         json,
-        progress: output::progress::enabled(json),
-    };
+        output::progress::enabled(json),
+    );
     let oplog = oplog::OpLog::begin(&ctx, cli.command.mutation()).await;
     let outcome = execute(&ctx, &cli.command).await;
     oplog.finish(&ctx, &outcome).await;

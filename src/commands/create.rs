@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::cli::{PgArgs, StoreArgs};
 use crate::config::StoreKind;
-use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
 use crate::provision::{Connections, Options};
@@ -94,12 +93,12 @@ pub async fn run(ctx: &Ctx, args: &CreateArgs) -> Result<CreateReport> {
     let others = !args.drop && stores.iter().any(|s| *s != StoreKind::Postgres);
     // Files first (exit 2), then every connection (exit 3): nothing changes before both pass.
     let defs = if others {
-        Some(Definitions::load(args.stores.definitions.as_deref())?)
+        Some(ctx.definitions()?.clone())
     } else {
         None
     };
     let mut conns = if others {
-        Connections::open(ctx).await?
+        ctx.connections().await?
     } else {
         Connections::default()
     };

@@ -13,7 +13,6 @@ use serde::Serialize;
 
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::config::StoreKind;
-use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::migration::{self, plan::verify, Divergence, Migration, PlanError};
 use crate::output::{progress, table, Render};
@@ -231,12 +230,12 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<MigrateReport> {
     let others = stores.iter().any(|s| *s != StoreKind::Postgres);
     // Files first (exit 2), then every connection (exit 3): nothing changes before both pass.
     let defs = if others {
-        Some(Definitions::load(run.stores.definitions.as_deref())?)
+        Some(ctx.definitions()?.clone())
     } else {
         None
     };
     let mut conns = if others {
-        Connections::open(ctx).await?
+        ctx.connections().await?
     } else {
         Connections::default()
     };
@@ -416,11 +415,11 @@ impl StatusReport {
 /// `migrate status`: PostgreSQL's migrations, then the other selected stores
 /// as `migrate --check` sees them. PostgreSQL is asked first, as before the
 /// other stores were part of it.
-pub async fn status(ctx: &Ctx, args: &MigrateArgs) -> Result<StatusReport> {
+pub async fn status(ctx: &Ctx, _args: &MigrateArgs) -> Result<StatusReport> {
     let stores = &ctx.config.stores;
     let others = stores.iter().any(|s| *s != StoreKind::Postgres);
     let defs = match others {
-        true => Some(Definitions::load(args.stores().definitions.as_deref())?),
+        true => Some(ctx.definitions()?.clone()),
         false => None,
     };
     let mut report = match stores.contains(&StoreKind::Postgres) {
@@ -433,7 +432,7 @@ pub async fn status(ctx: &Ctx, args: &MigrateArgs) -> Result<StatusReport> {
         },
     };
     if let Some(defs) = defs {
-        let mut conns = Connections::open(ctx).await?;
+        let mut conns = ctx.connections().await?;
         let options = Options {
             dry_run: true,
             ..Options::default()

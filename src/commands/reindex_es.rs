@@ -12,7 +12,6 @@ use clap::Args;
 use serde::Serialize;
 
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
-use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::output::{progress, table, Render};
 use crate::search::reindex::{self, IndexRun, Outcome};
@@ -137,7 +136,7 @@ fn or_none(list: &[String]) -> String {
 }
 
 pub async fn run(ctx: &Ctx, args: &ReindexEsArgs) -> Result<ReindexReport> {
-    let defs = Definitions::load(args.stores.definitions.as_deref())?;
+    let defs = ctx.definitions()?.clone();
     let names: Vec<String> = if args.indices.is_empty() {
         Source::ALL.iter().map(|s| s.name().to_string()).collect()
     } else {

@@ -90,8 +90,8 @@ impl Render for StatusReport {
     }
 }
 
-pub async fn run(ctx: &Ctx, args: &StatusArgs) -> Result<StatusReport> {
-    let defs = Definitions::load(args.stores.definitions.as_deref())?;
+pub async fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusReport> {
+    let defs = ctx.definitions()?.clone();
     let c = &ctx.config;
     let mut stores = Vec::new();
     for kind in &c.stores {

@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::cli::{PgArgs, StoreArgs};
 use crate::config::StoreKind;
-use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
 use crate::output::{progress, table, Render};
 use crate::store::pg;
@@ -181,7 +180,7 @@ pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<ValidateReport> {
         run_pg(ctx, args, &checks).await?
     };
     if !store_checks.is_empty() {
-        let defs = Definitions::load(args.stores.definitions.as_deref())?;
+        let defs = ctx.definitions()?.clone();
         results.extend(validate::stores::run(ctx, &defs, &store_checks, args.limit).await?);
     }
     let count = |s: Severity| {

@@ -78,6 +78,9 @@ pub struct Config {
     pub es_index_prefix: String,
     /// Old versioned indices `reindex-es` keeps per alias after a swap (rollback targets).
     pub es_keep_indices: usize,
+    /// Where the MongoDB, Redis and Elasticsearch definitions are read from
+    /// (`--definitions`, `definitions_dir:`); `None`: the built-in copies.
+    pub definitions_dir: Option<PathBuf>,
     /// The file the configuration came from, if any (for messages).
     pub file: Option<PathBuf>,
     pub profile: Option<String>,
@@ -98,6 +101,7 @@ pub struct Overrides {
     pub redis_key_prefix: Option<String>,
     pub es_index_prefix: Option<String>,
     pub es_keep_indices: Option<usize>,
+    pub definitions_dir: Option<PathBuf>,
 }
 
 /// `audit:` in rez-db.yaml: the tables whose changes must be audited.
@@ -124,6 +128,7 @@ struct FileSettings {
     redis_key_prefix: Option<String>,
     es_index_prefix: Option<String>,
     es_keep_indices: Option<usize>,
+    definitions_dir: Option<PathBuf>,
     #[serde(default)]
     partitions: BTreeMap<String, Policy>,
     audit: Option<AuditSettings>,
@@ -147,6 +152,7 @@ impl FileSettings {
             redis_key_prefix: profile.redis_key_prefix.or(self.redis_key_prefix),
             es_index_prefix: profile.es_index_prefix.or(self.es_index_prefix),
             es_keep_indices: profile.es_keep_indices.or(self.es_keep_indices),
+            definitions_dir: profile.definitions_dir.or(self.definitions_dir),
             // A profile's policies replace the top level's as a whole.
             partitions: if profile.partitions.is_empty() {
                 self.partitions
@@ -336,6 +342,10 @@ impl Config {
                 .es_keep_indices
                 .or(settings.es_keep_indices)
                 .unwrap_or(2),
+            definitions_dir: overrides
+                .definitions_dir
+                .clone()
+                .or(settings.definitions_dir),
             file,
             profile,
         })
@@ -354,7 +364,7 @@ fn parse_file(path: &Path, text: &str) -> Result<FileSettings, CommandError> {
         CommandError::usage(format!("{}{at}: {e}", path.display())).with_hint(
             "valid keys: database_url, redis_url, mongodb_uri, elasticsearch_url, lock_wait_secs, \
              lock_timeout_ms, statement_timeout_ms, connect_timeout_secs, stores, redis_key_prefix, \
-             es_index_prefix, es_keep_indices, partitions, audit, profiles (see README)",
+             es_index_prefix, es_keep_indices, definitions_dir, partitions, audit, profiles (see README)",
         )
     })?;
     if let Some((name, _)) = settings

@@ -12,7 +12,7 @@ pub mod es;
 pub mod mongo;
 pub mod redis;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use include_dir::{include_dir, Dir};
 use sha2::{Digest, Sha256};
@@ -62,42 +62,11 @@ impl Definitions {
         .map_err(|e| CommandError::bug(format!("the built-in definitions are broken: {e}")))
     }
 
-    /// The definitions under `dir` (which holds `mongo-indexes/`, `redis-layout.toml`, `es-mappings/`).
-    pub fn from_dir(dir: &Path) -> Result<Definitions, CommandError> {
-        let read_dir = |sub: &str, ext: &str| -> Result<Vec<(String, String)>, CommandError> {
-            let path = dir.join(sub);
-            let entries = std::fs::read_dir(&path).map_err(|e| {
-                CommandError::usage(format!("cannot read {}: {e}", path.display())).with_hint(
-                    "--definitions DIR must hold mongo-indexes/, redis-layout.toml and es-mappings/",
-                )
-            })?;
-            let mut files = Vec::new();
-            for entry in entries.flatten() {
-                let p: PathBuf = entry.path();
-                if p.extension().is_some_and(|e| e == ext) {
-                    files.push((p.display().to_string(), read(&p)?));
-                }
-            }
-            files.sort();
-            Ok(files)
-        };
-        let layout = dir.join(REDIS_FILE_NAME);
-        Self::parse(
-            read_dir(MONGO_DIR_NAME, "yaml")?,
-            (layout.display().to_string(), read(&layout)?),
-            read_dir(ES_DIR_NAME, "json")?,
-        )
-    }
-
-    /// `--definitions DIR` when given, else the built-in copies.
-    pub fn load(dir: Option<&Path>) -> Result<Definitions, CommandError> {
-        match dir {
-            Some(dir) => Self::from_dir(dir),
-            None => Self::embedded(),
-        }
-    }
-
-    fn parse(
+    /// Parses definition files given as (path shown, text): the MongoDB
+    /// collections, the Redis layout, the Elasticsearch indices. The caller
+    /// reads them (`crate::context` for `--definitions DIR`): this module
+    /// does no I/O.
+    pub fn parse(
         mongo_files: Vec<(String, String)>,
         redis_file: (String, String),
         es_files: Vec<(String, String)>,
@@ -118,16 +87,6 @@ impl Definitions {
     pub fn es_index(&self, name: &str) -> Option<&es::IndexDefinition> {
         self.es.iter().find(|d| d.name == name)
     }
-}
-
-/// A definition file, within the bounds of `crate::yaml` (its JSON and TOML
-/// too: a definition is a few kilobytes nested a few levels).
-fn read(path: &Path) -> Result<String, CommandError> {
-    crate::config::yaml::read_bounded(path, "definition file").map_err(|e| {
-        e.with_hint(
-            "--definitions DIR must hold mongo-indexes/, redis-layout.toml and es-mappings/",
-        )
-    })
 }
 
 /// SHA-256 of a definition file's bytes, hex: recorded in each store's history so
@@ -184,28 +143,5 @@ mod tests {
         let es: Vec<&str> = d.es.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(es, ["merchants", "offers", "products"]);
         assert_eq!(d.redis.keys.len(), 10);
-    }
-
-    #[test]
-    fn a_definition_file_over_the_bound_is_refused_unread() {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in [MONGO_DIR_NAME, ES_DIR_NAME] {
-            std::fs::create_dir(dir.path().join(sub)).unwrap();
-        }
-        let layout = std::fs::File::create(dir.path().join(REDIS_FILE_NAME)).unwrap();
-        layout.set_len(crate::config::yaml::MAX_BYTES + 1).unwrap();
-        let err = Definitions::from_dir(dir.path()).unwrap_err();
-        assert_eq!(err.kind, crate::error::ErrorKind::Usage);
-        assert!(err.message.contains("over 1 MiB"), "{err}");
-        assert!(err.to_string().contains("--definitions DIR"), "{err}");
-    }
-
-    #[test]
-    fn the_repository_copies_are_the_built_in_ones() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let from_dir = Definitions::from_dir(dir).unwrap();
-        let embedded = Definitions::embedded().unwrap();
-        assert_eq!(from_dir.redis.sha256, embedded.redis.sha256);
-        assert_eq!(from_dir.es.len(), embedded.es.len());
     }
 }

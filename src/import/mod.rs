@@ -1096,9 +1096,16 @@ async fn stream(
 }
 
 /// A row the checks let through and PostgreSQL refused: a missing check, so
-/// the message says so; the transaction rolls back.
+/// the message says so; the transaction rolls back. A refusal for the data's
+/// sake (SQLSTATE classes 22, data exception, and 23, integrity constraint
+/// violation: a unique index import-csv does not know) is a problem found in
+/// the file, exit 1; anything else is the load failing, exit 5 (or 3, 4).
 fn copy_failed(url: &RedactedUrl, file: &str, e: sqlx::Error) -> CommandError {
-    let err = pg::error(url, e);
+    let about_the_data = pg::code(&e).is_some_and(|c| c.starts_with("22") || c.starts_with("23"));
+    let mut err = pg::error(url, e);
+    if about_the_data {
+        err.kind = crate::error::ErrorKind::Problems;
+    }
     CommandError {
         message: format!(
             "{file}: PostgreSQL refused the load, nothing was loaded: {}",

@@ -20,7 +20,6 @@ use crate::definitions::Definitions;
 use crate::error::Result;
 use crate::store::lease::{self, Scope};
 pub use crate::store::pg::provision::Action;
-use crate::Ctx;
 
 /// One object of one store and what happened to it.
 #[derive(Debug, Clone, Serialize)]
@@ -83,44 +82,7 @@ pub struct Options {
     pub lock_wait: std::time::Duration,
 }
 
-/// The connections to the non-PostgreSQL stores a command selected.
-#[derive(Default)]
-pub struct Connections {
-    pub mongo: Option<crate::store::mongo::Mongo>,
-    pub redis: Option<crate::store::redis::Redis>,
-    pub es: Option<crate::store::es::Es>,
-}
-
-impl Connections {
-    /// Connects to every selected store among MongoDB, Redis and Elasticsearch;
-    /// the first unreachable one is the error (exit 3), before anything changed.
-    pub async fn open(ctx: &Ctx) -> Result<Connections> {
-        let c = &ctx.config;
-        let wants = |k| c.stores.contains(&k);
-        let mut out = Connections::default();
-        if wants(StoreKind::Mongodb) {
-            out.mongo =
-                Some(crate::store::mongo::connect(&c.mongodb_uri, c.connect_timeout).await?);
-        }
-        if wants(StoreKind::Redis) {
-            out.redis = Some(
-                crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
-                    .await?,
-            );
-        }
-        if wants(StoreKind::Elasticsearch) {
-            out.es = Some(
-                crate::store::es::connect(
-                    &c.elasticsearch_url,
-                    &c.es_index_prefix,
-                    c.connect_timeout,
-                )
-                .await?,
-            );
-        }
-        Ok(out)
-    }
-}
+pub use crate::store::Connections;
 
 /// Provisions every connected store from `defs`, in store order. Unless it
 /// only looks (`dry_run`), it first takes the data lease of every store it

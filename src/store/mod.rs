@@ -7,3 +7,12 @@ pub mod lease;
 pub mod mongo;
 pub mod pg;
 pub mod redis;
+
+/// The connections to the non-PostgreSQL stores a command selected; `None`
+/// for a store it left out (never contacted).
+#[derive(Default, Clone)]
+pub struct Connections {
+    pub mongo: Option<mongo::Mongo>,
+    pub redis: Option<redis::Redis>,
+    pub es: Option<es::Es>,
+}

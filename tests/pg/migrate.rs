@@ -197,11 +197,7 @@ fn ctx_for(db: &TestDb) -> Ctx {
     )
     .unwrap();
     config.lock_wait = Duration::ZERO;
-    Ctx {
-        config,
-        json: true,
-        progress: false,
-    }
+    Ctx::new(config, true, false)
 }
 
 fn run_args() -> RunArgs {

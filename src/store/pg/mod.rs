@@ -42,6 +42,41 @@ pub mod sqlstate {
     pub const UNIQUE_VIOLATION: &str = "23505";
 }
 
+/// Where a PostgreSQL database is and how its sessions run: the handle an
+/// operation gets, from which it opens the connections it needs (a lock, a
+/// snapshot, a COPY stream each hold a session of their own).
+#[derive(Debug, Clone)]
+pub struct Pg {
+    pub url: RedactedUrl,
+    /// How long to wait for the server to answer before exit 3.
+    pub connect_timeout: Duration,
+    /// `lock_timeout` for DDL (`set_ddl_timeouts`).
+    pub lock_timeout: Duration,
+    /// `statement_timeout` for DDL and maintenance statements.
+    pub statement_timeout: Duration,
+}
+
+impl Pg {
+    /// A new session on the database.
+    pub async fn connect(&self) -> Result<PgConnection, CommandError> {
+        connect(&self.url, self.connect_timeout).await
+    }
+
+    /// The same server's maintenance database (`postgres`), for creating and
+    /// dropping this one.
+    pub fn maintenance(&self) -> Pg {
+        Pg {
+            url: self.url.with_path("/postgres"),
+            ..self.clone()
+        }
+    }
+
+    /// A driver error on this database as a command error.
+    pub fn error(&self, e: sqlx::Error) -> CommandError {
+        error(&self.url, e)
+    }
+}
+
 /// Opens one connection to `url`, giving up after `timeout` (exit 3).
 pub async fn connect(url: &RedactedUrl, timeout: Duration) -> Result<PgConnection, CommandError> {
     let options = PgConnectOptions::from_str(url.expose())
