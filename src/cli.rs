@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Overrides, StoreKind};
+use crate::error::{CommandError, Remedy};
 
 use crate::commands::import_csv::ImportCsvArgs;
 
@@ -111,6 +112,38 @@ impl StoreArgs {
             ..Overrides::default()
         }
     }
+}
+
+/// The hint for `remedy`, in the words of the flags that apply: the layers
+/// below the face name a remedy, never a flag.
+pub fn remedy_hint(remedy: Remedy) -> String {
+    match remedy {
+        Remedy::LockWait => "pass --lock-wait SECONDS to wait for it".to_string(),
+        Remedy::Relocate(store) => {
+            let (flag, env, key) = match store {
+                StoreKind::Postgres => ("--database-url", "DATABASE_URL", "database_url"),
+                StoreKind::Mongodb => ("--mongodb-uri", "MONGODB_URI", "mongodb_uri"),
+                StoreKind::Redis => ("--redis-url", "REDIS_URL", "redis_url"),
+                StoreKind::Elasticsearch => (
+                    "--elasticsearch-url",
+                    "ELASTICSEARCH_URL",
+                    "elasticsearch_url",
+                ),
+            };
+            let leave_out = match store {
+                StoreKind::Postgres => String::new(),
+                _ => format!(", or leave {} out with --only", store.display_name()),
+            };
+            format!("point rez-db elsewhere with {flag}, {env} or {key} in rez-db.yaml{leave_out}")
+        }
+    }
+}
+
+/// `err` with its remedies worded as hints.
+pub fn word_remedies(mut err: CommandError) -> CommandError {
+    let worded: Vec<String> = err.remedies.drain(..).map(remedy_hint).collect();
+    err.hints.extend(worded);
+    err
 }
 
 /// A parsed `--only` list (one flag value holding several stores).

@@ -8,6 +8,8 @@
 use std::fmt;
 use std::process::ExitCode;
 
+use crate::config::StoreKind;
+
 /// Why a command did not succeed; each kind maps to one documented exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -43,12 +45,25 @@ impl ErrorKind {
     }
 }
 
+/// A way out that names rez-db's flags. Only the face knows the flags, so an
+/// operation or a store adapter says which remedy applies and the face words
+/// it (`cli::remedy_hint`) before the error is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// Wait for another run's lock or lease (`--lock-wait`).
+    LockWait,
+    /// Point rez-db at another server of this store, or leave it out (`--only`).
+    Relocate(StoreKind),
+}
+
 /// A failed command: what went wrong and what the user can do about it.
 #[derive(Debug)]
 pub struct CommandError {
     pub kind: ErrorKind,
     pub message: String,
     pub hints: Vec<String>,
+    /// Hints the face words (see [`Remedy`]); shown after `hints`.
+    pub remedies: Vec<Remedy>,
 }
 
 impl CommandError {
@@ -57,6 +72,7 @@ impl CommandError {
             kind,
             message: message.into(),
             hints: Vec::new(),
+            remedies: Vec::new(),
         }
     }
 
@@ -78,6 +94,13 @@ impl CommandError {
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hints.push(hint.into());
+        self
+    }
+
+    pub fn with_remedy(mut self, remedy: Remedy) -> Self {
+        if !self.remedies.contains(&remedy) {
+            self.remedies.push(remedy);
+        }
         self
     }
 

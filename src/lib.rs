@@ -46,6 +46,7 @@ pub mod migration;
 pub mod oplog;
 pub mod output;
 pub mod partition;
+pub mod progress;
 pub mod provision;
 pub mod search;
 pub mod secret;
@@ -88,6 +89,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     // given back now, so the next run does not wait for them to expire.
     store::lease::release_abandoned(std::time::Duration::from_secs(3)).await;
     outcome.unwrap_or_else(|err| {
+        let err = cli::word_remedies(err);
         output::emit_error(&err, json);
         err.exit_code()
     })
@@ -139,9 +141,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
         json,
         output::progress::enabled(json),
     );
-    let oplog = oplog::OpLog::begin(&ctx, cli.command.mutation()).await;
+    let record = cli.command.mutation().map(|command| oplog::Operation {
+        command: command.to_string(),
+        arguments: secret::redact_args(std::env::args()),
+        actor: ctx.config.actor.clone(),
+        started_at: chrono::Utc::now(),
+    });
+    let oplog = oplog::OpLog::begin(&ctx.pg(), record).await;
     let outcome = execute(&ctx, &cli.command).await;
-    oplog.finish(&ctx, &outcome).await;
+    oplog.finish(&ctx.pg(), &outcome).await;
     outcome.map(ExitCode::from)
 }
 

@@ -27,6 +27,16 @@ impl StoreKind {
         StoreKind::Elasticsearch,
     ];
 
+    /// The store's name in a sentence (`PostgreSQL`, `MongoDB`).
+    pub fn display_name(self) -> &'static str {
+        match self {
+            StoreKind::Postgres => "PostgreSQL",
+            StoreKind::Mongodb => "MongoDB",
+            StoreKind::Redis => "Redis",
+            StoreKind::Elasticsearch => "Elasticsearch",
+        }
+    }
+
     /// The name used in reports' `store` column.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -11,6 +11,7 @@
 pub mod es;
 pub mod mongo;
 pub mod redis;
+pub mod reference;
 
 use std::path::Path;
 

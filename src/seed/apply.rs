@@ -6,7 +6,7 @@
 use sqlx::postgres::PgConnection;
 
 use super::files::{self, SeedSource};
-use super::reference::{self, ReferenceData};
+use crate::definitions::reference::{self, ReferenceData};
 use crate::domain::vocabulary::EMAIL_PATTERN;
 use crate::error::{CommandError, Result};
 use crate::secret::RedactedUrl;
@@ -21,7 +21,7 @@ pub async fn read(
     url: &RedactedUrl,
     source: &SeedSource,
 ) -> Result<ReferenceData> {
-    let data = reference::load(source)?;
+    let data = files::load(source)?;
     let emails: Vec<String> = data
         .colleges
         .iter()

@@ -3,7 +3,7 @@
 //! `--seeds-dir` (tests, and users who keep their own reference data).
 //!
 //! This module only reads bytes and names them for error messages; it never
-//! interprets them (that is [`super::reference`]).
+//! interprets them (that is `crate::definitions::reference`).
 
 use std::path::PathBuf;
 
@@ -13,12 +13,10 @@ use crate::error::CommandError;
 
 static SEEDS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/seeds");
 
-/// The four files, by the table they fill.
-pub const APP_SETTINGS: &str = "app_settings.yaml";
-pub const CATEGORIES: &str = "categories.yaml";
-pub const LOYALTY_TIERS: &str = "loyalty_tiers.yaml";
-pub const COLLEGES: &str = "colleges.yaml";
-pub const ALL: [&str; 4] = [APP_SETTINGS, CATEGORIES, LOYALTY_TIERS, COLLEGES];
+use crate::definitions::reference::{self, ReferenceData};
+pub use crate::definitions::reference::{
+    SeedFile, ALL, APP_SETTINGS, CATEGORIES, COLLEGES, LOYALTY_TIERS,
+};
 
 /// Where to read the seed files from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,12 +27,10 @@ pub enum SeedSource {
     Dir(PathBuf),
 }
 
-/// One seed file's text and the name to show in messages.
-#[derive(Debug, Clone)]
-pub struct SeedFile {
-    /// `seeds/app_settings.yaml` (embedded) or the path under `--seeds-dir`.
-    pub shown: String,
-    pub text: String,
+/// Reads the four files from `source` and checks them.
+pub fn load(source: &SeedSource) -> Result<ReferenceData, CommandError> {
+    let [a, b, c, d] = ALL.map(|name| source.read(name));
+    reference::parse([&a?, &b?, &c?, &d?])
 }
 
 impl SeedSource {
@@ -103,5 +99,33 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind, crate::error::ErrorKind::Usage);
         assert!(err.message.contains("nested deeper than"), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_seeds_parse() {
+        let data = load(&SeedSource::Embedded).unwrap();
+        let keys: Vec<&str> = data.settings.iter().map(|s| s.key.as_str()).collect();
+        for required in [
+            "coin_to_inr_rate",
+            "referral_reward_coins",
+            "referee_reward_coins",
+            "min_app_version_android",
+            "min_app_version_ios",
+            "maintenance_mode",
+            "promo_coin_default_validity_days",
+            "max_coins_per_order_percent",
+        ] {
+            assert!(keys.contains(&required), "{required} missing");
+        }
+        assert!(data.settings.iter().all(|s| s.description.is_some()));
+        assert!(data.categories.iter().any(|c| c.level == 2));
+        assert_eq!(
+            data.tiers
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>(),
+            ["Bronze", "Silver", "Gold", "Platinum"]
+        );
+        assert!(data.colleges.len() >= 5);
     }
 }

@@ -10,5 +10,4 @@
 pub mod apply;
 pub mod derived;
 pub mod files;
-pub mod reference;
 pub mod synthetic;

@@ -17,12 +17,11 @@ use elasticsearch::Elasticsearch;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{CommandError, ErrorKind};
+use crate::config::StoreKind;
+use crate::error::{CommandError, ErrorKind, Remedy};
 use crate::secret::RedactedUrl;
 
-const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack; point rez-db \
-     elsewhere with --elasticsearch-url, ELASTICSEARCH_URL or elasticsearch_url in rez-db.yaml, or leave \
-     Elasticsearch out with --only";
+const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack";
 
 /// Per request: generous, because a bulk request of a full batch on a busy node is slow.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -130,6 +129,7 @@ impl Es {
     fn unreachable(&self, message: String) -> CommandError {
         CommandError::new(ErrorKind::Unreachable, self.url.scrub(&message))
             .with_hint(UNREACHABLE_HINT)
+            .with_remedy(Remedy::Relocate(StoreKind::Elasticsearch))
     }
 
     /// A failed call as a command error: no answer is exit 3, an error status exit 1.

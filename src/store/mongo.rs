@@ -18,15 +18,15 @@ use mongodb::{Client, Database};
 use serde::Serialize;
 
 use crate::config::names;
+use crate::config::StoreKind;
 use crate::definitions::mongo::{IndexSpec, KeyKind, Validator};
-use crate::error::{CommandError, ErrorKind};
+use crate::error::{CommandError, ErrorKind, Remedy};
 use crate::secret::RedactedUrl;
 
 /// The collection that records what `create`/`migrate` applied, per collection file.
 pub const HISTORY_COLLECTION: &str = "rez_schema_history";
 
-const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack; point rez-db \
-     elsewhere with --mongodb-uri, MONGODB_URI or mongodb_uri in rez-db.yaml, or leave MongoDB out with --only";
+const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack";
 
 /// Server error codes we give a meaning to.
 pub mod code {
@@ -104,7 +104,9 @@ pub async fn connect(url: &RedactedUrl, timeout: Duration) -> Result<Mongo, Comm
 }
 
 fn unreachable(url: &RedactedUrl, message: String) -> CommandError {
-    CommandError::new(ErrorKind::Unreachable, url.scrub(&message)).with_hint(UNREACHABLE_HINT)
+    CommandError::new(ErrorKind::Unreachable, url.scrub(&message))
+        .with_hint(UNREACHABLE_HINT)
+        .with_remedy(Remedy::Relocate(StoreKind::Mongodb))
 }
 
 /// The server's error code, for command errors.

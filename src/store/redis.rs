@@ -12,14 +12,14 @@ use ::redis::aio::MultiplexedConnection;
 use ::redis::{AsyncCommands, ErrorKind as DriverKind, RedisError};
 use serde::Serialize;
 
-use crate::error::{CommandError, ErrorKind};
+use crate::config::StoreKind;
+use crate::error::{CommandError, ErrorKind, Remedy};
 use crate::secret::RedactedUrl;
 
 /// The hash that records which layout file a Redis was provisioned against.
 pub const LAYOUT_KEY: &str = "rez-db:layout";
 
-const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack; point rez-db \
-     elsewhere with --redis-url, REDIS_URL or redis_url in rez-db.yaml, or leave Redis out with --only";
+const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack";
 
 /// A connected Redis; a clone shares the multiplexed connection.
 #[derive(Clone)]
@@ -86,6 +86,7 @@ pub async fn connect(
                 ),
             )
             .with_hint(UNREACHABLE_HINT)
+            .with_remedy(Remedy::Relocate(StoreKind::Redis))
         })?
         .map_err(|e| error(url, e))?;
     Ok(Redis {
@@ -103,7 +104,8 @@ pub fn error(url: &RedactedUrl, e: RedisError) -> CommandError {
             ErrorKind::Unreachable,
             format!("cannot reach Redis at {url}: {text}"),
         )
-        .with_hint(UNREACHABLE_HINT);
+        .with_hint(UNREACHABLE_HINT)
+        .with_remedy(Remedy::Relocate(StoreKind::Redis));
     }
     match e.kind() {
         DriverKind::AuthenticationFailed => {

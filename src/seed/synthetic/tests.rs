@@ -16,7 +16,7 @@ use crate::store::pg::reference::{stable_id, CategoryRow, CollegeRow, StoredRefe
 
 /// The embedded seeds as `rez-db seed` would store them.
 fn stored() -> StoredReference {
-    let data = crate::seed::reference::load(&SeedSource::Embedded).unwrap();
+    let data = crate::seed::files::load(&SeedSource::Embedded).unwrap();
     let mut categories: Vec<CategoryRow> = data
         .categories
         .iter()

@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{CommandError, ErrorKind};
+use crate::error::{CommandError, ErrorKind, Remedy};
 
 /// A lease not renewed for this long expires (taken over by the next run).
 pub const TTL: Duration = Duration::from_secs(60);
@@ -300,10 +300,11 @@ fn held(
         ),
     )
     .with_hint(format!(
-        "wait for it to finish, or pass --lock-wait SECONDS to wait for it; a run killed \
-         with kill -9 leaves its lease until it expires ({}s after its last renewal)",
+        "wait for it to finish; a run killed with kill -9 leaves its lease until it \
+         expires ({}s after its last renewal)",
         TTL.as_secs()
     ))
+    .with_remedy(Remedy::LockWait)
 }
 
 impl Lease {

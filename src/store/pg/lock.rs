@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnection;
 
 use crate::config::Config;
-use crate::error::{CommandError, ErrorKind};
+use crate::error::{CommandError, ErrorKind, Remedy};
 use crate::secret::RedactedUrl;
 
 /// First half of every rez-db advisory lock key: "REZD" in ASCII.
@@ -190,7 +190,8 @@ async fn poll(
                 ErrorKind::LockHeld,
                 format!("another rez-db run holds {what}{}", describe(&holders)),
             )
-            .with_hint("wait for it to finish, or pass --lock-wait SECONDS to wait for it"));
+            .with_hint("wait for it to finish")
+            .with_remedy(Remedy::LockWait));
         }
         if !announced {
             tracing::info!(

@@ -27,7 +27,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{ConnectOptions, Connection};
 
-use crate::error::{CommandError, ErrorKind};
+use crate::config::StoreKind;
+use crate::error::{CommandError, ErrorKind, Remedy};
 use crate::secret::RedactedUrl;
 
 /// SQLSTATEs we give a meaning to.
@@ -96,13 +97,12 @@ pub async fn connect(url: &RedactedUrl, timeout: Duration) -> Result<PgConnectio
                 timeout.as_secs()
             ),
         )
-        .with_hint(UNREACHABLE_HINT)),
+        .with_hint(UNREACHABLE_HINT)
+        .with_remedy(Remedy::Relocate(StoreKind::Postgres))),
     }
 }
 
-const UNREACHABLE_HINT: &str =
-    "is the server running? `scripts/stack up` starts the local stack; point rez-db elsewhere with \
-     --database-url, DATABASE_URL or database_url in rez-db.yaml";
+const UNREACHABLE_HINT: &str = "is the server running? `scripts/stack up` starts the local stack";
 
 /// The SQLSTATE of a database error, if `e` is one.
 pub fn code(e: &sqlx::Error) -> Option<String> {
@@ -121,6 +121,7 @@ pub fn error(url: &RedactedUrl, e: sqlx::Error) -> CommandError {
                 format!("cannot reach PostgreSQL at {url}: {e}"),
             )
             .with_hint(UNREACHABLE_HINT)
+            .with_remedy(Remedy::Relocate(StoreKind::Postgres))
         }
         (_, Some(sqlstate::INVALID_CATALOG_NAME)) => {
             CommandError::usage(format!("database `{database}` does not exist on {url}"))

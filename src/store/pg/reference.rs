@@ -16,7 +16,7 @@ use serde::Serialize;
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
 
-use crate::seed::reference::ReferenceData;
+use crate::definitions::reference::ReferenceData;
 
 /// What one upsert did to one table.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
