@@ -445,6 +445,17 @@ fn every_file_uses_only_the_layers_below_it() {
         for (line, what) in forbidden(layer, &code_only(&text)) {
             wrong.push(format!("{shown}:{line}: {layer:?} mentions {what}"));
         }
+        if module_path(file).first().map(String::as_str) == Some("commands") {
+            let code = code_only(&text);
+            for needle in ["sqlx", "crate::store"] {
+                for (i, _) in code.match_indices(needle) {
+                    let line = code[..i].matches('\n').count() + 1;
+                    wrong.push(format!(
+                        "{shown}:{line}: a command mentions `{needle}`: the work on a store is its operation's"
+                    ));
+                }
+            }
+        }
         if let Some(other) = calls_another_command(file, &code_only(&text)) {
             wrong.push(format!(
                 "{shown}: a command uses the command `{other}`: a command calls one operation, never another command"
