@@ -8,6 +8,7 @@ mod audit;
 mod backup;
 mod constraints;
 mod create;
+mod exit_codes;
 mod expire;
 mod import;
 mod import_inputs;
