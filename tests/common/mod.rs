@@ -8,6 +8,8 @@
 
 #![allow(dead_code)]
 
+pub mod pinned;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -15,6 +15,7 @@ mod import_inputs;
 mod import_phase3;
 mod locks;
 mod migrate;
+mod output;
 mod reference;
 mod rotate;
 mod schema;
