@@ -120,12 +120,6 @@ impl KeyPattern {
         tokens(&self.pattern).is_ok_and(|t| matches(&t, key))
     }
 
-    /// The literal text before the first placeholder: what SCAN MATCH can use.
-    pub fn literal_prefix(&self) -> &str {
-        let end = self.pattern.find('<').unwrap_or(self.pattern.len());
-        &self.pattern[..end]
-    }
-
     /// The Redis Cluster hash tag of the pattern, if any (`{<user_id>}`).
     pub fn hash_tag(&self) -> Option<&str> {
         let open = self.pattern.find('{')?;

@@ -24,7 +24,9 @@ pub trait Render: Serialize {
     }
 }
 
-/// Prints `report` on stdout. A closed pipe (`rez-db ... | head`) is not an error.
+/// Prints `report` on stdout. A closed pipe (`rez-db ... | head`) is not an
+/// error; any other write error (a full disk, `> /dev/full`) is returned, and
+/// the face turns it into exit 5: the output is lost, the command failed.
 pub fn emit<R: Render>(report: &R, json: bool) -> io::Result<()> {
     let stdout = io::stdout();
     let mut out = stdout.lock();

@@ -1,10 +1,14 @@
 //! Test support shared by the integration suites: a throwaway PostgreSQL
 //! database per test (kept, and named on stderr, when the test fails), and the
-//! real `rez-db` binary run hermetically (no user config, no inherited URLs).
+//! real `rez-db` binary run hermetically: a cleared environment holding only
+//! what a test sets (see [`rez_process`]), so no developer's DATABASE_URL,
+//! REZ_DB_STORES, RUST_LOG or ./rez-db.yaml ever reaches a run.
 //!
 //! A test that needs PostgreSQL panics when it is unreachable: it never skips.
 
 #![allow(dead_code)]
+
+pub mod pinned;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,7 +108,12 @@ impl TestDb {
     /// (`REZ_DB_STORES=pg`): the shared MongoDB, Redis and Elasticsearch are left
     /// alone; tests/stores gives each test its own names on those.
     pub fn rez(&self, args: &[&str]) -> Command {
-        let mut cmd = rez(args);
+        Command::from_std(self.command(args))
+    }
+
+    /// [`TestDb::rez`] as a plain process, for tests that choose its stdio.
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut cmd = rez_process(args);
         cmd.env("DATABASE_URL", &self.url)
             .env("REZ_DB_STORES", "pg");
         cmd
@@ -113,10 +122,7 @@ impl TestDb {
     /// The rez-db binary started in the background against this database
     /// (output discarded), for tests that kill it mid-way.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("rez-db"))
-            .args(args)
-            .env("DATABASE_URL", &self.url)
-            .env("REZ_DB_STORES", "pg")
+        self.command(args)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -154,26 +160,37 @@ impl Drop for TestDb {
     }
 }
 
-/// The rez-db binary, hermetic: empty temp working directory (no ./rez-db.yaml),
-/// no inherited store URLs or profile, no colours, fixed terminal width.
+/// The rez-db binary, hermetic (see [`rez_process`]).
 pub fn rez(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("rez-db").unwrap();
+    Command::from_std(rez_process(args))
+}
+
+/// The rez-db binary as a plain process, started the way jj's tests start
+/// theirs (`cli/tests/common/test_environment.rs`): the environment is
+/// cleared and holds only PATH (pg_dump and pg_restore are found through it),
+/// HOME and the working directory in a scratch folder (no ~/.pgpass, no
+/// ./rez-db.yaml), NO_COLOR, a fixed COLUMNS, a pinned REZ_DB_ACTOR, and what
+/// the test then sets itself. Nothing else of the developer's shell
+/// (DATABASE_URL, REZ_DB_STORES, REZ_DB_PROFILE, RUST_LOG, PG*) reaches it.
+pub fn rez_process(args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rez-db"));
     cmd.args(args)
-        .current_dir(scratch_dir())
-        .env_remove("DATABASE_URL")
-        .env_remove("REDIS_URL")
-        .env_remove("MONGODB_URI")
-        .env_remove("ELASTICSEARCH_URL")
-        .env_remove("REZ_DB_PROFILE")
-        .env_remove("REZ_DB_STORES")
-        .env_remove("RUST_LOG")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", scratch_dir("home"))
+        .current_dir(scratch_dir("cwd"))
         .env("NO_COLOR", "1")
-        .env("COLUMNS", "100");
+        .env("COLUMNS", "100")
+        .env("REZ_DB_ACTOR", ACTOR);
     cmd
 }
 
-fn scratch_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join("rez-db-tests-cwd");
+/// Who every test run is, in the operations log.
+pub const ACTOR: &str = "rez-db-tests";
+
+/// An empty folder shared by the runs of the tests (nothing writes in it).
+fn scratch_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rez-db-tests-{what}"));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

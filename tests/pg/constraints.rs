@@ -4,19 +4,23 @@
 //! references (docs/schema.md): the database accepts them and `validate`
 //! reports dangling ones.
 
+use sqlx::postgres::PgDatabaseError;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::common::TestDb;
+use super::common::{stderr, TestDb};
 
-async fn sqlstate(conn: &mut PgConnection, sql: &str) -> Option<String> {
-    match sqlx::raw_sql(sql).execute(conn).await {
-        Ok(_) => None,
-        Err(e) => e
-            .as_database_error()
-            .and_then(|d| d.code())
-            .map(|c| c.into_owned()),
-    }
+/// How the server refused `sql`: `SQLSTATE constraint`, None when it ran.
+async fn refusal(conn: &mut PgConnection, sql: &str) -> Option<String> {
+    let e = sqlx::raw_sql(sql).execute(conn).await.err()?;
+    let e = pg_error(&e);
+    Some(format!("{} {}", e.code(), e.constraint().unwrap_or("-")))
+}
+
+fn pg_error(e: &sqlx::Error) -> &PgDatabaseError {
+    e.as_database_error()
+        .unwrap_or_else(|| panic!("not a database error: {e}"))
+        .downcast_ref::<PgDatabaseError>()
 }
 
 async fn new_user(conn: &mut PgConnection, phone: &str) -> Uuid {
@@ -34,54 +38,54 @@ async fn checks_foreign_keys_and_cascades_hold() {
     let db = TestDb::migrated("constraints").await;
     let mut conn = db.conn().await;
 
-    // CHECK valid_email and valid_phone (23514 = check_violation).
+    // CHECK valid_email, valid_phone and valid_status (23514 = check_violation).
     assert_eq!(
-        sqlstate(
+        refusal(
             &mut conn,
             "INSERT INTO users (phone, email) VALUES ('+919876543210', 'not-an-email')"
         )
         .await
         .as_deref(),
-        Some("23514")
+        Some("23514 valid_email")
     );
     assert_eq!(
-        sqlstate(&mut conn, "INSERT INTO users (phone) VALUES ('12345')")
+        refusal(&mut conn, "INSERT INTO users (phone) VALUES ('12345')")
             .await
             .as_deref(),
-        Some("23514")
+        Some("23514 valid_phone")
     );
     assert_eq!(
-        sqlstate(
+        refusal(
             &mut conn,
             "INSERT INTO users (phone, status) VALUES ('+919876543210', 'frozen')"
         )
         .await
         .as_deref(),
-        Some("23514")
+        Some("23514 valid_status")
     );
 
     let user = new_user(&mut conn, "+919876543210").await;
     // Duplicate phone: UNIQUE (23505).
     assert_eq!(
-        sqlstate(
+        refusal(
             &mut conn,
             "INSERT INTO users (phone) VALUES ('919876543210')"
         )
         .await
         .as_deref(),
-        Some("23505")
+        Some("23505 idx_users_phone")
     );
 
     // FK enforced (23503), and users -> user_addresses cascades.
     let ghost = Uuid::new_v4();
     assert_eq!(
-        sqlstate(
+        refusal(
             &mut conn,
             &format!("INSERT INTO user_addresses (user_id, address_line1, city, state, pincode) VALUES ('{ghost}', 'x', 'Pune', 'MH', '411001')")
         )
         .await
         .as_deref(),
-        Some("23503")
+        Some("23503 user_addresses_user_id_fkey")
     );
     sqlx::query("INSERT INTO user_addresses (user_id, address_line1, city, state, pincode) VALUES ($1, '1 MG Road', 'Pune', 'MH', '411001')")
         .bind(user)
@@ -116,7 +120,21 @@ async fn a_user_with_money_cannot_be_deleted() {
         .execute(&mut conn)
         .await
         .unwrap_err();
-    assert!(err.as_database_error().is_some(), "{err}");
+    // The guard is a trigger, not a constraint: it raises 23503 itself, and
+    // the error's context names it (no other trigger or key refuses this).
+    let err = pg_error(&err);
+    assert_eq!(err.code(), "23503", "{err}");
+    assert!(
+        err.r#where()
+            .is_some_and(|w| w.contains("function public.refuse_user_delete_with_balance()")),
+        "{:?}",
+        err.r#where()
+    );
+    assert!(
+        err.message().contains("still holds a balance"),
+        "{}",
+        err.message()
+    );
 
     sqlx::query("UPDATE wallets SET rez_coins_balance = 0 WHERE user_id = $1")
         .bind(user)
@@ -137,10 +155,11 @@ async fn references_into_orders_are_checked_not_enforced() {
     let user = new_user(&mut conn, "+919800000002").await;
     // docs/schema.md: payments.order_id is a checked reference; the database
     // accepts a dangling one and `validate` reports it.
-    sqlx::query("INSERT INTO payments (order_id, user_id, gateway, amount) VALUES ($1, $2, 'razorpay', 10.00)")
-        .bind(Uuid::new_v4())
+    let order = Uuid::new_v4();
+    let payment: Uuid = sqlx::query_scalar("INSERT INTO payments (order_id, user_id, gateway, amount) VALUES ($1, $2, 'razorpay', 10.00) RETURNING id")
+        .bind(order)
         .bind(user)
-        .execute(&mut conn)
+        .fetch_one(&mut conn)
         .await
         .unwrap();
     let indexed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE tablename = 'payments' AND indexdef LIKE '%(order_id)%')")
@@ -148,6 +167,33 @@ async fn references_into_orders_are_checked_not_enforced() {
         .await
         .unwrap();
     assert!(indexed, "a checked reference still needs its index");
+
+    let out = db.rez(&["--json", "validate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|check| {
+            check["shown"].as_array().unwrap().iter().map(move |v| {
+                format!(
+                    "{} | {} | {} | {} | {}",
+                    check["id"].as_str().unwrap(),
+                    v["table"].as_str().unwrap(),
+                    v["entity"].as_str().unwrap(),
+                    v["expected"].as_str().unwrap(),
+                    v["actual"].as_str().unwrap()
+                )
+            })
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [format!(
+            "ref.payments_order | payments | {payment} | order {order} exists | no such order"
+        )]
+    );
 }
 
 #[tokio::test]

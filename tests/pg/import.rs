@@ -838,10 +838,8 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("rez-db"))
+    db.command(&[])
         .args(args)
-        .env("DATABASE_URL", &db.url)
-        .env("REZ_DB_STORES", "pg")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

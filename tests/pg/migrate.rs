@@ -162,10 +162,10 @@ async fn a_held_lock_gives_exit_4_and_concurrent_runs_apply_once() {
 
     // Two real runs at once: one applies everything, the other waits and applies nothing.
     let spawn = || {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rez-db"));
-        cmd.args(["--json", "migrate", "--lock-wait", "120"])
-            .env("DATABASE_URL", &db.url);
-        cmd.stdout(std::process::Stdio::piped()).spawn().unwrap()
+        db.command(&["--json", "migrate", "--lock-wait", "120"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());

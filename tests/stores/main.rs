@@ -13,6 +13,7 @@ mod backup;
 mod expire_redis;
 mod leases;
 mod mongo;
+mod output;
 mod redis_layout;
 mod reindex;
 mod search_indices;

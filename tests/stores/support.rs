@@ -92,20 +92,16 @@ impl Stores {
     /// The binary started in the background as `rez` would run it (stdout
     /// discarded, stderr piped), for tests that stop it mid-way.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
-        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("rez-db"));
+        let mut cmd = common::rez_process(args);
         cmd.arg("--config")
             .arg(self.config_path())
-            .args(args)
-            .env_remove("DATABASE_URL")
-            .env_remove("REZ_DB_PROFILE")
-            .env_remove("RUST_LOG")
             .env("MONGODB_URI", &self.mongo_uri)
             .env("REDIS_URL", redis_url())
             .env("ELASTICSEARCH_URL", es_url())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
         match &self.db {
-            Some(db) => cmd.env("DATABASE_URL", &db.url).env_remove("REZ_DB_STORES"),
+            Some(db) => cmd.env("DATABASE_URL", &db.url),
             None => cmd.env("REZ_DB_STORES", "mongo,redis,es"),
         };
         cmd.spawn().unwrap()
