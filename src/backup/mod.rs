@@ -43,7 +43,7 @@ pub fn folder(store: StoreKind) -> &'static str {
 /// is recognisably incomplete from then on) and the store folders we write.
 pub fn prepare_dir(dir: &Path, stores: &[StoreKind], force: bool) -> Result<()> {
     let io = |what: &str, path: &Path, e: std::io::Error| {
-        CommandError::usage(format!("cannot {what} {}: {e}", path.display()))
+        CommandError::failed(format!("cannot {what} {}: {e}", path.display()))
     };
     let non_empty = match std::fs::read_dir(dir) {
         Ok(mut entries) => entries.next().is_some(),

@@ -263,8 +263,6 @@ async fn exit_5_when_the_server_refuses_a_load_for_another_reason_than_its_data(
 }
 
 #[tokio::test]
-#[ignore = "backup::prepare_dir still reports its I/O errors as usage (exit 2): \
-            they become CommandError::failed (exit 5) with the backup move of issue 13"]
 async fn exit_5_when_backup_cannot_write_its_directory() {
     let db = TestDb::migrated("exit5_backup").await;
     let tmp = tempfile::tempdir().unwrap();
