@@ -41,6 +41,7 @@ pub mod context;
 pub mod definitions;
 pub mod domain;
 pub mod error;
+pub mod expire;
 pub mod import;
 pub mod migration;
 pub mod oplog;
