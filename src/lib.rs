@@ -33,6 +33,7 @@
 //! - [`import`] checks CSV rows through [`domain`] and loads the good ones
 //!   with COPY for `import-csv`; refused rows go to a reject file.
 
+pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod commands;
