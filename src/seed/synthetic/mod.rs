@@ -21,6 +21,7 @@
 
 pub mod catalog;
 pub mod load;
+mod merchant_rows;
 mod merchants;
 pub mod other_stores;
 mod people;
@@ -154,7 +155,7 @@ pub fn tally(world: &World) -> Tally {
 /// The supply side's rows, with the users' tally in its counters.
 pub fn generate_world(world: &World, tally: &Tally) -> WorldTables {
     let mut out = WorldTables::new();
-    merchants::encode(world, tally, &mut out);
+    merchant_rows::encode(world, tally, &mut out);
     out
 }
 
