@@ -32,6 +32,10 @@
 //!   through [`domain`]; only its loaders touch the database.
 //! - [`import`] checks CSV rows through [`domain`] and loads the good ones
 //!   with COPY for `import-csv`; refused rows go to a reject file.
+//! - [`expire`] expires promo coins past their expiry through
+//!   `domain::promo` and `domain::ledger`, honouring the application's Redis
+//!   wallet locks; [`audit`] adds and removes the audit triggers, compares
+//!   them with the policy and reads audit_log.
 
 pub mod audit;
 pub mod backup;
