@@ -23,10 +23,10 @@ use sqlx::Connection;
 use super::catalog::Catalog;
 use super::other_stores::{self, Pending};
 use super::tables::UserTables;
-use super::{generate_users, generate_world, tally, Params, Progress, World};
+use super::{generate_users, generate_world, tally, Cursor, Params, World};
 use crate::error::{CommandError, Remedy, Result};
 use crate::partition::naming::{self as partitions, Period, PARTITIONED};
-use crate::progress::{self as shown, Unit};
+use crate::progress::{Progress, Unit};
 use crate::secret::RedactedUrl;
 use crate::seed::apply;
 use crate::seed::files::SeedSource;
@@ -69,7 +69,7 @@ pub async fn load(
     conn: &mut PgConnection,
     pg: &Pg,
     opts: &Options,
-    progress: &dyn shown::Progress,
+    progress: &dyn Progress,
 ) -> Result<Loaded> {
     let started = std::time::Instant::now();
     let url = &pg.url;
@@ -112,7 +112,7 @@ pub async fn load(
     );
 
     // The first chunk of users is generated while the supply side loads.
-    let first_chunk = spawn_chunk(world.clone(), Progress::new(&world), UserTables::new());
+    let first_chunk = spawn_chunk(world.clone(), Cursor::new(&world), UserTables::new());
     let mut loaded: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut order: Vec<&'static str> = Vec::new();
     let world_rows = {
@@ -224,7 +224,7 @@ async fn load_users(
     url: &RedactedUrl,
     world: &Arc<World>,
     first_chunk: tokio::task::JoinHandle<Chunk>,
-    progress: &dyn shown::Progress,
+    progress: &dyn Progress,
     loaded: &mut BTreeMap<&'static str, u64>,
     order: &mut Vec<&'static str>,
 ) -> Result<()> {
@@ -295,11 +295,11 @@ async fn send(
     Ok(())
 }
 
-type Chunk = (UserTables, Progress);
+type Chunk = (UserTables, Cursor);
 
 fn spawn_chunk(
     world: Arc<World>,
-    mut state: Progress,
+    mut state: Cursor,
     mut buffer: UserTables,
 ) -> tokio::task::JoinHandle<Chunk> {
     tokio::task::spawn_blocking(move || {
