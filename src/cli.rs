@@ -136,6 +136,24 @@ pub fn remedy_hint(remedy: Remedy) -> String {
             };
             format!("point rez-db elsewhere with {flag}, {env} or {key} in rez-db.yaml{leave_out}")
         }
+        Remedy::SeedsDir => format!(
+            "--seeds-dir must hold {}; copy seeds/ from the rez-db repository as a start",
+            crate::definitions::reference::ALL.join(", ")
+        ),
+        Remedy::SeedReferenceFirst => "add them (seeds/app_settings.yaml has them all) and run \
+             `rez-db seed` before `rez-db seed --synthetic`"
+            .to_string(),
+        Remedy::EmptyDatabase => "start from an empty database: `rez-db create --drop --yes && \
+             rez-db create && rez-db migrate`, then seed again"
+            .to_string(),
+        Remedy::RebuildRedis => "if an earlier seed committed this data but stopped before \
+             Redis, `rez-db seed --redis-only` finishes it"
+            .to_string(),
+        Remedy::RebuildRedisOnceFixed => "once Redis is fixed, run `rez-db seed --redis-only` \
+             (same database, Redis and prefix) to rebuild geo:stores:{<city>} and \
+             leaderboard:{rez_coins}:lifetime from the committed data; `rez-db validate` \
+             reports them missing until then"
+            .to_string(),
     }
 }
 

@@ -54,6 +54,19 @@ pub enum Remedy {
     LockWait,
     /// Point rez-db at another server of this store, or leave it out (`--only`).
     Relocate(StoreKind),
+    /// Seed files are missing or unreadable in the directory given (`--seeds-dir`).
+    SeedsDir,
+    /// The settings a synthetic dataset is computed with are missing: load
+    /// the reference data first (`seed` before `seed --synthetic`).
+    SeedReferenceFirst,
+    /// A synthetic dataset goes only into an empty database: drop, create
+    /// and migrate it (`create --drop`), then seed again.
+    EmptyDatabase,
+    /// A seed committed in PostgreSQL may have stopped before Redis: its
+    /// Redis structures are rebuilt from the database (`seed --redis-only`).
+    RebuildRedis,
+    /// The same, right after the Redis part of a committed seed failed.
+    RebuildRedisOnceFixed,
 }
 
 /// A failed command: what went wrong and what the user can do about it.

@@ -32,7 +32,12 @@
 //!   through [`domain`]; only its loaders touch the database.
 //! - [`import`] checks CSV rows through [`domain`] and loads the good ones
 //!   with COPY for `import-csv`; refused rows go to a reject file.
+//! - [`expire`] expires promo coins past their expiry through
+//!   `domain::promo` and `domain::ledger`, honouring the application's Redis
+//!   wallet locks; [`audit`] adds and removes the audit triggers, compares
+//!   them with the policy and reads audit_log.
 
+pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod commands;
@@ -41,6 +46,7 @@ pub mod context;
 pub mod definitions;
 pub mod domain;
 pub mod error;
+pub mod expire;
 pub mod import;
 pub mod migration;
 pub mod oplog;

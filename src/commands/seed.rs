@@ -1,28 +1,20 @@
 //! `rez-db seed`: load the reference data of `seeds/*.yaml`, or a synthetic
 //! dataset, or only the Redis structures derived from the database. A thin
-//! wrapper: it parses the flags, connects, takes the data lock (and the Redis
-//! lease when it writes Redis), calls `crate::seed`, and builds the report.
+//! wrapper: it parses the flags, takes Redis from the context when the seed
+//! writes it, calls `crate::seed::run`, and renders the report.
 
-use crate::config::StoreKind;
-use crate::seed::derived::{self, Filled};
-use crate::store::lease;
-use crate::store::redis::Redis;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::time::Instant;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use clap::Args;
-use serde::Serialize;
-use sqlx::{Connection, PgConnection};
 
 use crate::cli::{LockArgs, PgArgs};
+use crate::config::StoreKind;
 use crate::error::{CommandError, Result};
+use crate::output::progress::Bars;
 use crate::output::{table, Render};
-use crate::seed::apply;
-use crate::seed::files::SeedSource;
-use crate::seed::synthetic::{self, load::Loaded};
-use crate::store::pg::{self, lock, reference::UpsertCounts};
+use crate::seed::{self, files::SeedSource};
 use crate::Ctx;
 
 /// Load the reference data (seeds/*.yaml), or a synthetic dataset
@@ -88,33 +80,7 @@ fn parse_now(text: &str) -> std::result::Result<DateTime<Utc>, String> {
         .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-01-15T10:00:00Z: {e}"))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    Reference,
-    Synthetic,
-    /// `--redis-only`: the derived Redis structures, rebuilt from the database.
-    RedisOnly,
-}
-
-#[derive(Debug, Serialize)]
-pub struct SeedReport {
-    pub database: String,
-    pub mode: Mode,
-    pub dry_run: bool,
-    /// `embedded` or the --seeds-dir path.
-    pub seeds: String,
-    /// Reference tables upserted (for --synthetic: only those that were empty).
-    pub reference: Vec<UpsertCounts>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub synthetic: Option<Loaded>,
-    /// Redis structures derived from the synthetic data (when Redis is among the stores).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub redis: Vec<Filled>,
-    pub elapsed_ms: u64,
-}
-
-impl Render for SeedReport {
+impl Render for seed::Report {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         if !self.reference.is_empty() {
             let mut t = table(["reference table", "inserted", "updated", "unchanged"]);
@@ -161,7 +127,7 @@ impl Render for SeedReport {
                 s.rng_seed,
                 s.now.to_rfc3339()
             )?;
-        } else if self.mode == Mode::RedisOnly {
+        } else if self.mode == seed::Mode::RedisOnly {
             for f in &self.redis {
                 writeln!(out, "redis: {} filled with {} members", f.key, f.members)?;
             }
@@ -194,151 +160,37 @@ impl Render for SeedReport {
     }
 }
 
-pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<SeedReport> {
-    let started = Instant::now();
-    let c = &ctx.config;
-    let url = &c.database_url;
-    let with_redis = c.stores.contains(&StoreKind::Redis);
+pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<seed::Report> {
+    let with_redis = ctx.wants(StoreKind::Redis);
     if args.redis_only && !with_redis {
         return Err(CommandError::usage(
             "seed --redis-only rebuilds Redis structures, but Redis is not among the stores",
         )
         .with_hint("include redis in `stores:` (rez-db.yaml) or REZ_DB_STORES"));
     }
-    let mut conn = pg::connect(url, c.connect_timeout).await?;
-    // Redis is reached, and its lease taken, before anything is loaded: an
-    // unreachable store stops the run (exit 3) with nothing changed, not
-    // after PostgreSQL committed.
-    let mut redis = match (args.synthetic || args.redis_only) && with_redis {
-        true => Some(
-            crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
-                .await?,
-        ),
+    let job = match (args.synthetic, args.scale, args.rng_seed) {
+        _ if args.redis_only => seed::Job::RedisOnly,
+        (true, Some(scale), Some(rng_seed)) => seed::Job::Synthetic {
+            scale,
+            rng_seed,
+            now: args.now,
+        },
+        _ => seed::Job::Reference,
+    };
+    let options = seed::Options {
+        job,
+        seeds: match &args.seeds_dir {
+            Some(dir) => SeedSource::Dir(dir.clone()),
+            None => SeedSource::Embedded,
+        },
+        dry_run: args.dry_run,
+        lock_wait: ctx.config.lock_wait,
+    };
+    // Redis is reached before anything is loaded: an unreachable store stops
+    // the run (exit 3) with nothing changed, not after PostgreSQL committed.
+    let redis = match (args.synthetic || args.redis_only) && with_redis {
+        true => Some(ctx.redis().await?),
         false => None,
     };
-    lock::acquire(&mut conn, url, lock::LockScope::Data, c.lock_wait).await?;
-    // The synthetic dataset fills orders, wallet_transactions and audit_log
-    // through partitions it creates first: partition-rotate waits.
-    if args.synthetic {
-        let (scope, shared) = (lock::LockScope::Partitions, lock::Mode::Shared);
-        lock::acquire_in(&mut conn, url, scope, shared, c.lock_wait).await?;
-    }
-    let lease = match redis.as_ref().filter(|_| !args.dry_run) {
-        Some(r) => Some(lease::redis(r, lease::Scope::Data, "seed", c.lock_wait).await?),
-        None => None,
-    };
-    let report = seed(
-        ctx,
-        args,
-        &mut conn,
-        redis.as_mut().filter(|_| !args.dry_run),
-    )
-    .await;
-    // Released whatever the outcome; a lost lease is reported after the
-    // run's own error, which says more.
-    let released = match lease {
-        Some(l) => l.release().await,
-        None => Ok(()),
-    };
-    let report = report?;
-    released?;
-    lock::release(&mut conn, lock::LockScope::Data)
-        .await
-        .map_err(|e| pg::error(url, e))?;
-    Ok(SeedReport {
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        ..report
-    })
-}
-
-/// The seed itself, under the data lock and (with `redis`) the Redis lease.
-async fn seed(
-    ctx: &Ctx,
-    args: &SeedArgs,
-    conn: &mut PgConnection,
-    redis: Option<&mut Redis>,
-) -> Result<SeedReport> {
-    let url = &ctx.config.database_url;
-    let err = |e| pg::error(url, e);
-    let source = match &args.seeds_dir {
-        Some(dir) => SeedSource::Dir(dir.clone()),
-        None => SeedSource::Embedded,
-    };
-    let (mode, reference, synthetic) = match (args.synthetic, args.scale, args.rng_seed) {
-        _ if args.redis_only => (Mode::RedisOnly, Vec::new(), None),
-        (true, Some(scale), Some(rng_seed)) => {
-            let options = synthetic::load::Options {
-                params: synthetic::Params {
-                    scale,
-                    rng_seed,
-                    now: args.now.unwrap_or_else(|| Utc::now().trunc_subsecs(0)),
-                },
-                seeds: source.clone(),
-                dry_run: args.dry_run,
-                progress: ctx.progress,
-                lock_timeout: ctx.config.lock_timeout,
-                statement_timeout: ctx.config.statement_timeout,
-            };
-            let loaded = synthetic::load::load(conn, url, &options).await?;
-            (
-                Mode::Synthetic,
-                loaded.reference_seeded.clone(),
-                Some(loaded),
-            )
-        }
-        _ => {
-            let mut tx = conn.begin().await.map_err(err)?;
-            let data = apply::read(&mut tx, url, &source).await?;
-            let counts = apply::upsert(&mut tx, url, &data, None).await?;
-            if args.dry_run {
-                tx.rollback().await.map_err(err)?;
-            } else {
-                tx.commit().await.map_err(err)?;
-            }
-            (Mode::Reference, counts, None)
-        }
-    };
-    // The Redis structures derived from the data committed (now, or by an
-    // earlier seed for --redis-only).
-    let mut filled = Vec::new();
-    if let Some(store) = redis.filter(|_| mode != Mode::Reference) {
-        filled = derived::fill_redis(conn, store, err)
-            .await
-            .map_err(|e| match mode {
-                Mode::Synthetic => after_commit(e),
-                _ => e,
-            })?;
-    }
-    Ok(SeedReport {
-        redis: filled,
-        database: url.to_string(),
-        mode,
-        dry_run: args.dry_run,
-        seeds: match &source {
-            SeedSource::Embedded => "embedded".to_string(),
-            SeedSource::Dir(dir) => dir.display().to_string(),
-        },
-        reference,
-        synthetic,
-        elapsed_ms: 0,
-    })
-}
-
-/// A Redis failure once the dataset is committed: PostgreSQL keeps it (a
-/// rerun would be refused), so say how to finish the job.
-fn after_commit(e: CommandError) -> CommandError {
-    let mut out = CommandError::new(
-        e.kind,
-        format!(
-            "the synthetic dataset is committed in PostgreSQL, but building its Redis \
-             structures failed: {}",
-            e.message
-        ),
-    );
-    out.hints = e.hints;
-    out.with_hint(
-        "once Redis is fixed, run `rez-db seed --redis-only` (same database, Redis and \
-         prefix) to rebuild geo:stores:{<city>} and leaderboard:{rez_coins}:lifetime from \
-         the committed data; `rez-db validate` reports them missing until then",
-    )
+    seed::run(&options, &ctx.pg(), redis, &Bars::new(ctx.progress)).await
 }

@@ -36,7 +36,7 @@ pub async fn read(
             .colleges
             .iter()
             .find(|c| c.contact_email.as_deref() == Some(email.as_str()))
-            .expect("the email came from a college");
+            .ok_or_else(|| CommandError::bug("an invalid email matched no college"))?;
         let at = reference::college_email_line(&file, &college.college_code)
             .map(|l| format!(":{l}"))
             .unwrap_or_default();

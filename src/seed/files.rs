@@ -1,6 +1,7 @@
 //! Where the reference seed files come from: the copy embedded in the binary
-//! at build time (`seeds/`, like `migrations/`), or a directory given with
-//! `--seeds-dir` (tests, and users who keep their own reference data).
+//! at build time (`seeds/`, like `migrations/`), or a directory the user
+//! gives (tests, and users who keep their own reference data). It never
+//! names a flag: a directory that lacks a file is the face's to explain.
 //!
 //! This module only reads bytes and names them for error messages; it never
 //! interprets them (that is `crate::definitions::reference`).
@@ -9,7 +10,8 @@ use std::path::PathBuf;
 
 use include_dir::{include_dir, Dir};
 
-use crate::error::CommandError;
+use crate::config::yaml;
+use crate::error::{CommandError, Remedy};
 
 static SEEDS_DIR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/seeds");
 
@@ -51,14 +53,8 @@ impl SeedSource {
             }
             SeedSource::Dir(dir) => {
                 let path = dir.join(name);
-                let text =
-                    crate::config::yaml::read_within(&path, "seed file", crate::config::yaml::MAX_SEED_BYTES)
-                        .map_err(|e| {
-                            e.with_hint(format!(
-                            "--seeds-dir must hold {}; copy seeds/ from the rez-db repository as a start",
-                            ALL.join(", ")
-                        ))
-                        })?;
+                let text = yaml::read_within(&path, "seed file", yaml::MAX_SEED_BYTES)
+                    .map_err(|e| e.with_remedy(Remedy::SeedsDir))?;
                 Ok(SeedFile {
                     shown: path.display().to_string(),
                     text,

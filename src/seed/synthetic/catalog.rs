@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::loyalty::Tier;
 use crate::domain::money::Money;
-use crate::error::CommandError;
+use crate::error::{CommandError, Remedy};
 use crate::store::pg::reference::StoredReference;
 
 /// The settings the generator obeys, by their app_settings keys.
@@ -72,7 +72,7 @@ impl Catalog {
                 "app_settings lacks {}, which the synthetic data is computed with",
                 missing.join(", ")
             ))
-            .with_hint("add them (seeds/app_settings.yaml has them all) and run `rez-db seed` before `rez-db seed --synthetic`"));
+            .with_remedy(Remedy::SeedReferenceFirst));
         }
         let number = |key: &str| -> Result<Decimal, CommandError> {
             let text = &stored.settings[key];

@@ -7,14 +7,13 @@
 //! generated while the merchants and offers load.
 //!
 //! All or nothing: an error, or Ctrl-C, drops the transaction and the server
-//! rolls it back; `--dry-run` rolls it back on purpose after counting. It
+//! rolls it back; a dry run rolls it back on purpose after counting. It
 //! refuses a database that already has users or merchants: the dataset's
 //! unique values (phones, emails, order numbers) are unique only among
 //! themselves.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -24,17 +23,17 @@ use sqlx::Connection;
 use super::catalog::Catalog;
 use super::other_stores::{self, Pending};
 use super::tables::UserTables;
-use super::{generate_users, generate_world, tally, Params, Progress, World};
-use crate::error::{CommandError, Result};
-use crate::output::progress;
+use super::{generate_users, generate_world, tally, Cursor, Params, World};
+use crate::error::{CommandError, Remedy, Result};
 use crate::partition::naming::{self as partitions, Period, PARTITIONED};
+use crate::progress::{Progress, Unit};
 use crate::secret::RedactedUrl;
 use crate::seed::apply;
 use crate::seed::files::SeedSource;
 use crate::store::pg::bulk;
 use crate::store::pg::copy::{copy_in, CopyTable};
 use crate::store::pg::reference::{self as stored, UpsertCounts};
-use crate::store::pg::{self};
+use crate::store::pg::{self, Pg};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -42,9 +41,6 @@ pub struct Options {
     /// Where reference data comes from if the reference tables are empty.
     pub seeds: SeedSource,
     pub dry_run: bool,
-    pub progress: bool,
-    pub lock_timeout: Duration,
-    pub statement_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -67,12 +63,20 @@ pub struct Loaded {
     pub other_stores: Vec<Pending>,
 }
 
-pub async fn load(conn: &mut PgConnection, url: &RedactedUrl, opts: &Options) -> Result<Loaded> {
+/// Loads the dataset of `opts` through `conn`, a session on the database of
+/// `pg`; the users' progress goes to `progress`.
+pub async fn load(
+    conn: &mut PgConnection,
+    pg: &Pg,
+    opts: &Options,
+    progress: &dyn Progress,
+) -> Result<Loaded> {
     let started = std::time::Instant::now();
+    let url = &pg.url;
     let err = |e| pg::error(url, e);
     let mut tx = conn.begin().await.map_err(err)?;
     refuse_non_empty(&mut tx, url).await?;
-    pg::set_ddl_timeouts(&mut tx, opts.lock_timeout, opts.statement_timeout)
+    pg::set_ddl_timeouts(&mut tx, pg.lock_timeout, pg.statement_timeout)
         .await
         .map_err(err)?;
 
@@ -108,7 +112,7 @@ pub async fn load(conn: &mut PgConnection, url: &RedactedUrl, opts: &Options) ->
     );
 
     // The first chunk of users is generated while the supply side loads.
-    let first_chunk = spawn_chunk(world.clone(), Progress::new(&world), UserTables::new());
+    let first_chunk = spawn_chunk(world.clone(), Cursor::new(&world), UserTables::new());
     let mut loaded: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut order: Vec<&'static str> = Vec::new();
     let world_rows = {
@@ -137,7 +141,7 @@ pub async fn load(conn: &mut PgConnection, url: &RedactedUrl, opts: &Options) ->
         url,
         &world,
         first_chunk,
-        opts.progress,
+        progress,
         &mut loaded,
         &mut order,
     )
@@ -220,27 +224,28 @@ async fn load_users(
     url: &RedactedUrl,
     world: &Arc<World>,
     first_chunk: tokio::task::JoinHandle<Chunk>,
-    show_progress: bool,
+    progress: &dyn Progress,
     loaded: &mut BTreeMap<&'static str, u64>,
     order: &mut Vec<&'static str>,
 ) -> Result<()> {
-    let bar = progress::throughput(world.params.scale, "users", show_progress);
+    progress.begin(world.params.scale, Unit::Items("users"));
     let mut next = Some(first_chunk);
     let mut free = Some(UserTables::new());
     while let Some(chunk) = next.take() {
         let (rows, state) = chunk.await.map_err(crashed)?;
         if !state.done(world) {
-            let buffer = free.take().expect("two buffers alternate");
+            // Two buffers alternate: the one just sent is free again below.
+            let buffer = free.take().unwrap_or_default();
             next = Some(spawn_chunk(world.clone(), state, buffer));
         }
         for table in rows.in_load_order() {
             send(conn, url, table, loaded, order).await?;
         }
-        bar.inc(rows.users.rows());
-        bar.set_message(format!("{} rows", loaded.values().sum::<u64>()));
+        progress.advance(rows.users.rows());
+        progress.note(&format!("{} rows", loaded.values().sum::<u64>()));
         free = Some(rows);
     }
-    bar.finish_and_clear();
+    progress.end();
     Ok(())
 }
 
@@ -259,12 +264,8 @@ async fn refuse_non_empty(conn: &mut PgConnection, url: &RedactedUrl) -> Result<
         "{} already has data ({table} has rows); a synthetic dataset is loaded only into an empty database",
         url.database_name().unwrap_or_default()
     ))
-    .with_hint(
-        "start from an empty database: `rez-db create --drop --yes && rez-db create && rez-db migrate`, then seed again",
-    )
-    .with_hint(
-        "if an earlier seed committed this data but stopped before Redis, `rez-db seed --redis-only` finishes it",
-    ))
+    .with_remedy(Remedy::EmptyDatabase)
+    .with_remedy(Remedy::RebuildRedis))
 }
 
 /// COPYs one table's rows (if any) and counts them.
@@ -275,10 +276,10 @@ async fn send(
     loaded: &mut BTreeMap<&'static str, u64>,
     order: &mut Vec<&'static str>,
 ) -> Result<()> {
-    if !loaded.contains_key(table.table) {
+    let count = loaded.entry(table.table).or_insert_with(|| {
         order.push(table.table);
-        loaded.insert(table.table, 0);
-    }
+        0
+    });
     if table.is_empty() {
         return Ok(());
     }
@@ -290,15 +291,15 @@ async fn send(
         table.table,
         started.elapsed()
     );
-    *loaded.get_mut(table.table).expect("inserted above") += rows;
+    *count += rows;
     Ok(())
 }
 
-type Chunk = (UserTables, Progress);
+type Chunk = (UserTables, Cursor);
 
 fn spawn_chunk(
     world: Arc<World>,
-    mut state: Progress,
+    mut state: Cursor,
     mut buffer: UserTables,
 ) -> tokio::task::JoinHandle<Chunk> {
     tokio::task::spawn_blocking(move || {

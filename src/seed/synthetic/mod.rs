@@ -21,6 +21,7 @@
 
 pub mod catalog;
 pub mod load;
+mod merchant_rows;
 mod merchants;
 pub mod other_stores;
 mod people;
@@ -154,20 +155,20 @@ pub fn tally(world: &World) -> Tally {
 /// The supply side's rows, with the users' tally in its counters.
 pub fn generate_world(world: &World, tally: &Tally) -> WorldTables {
     let mut out = WorldTables::new();
-    merchants::encode(world, tally, &mut out);
+    merchant_rows::encode(world, tally, &mut out);
     out
 }
 
 /// The running state carried from one chunk of users to the next.
 #[derive(Debug, Clone)]
-pub struct Progress {
+pub struct Cursor {
     pub limits: Limits,
     pub next_user: u64,
 }
 
-impl Progress {
-    pub fn new(world: &World) -> Progress {
-        Progress {
+impl Cursor {
+    pub fn new(world: &World) -> Cursor {
+        Cursor {
             limits: Limits::new(world.offers.len()),
             next_user: 0,
         }
@@ -179,13 +180,13 @@ impl Progress {
 }
 
 /// Generates the next chunk of users into `out` (cleared first).
-pub fn generate_users(world: &World, progress: &mut Progress, out: &mut UserTables) {
+pub fn generate_users(world: &World, cursor: &mut Cursor, out: &mut UserTables) {
     out.clear();
-    let end = (progress.next_user + CHUNK_USERS).min(world.params.scale);
-    for i in progress.next_user..end {
-        one_user(world, i, &mut progress.limits, out);
+    let end = (cursor.next_user + CHUNK_USERS).min(world.params.scale);
+    for i in cursor.next_user..end {
+        one_user(world, i, &mut cursor.limits, out);
     }
-    progress.next_user = end;
+    cursor.next_user = end;
 }
 
 fn one_user(world: &World, i: u64, limits: &mut Limits, out: &mut UserTables) {

@@ -489,15 +489,3 @@ tables!(UserTables {
         "created_at",
     ],
 });
-
-/// Every table the synthetic dataset writes, in load order.
-pub fn all_tables() -> Vec<&'static str> {
-    let world = WorldTables::new();
-    let users = UserTables::new();
-    world
-        .in_load_order()
-        .into_iter()
-        .chain(users.in_load_order())
-        .map(|t| t.table)
-        .collect()
-}

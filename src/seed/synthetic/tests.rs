@@ -93,14 +93,14 @@ fn dataset(scale: u64, rng_seed: u64) -> BTreeMap<&'static str, (Vec<&'static st
         .in_load_order()
         .into_iter()
         .for_each(&mut keep);
-    let mut progress = Progress::new(&w);
+    let mut cursor = Cursor::new(&w);
     let mut rows = UserTables::new();
-    while !progress.done(&w) {
-        generate_users(&w, &mut progress, &mut rows);
+    while !cursor.done(&w) {
+        generate_users(&w, &mut cursor, &mut rows);
         rows.in_load_order().into_iter().for_each(&mut keep);
     }
     assert_eq!(
-        progress.limits.used, counted.redemptions,
+        cursor.limits.used, counted.redemptions,
         "the two passes agree"
     );
     out

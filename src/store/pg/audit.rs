@@ -88,9 +88,20 @@ pub struct Filter {
     pub limit: i64,
 }
 
+/// An audit_log row as read, in the columns of [`Entry`].
+type Row = (
+    DateTime<Utc>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<serde_json::Value>,
+    Option<serde_json::Value>,
+);
+
 /// The newest entries first. All values are bound parameters.
 pub async fn log(conn: &mut PgConnection, filter: &Filter) -> Result<Vec<Entry>, sqlx::Error> {
-    let rows: Vec<(DateTime<Utc>, String, String, Option<String>, Option<String>, Option<serde_json::Value>, Option<serde_json::Value>)> =
+    let rows: Vec<Row> =
         sqlx::query_as(
             "SELECT changed_at, table_name::text, operation::text, row_id, changed_by, old_data, new_data FROM audit_log \
              WHERE table_name = $1 AND ($2::text IS NULL OR row_id = $2) \

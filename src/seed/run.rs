@@ -1,0 +1,245 @@
+//! The seed operation: under the data lock (and, when it writes Redis, the
+//! Redis data lease), load the reference data, or a synthetic dataset and
+//! then its derived Redis structures, or only those structures rebuilt from
+//! the committed database.
+//!
+//! It never sees the command line or the context, and never prints: options
+//! and store handles in, a [`Report`] out. A Redis failure once a synthetic
+//! dataset is committed keeps the store's exit code and says how to finish.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::Serialize;
+use sqlx::{Connection, PgConnection};
+
+use super::apply;
+use super::derived::{self, Filled};
+use super::files::SeedSource;
+use super::synthetic::{self, load::Loaded};
+use crate::error::{CommandError, Remedy, Result};
+use crate::progress::Progress;
+use crate::store::lease;
+use crate::store::pg::{lock, reference::UpsertCounts, Pg};
+use crate::store::redis::Redis;
+
+/// What to seed.
+#[derive(Debug, Clone)]
+pub enum Job {
+    /// Upsert the reference data.
+    Reference,
+    /// Generate and load a synthetic dataset, then its Redis structures.
+    Synthetic {
+        scale: u64,
+        rng_seed: u64,
+        /// The dataset's present; None: now, to the second, read once the
+        /// locks are held.
+        now: Option<DateTime<Utc>>,
+    },
+    /// Rebuild only the Redis structures derived from the committed database.
+    RedisOnly,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub job: Job,
+    /// Where the reference data comes from (for a synthetic dataset: if the
+    /// reference tables are empty).
+    pub seeds: SeedSource,
+    /// Do everything inside a transaction, report it, then roll back.
+    pub dry_run: bool,
+    /// How long to wait for another run's lock or lease.
+    pub lock_wait: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Reference,
+    Synthetic,
+    /// The derived Redis structures, rebuilt from the database.
+    RedisOnly,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub database: String,
+    pub mode: Mode,
+    pub dry_run: bool,
+    /// `embedded` or the directory the seed files were read from.
+    pub seeds: String,
+    /// Reference tables upserted (for a synthetic dataset: only those that were empty).
+    pub reference: Vec<UpsertCounts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub synthetic: Option<Loaded>,
+    /// Redis structures derived from the synthetic data (when Redis is among the stores).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redis: Vec<Filled>,
+    pub elapsed_ms: u64,
+}
+
+/// Seeds the database of `pg`. `redis` is the store the derived structures
+/// go to, connected before anything is loaded (so an unreachable Redis stops
+/// the run with nothing changed); None when Redis is not among the stores.
+pub async fn run(
+    opts: &Options,
+    pg: &Pg,
+    mut redis: Option<Redis>,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let started = Instant::now();
+    if matches!(opts.job, Job::RedisOnly) && redis.is_none() {
+        return Err(CommandError::bug(
+            "the Redis structures were to be rebuilt without a Redis connection",
+        ));
+    }
+    let url = &pg.url;
+    let mut conn = pg.connect().await?;
+    lock::acquire(&mut conn, url, lock::LockScope::Data, opts.lock_wait).await?;
+    // The synthetic dataset fills orders, wallet_transactions and audit_log
+    // through partitions it creates first: partition rotation waits.
+    if matches!(opts.job, Job::Synthetic { .. }) {
+        let (scope, shared) = (lock::LockScope::Partitions, lock::Mode::Shared);
+        lock::acquire_in(&mut conn, url, scope, shared, opts.lock_wait).await?;
+    }
+    let lease = match redis.as_ref().filter(|_| !opts.dry_run) {
+        Some(r) => Some(lease::redis(r, lease::Scope::Data, "seed", opts.lock_wait).await?),
+        None => None,
+    };
+    let report = seed(
+        opts,
+        pg,
+        &mut conn,
+        redis.as_mut().filter(|_| !opts.dry_run),
+        progress,
+    )
+    .await;
+    // Released whatever the outcome; a lost lease is reported after the
+    // run's own error, which says more.
+    let released = match lease {
+        Some(l) => l.release().await,
+        None => Ok(()),
+    };
+    let report = report?;
+    released?;
+    lock::release(&mut conn, lock::LockScope::Data)
+        .await
+        .map_err(|e| pg.error(e))?;
+    Ok(Report {
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        ..report
+    })
+}
+
+/// The seed itself, under the data lock and (with `redis`) the Redis lease.
+async fn seed(
+    opts: &Options,
+    pg: &Pg,
+    conn: &mut PgConnection,
+    redis: Option<&mut Redis>,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let url = &pg.url;
+    let err = |e| pg.error(e);
+    let (mode, reference, synthetic) = match opts.job {
+        Job::RedisOnly => (Mode::RedisOnly, Vec::new(), None),
+        Job::Synthetic {
+            scale,
+            rng_seed,
+            now,
+        } => {
+            let options = synthetic::load::Options {
+                params: synthetic::Params {
+                    scale,
+                    rng_seed,
+                    now: now.unwrap_or_else(|| Utc::now().trunc_subsecs(0)),
+                },
+                seeds: opts.seeds.clone(),
+                dry_run: opts.dry_run,
+            };
+            let loaded = synthetic::load::load(conn, pg, &options, progress).await?;
+            (
+                Mode::Synthetic,
+                loaded.reference_seeded.clone(),
+                Some(loaded),
+            )
+        }
+        Job::Reference => {
+            let mut tx = conn.begin().await.map_err(err)?;
+            let data = apply::read(&mut tx, url, &opts.seeds).await?;
+            let counts = apply::upsert(&mut tx, url, &data, None).await?;
+            if opts.dry_run {
+                tx.rollback().await.map_err(err)?;
+            } else {
+                tx.commit().await.map_err(err)?;
+            }
+            (Mode::Reference, counts, None)
+        }
+    };
+    // The Redis structures derived from the data committed (now, or by an
+    // earlier seed for RedisOnly).
+    let mut filled = Vec::new();
+    if let Some(store) = redis.filter(|_| mode != Mode::Reference) {
+        filled = derived::fill_redis(conn, store, err)
+            .await
+            .map_err(|e| match mode {
+                Mode::Synthetic => after_commit(e),
+                _ => e,
+            })?;
+    }
+    Ok(Report {
+        redis: filled,
+        database: url.to_string(),
+        mode,
+        dry_run: opts.dry_run,
+        seeds: match &opts.seeds {
+            SeedSource::Embedded => "embedded".to_string(),
+            SeedSource::Dir(dir) => dir.display().to_string(),
+        },
+        reference,
+        synthetic,
+        elapsed_ms: 0,
+    })
+}
+
+/// A Redis failure once the dataset is committed: PostgreSQL keeps it (a
+/// rerun would be refused), so say how to finish the job. The exit code is
+/// the Redis error's (3 unreachable, 5 refused).
+fn after_commit(e: CommandError) -> CommandError {
+    let mut out = CommandError::new(
+        e.kind,
+        format!(
+            "the synthetic dataset is committed in PostgreSQL, but building its Redis \
+             structures failed: {}",
+            e.message
+        ),
+    );
+    out.hints = e.hints;
+    out.remedies = e.remedies;
+    out.with_remedy(Remedy::RebuildRedisOnceFixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn a_redis_failure_after_the_commit_keeps_its_kind_and_its_remedies() {
+        let redis = CommandError::new(ErrorKind::Unreachable, "Redis at x did not answer")
+            .with_hint("is the server running?")
+            .with_remedy(Remedy::Relocate(crate::config::StoreKind::Redis));
+        let err = after_commit(redis);
+        assert_eq!(err.kind, ErrorKind::Unreachable);
+        assert!(err.message.contains("committed in PostgreSQL"), "{err}");
+        assert!(err.message.contains("did not answer"), "{err}");
+        assert_eq!(err.hints, ["is the server running?"]);
+        assert_eq!(
+            err.remedies,
+            [
+                Remedy::Relocate(crate::config::StoreKind::Redis),
+                Remedy::RebuildRedisOnceFixed
+            ]
+        );
+    }
+}
