@@ -190,9 +190,5 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
 fn finish<R: Render>(report: R, json: bool) -> Result<u8, CommandError> {
     output::emit(&report, json)
         .map_err(|e| CommandError::failed(format!("cannot write the output: {e}")))?;
-    Ok(if report.has_problems() {
-        ErrorKind::Problems.exit_code()
-    } else {
-        0
-    })
+    Ok(output::exit_code(&report))
 }
