@@ -42,6 +42,7 @@ pub mod definitions;
 pub mod domain;
 pub mod error;
 pub mod import;
+pub mod migrate;
 pub mod migration;
 pub mod oplog;
 pub mod output;
