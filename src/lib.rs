@@ -49,6 +49,7 @@ pub mod output;
 pub mod partition;
 pub mod progress;
 pub mod provision;
+pub mod rotate;
 pub mod search;
 pub mod secret;
 pub mod seed;
