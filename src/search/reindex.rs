@@ -127,9 +127,9 @@ pub async fn run(
 pub enum Outcome {
     /// A new version was built and the alias moved to it.
     Swapped,
-    /// `--since`: changed rows were upserted into the live index.
+    /// An update (`since`): changed rows were upserted into the live index.
     Updated,
-    /// `--dry-run`.
+    /// A dry run.
     WouldBuild,
     WouldUpdate,
     /// Nothing changed for searches; see `failure`.
@@ -144,9 +144,9 @@ pub struct IndexRun {
     pub outcome: Outcome,
     /// The index the alias pointed at before.
     pub previous: Vec<String>,
-    /// The index built (or written to, with --since).
+    /// The index built (or written to, by an update).
     pub index: Option<String>,
-    /// Documents PostgreSQL has for a full build (`--dry-run` and full builds).
+    /// Documents PostgreSQL has for a full build (dry runs and full builds).
     pub source_rows: Option<u64>,
     pub indexed: u64,
     pub deleted: u64,
@@ -159,7 +159,7 @@ pub struct IndexRun {
     pub item_errors: Vec<ItemError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-    /// `--keep-failed`: where the half-built index can be inspected.
+    /// `keep_failed`: where the half-built index can be inspected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_failed: Option<String>,
 }
