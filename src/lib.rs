@@ -32,6 +32,9 @@
 //!   through [`domain`]; only its loaders touch the database.
 //! - [`import`] checks CSV rows through [`domain`] and loads the good ones
 //!   with COPY for `import-csv`; refused rows go to a reject file.
+//! - [`migrate`], [`status`] and [`rotate`] are the operations of `migrate`,
+//!   `status` and `partition-rotate`: options and store handles in, a report
+//!   out; a report whose run could not finish says so (`output::Render::failure`).
 
 pub mod backup;
 pub mod cli;
