@@ -36,6 +36,9 @@
 //!   `domain::promo` and `domain::ledger`, honouring the application's Redis
 //!   wallet locks; [`audit`] adds and removes the audit triggers, compares
 //!   them with the policy and reads audit_log.
+//! - [`migrate`], [`status`] and [`rotate`] are the operations of `migrate`,
+//!   `status` and `partition-rotate`: options and store handles in, a report
+//!   out; a report whose run could not finish says so (`output::Render::failure`).
 
 pub mod audit;
 pub mod backup;
@@ -48,15 +51,18 @@ pub mod domain;
 pub mod error;
 pub mod expire;
 pub mod import;
+pub mod migrate;
 pub mod migration;
 pub mod oplog;
 pub mod output;
 pub mod partition;
 pub mod progress;
 pub mod provision;
+pub mod rotate;
 pub mod search;
 pub mod secret;
 pub mod seed;
+pub mod status;
 pub mod store;
 pub mod validate;
 
@@ -66,7 +72,7 @@ pub use context::Ctx;
 
 use cli::{Cli, Command};
 use config::{Config, Overrides};
-use error::{CommandError, ErrorKind};
+use error::CommandError;
 use output::Render;
 
 /// Runs one parsed command line to its exit code. Ctrl-C stops the command
@@ -179,26 +185,12 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
         Command::ReindexEs(args) => finish(commands::reindex_es::run(ctx, args).await?, json),
         Command::Backup(args) => finish(commands::backup::run(ctx, args).await?, json),
         Command::Restore(args) => finish(commands::restore::run(ctx, args).await?, json),
-        Command::Status(args) => {
-            let report = commands::status::run(ctx, args).await?;
-            let unreachable = report.any_unreachable();
-            finish(report, json).map(|code| {
-                if unreachable {
-                    ErrorKind::Unreachable.exit_code()
-                } else {
-                    code
-                }
-            })
-        }
+        Command::Status(args) => finish(commands::status::run(ctx, args).await?, json),
     }
 }
 
 fn finish<R: Render>(report: R, json: bool) -> Result<u8, CommandError> {
     output::emit(&report, json)
         .map_err(|e| CommandError::failed(format!("cannot write the output: {e}")))?;
-    Ok(if report.has_problems() {
-        ErrorKind::Problems.exit_code()
-    } else {
-        0
-    })
+    Ok(output::exit_code(&report))
 }

@@ -1,23 +1,18 @@
-//! `rez-db reindex-es [INDEX...]`: rebuild the search indices from PostgreSQL
-//! with zero downtime (`crate::search`), or with `--since` upsert what changed
-//! into the live indices (for cron). One run at a time per database (the
-//! `search` advisory lock) and per index prefix (the Elasticsearch data
-//! lease, `crate::store::lease`, whatever database the other run reads):
-//! exit 4.
+//! `rez-db reindex-es [INDEX...]`: the flags, the options they make, and the
+//! report as a table. The rebuild (or, with `--since`, the upsert of what
+//! changed into the live indices, for cron), its lock and its lease are
+//! `crate::search`'s.
 
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use serde::Serialize;
 
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::error::{CommandError, Result};
-use crate::output::{progress, table, Render};
-use crate::search::reindex::{self, IndexRun, Outcome};
-use crate::search::{BulkSettings, Source};
-use crate::store::lease;
-use crate::store::pg::{self, lock};
+use crate::output::{progress::Bars, table, Render};
+use crate::search::reindex::{self, Options, Outcome, ReindexReport};
+use crate::search::BulkSettings;
 use crate::Ctx;
 
 /// Rebuild Elasticsearch indices from PostgreSQL and swap their aliases atomically.
@@ -71,13 +66,6 @@ pub struct ReindexEsArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Serialize)]
-pub struct ReindexReport {
-    pub elasticsearch: String,
-    pub database: String,
-    pub indices: Vec<IndexRun>,
-}
-
 impl Render for ReindexReport {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut t = table([
@@ -123,7 +111,7 @@ impl Render for ReindexReport {
     }
 
     fn has_problems(&self) -> bool {
-        self.indices.iter().any(|r| r.outcome == Outcome::Failed)
+        ReindexReport::has_problems(self)
     }
 }
 
@@ -136,46 +124,16 @@ fn or_none(list: &[String]) -> String {
 }
 
 pub async fn run(ctx: &Ctx, args: &ReindexEsArgs) -> Result<ReindexReport> {
-    let defs = ctx.definitions()?.clone();
-    let names: Vec<String> = if args.indices.is_empty() {
-        Source::ALL.iter().map(|s| s.name().to_string()).collect()
-    } else {
-        args.indices.clone()
-    };
-    let mut plan = Vec::new();
-    for name in &names {
-        let (Some(source), Some(def)) = (Source::from_name(name), defs.es_index(name)) else {
-            return Err(
-                CommandError::usage(format!("there is no index `{name}` to build")).with_hint(
-                    "rez-db builds products, merchants and offers (es-mappings/<name>.json)",
-                ),
-            );
-        };
-        plan.push((source, def));
-    }
+    let sources = reindex::sources(&args.indices)?;
     if args.batch_size == 0 || args.concurrency == 0 {
         return Err(CommandError::usage(
             "--batch-size and --concurrency must be at least 1",
         ));
     }
+    let defs = ctx.definitions()?;
     let c = &ctx.config;
-    let es = crate::store::es::connect(&c.elasticsearch_url, &c.es_index_prefix, c.connect_timeout)
-        .await?;
-    let url = &c.database_url;
-    // One connection holds the lock, the other streams: a lock taken on the
-    // streaming connection would be released by nothing else if it broke.
-    let mut guard = pg::connect(url, c.connect_timeout).await?;
-    // The search lock excludes runs on this database; the lease in
-    // Elasticsearch, runs from any database into this index prefix.
-    let lease = match args.dry_run {
-        true => None,
-        false => {
-            lock::acquire(&mut guard, url, lock::LockScope::Search, c.lock_wait).await?;
-            Some(lease::es(&es, lease::Scope::Data, "reindex-es", c.lock_wait).await?)
-        }
-    };
-    let mut conn = pg::connect(url, c.connect_timeout).await?;
-    let options = reindex::Options {
+    let options = Options {
+        sources,
         since: args.since,
         dry_run: args.dry_run,
         keep: args.keep.unwrap_or(c.es_keep_indices),
@@ -185,23 +143,8 @@ pub async fn run(ctx: &Ctx, args: &ReindexEsArgs) -> Result<ReindexReport> {
             concurrency: args.concurrency,
             ..BulkSettings::default()
         },
+        lock_wait: c.lock_wait,
     };
-    let mut report = ReindexReport {
-        elasticsearch: c.elasticsearch_url.to_string(),
-        database: url.to_string(),
-        indices: Vec::new(),
-    };
-    for (source, def) in plan {
-        let bar = progress::throughput(0, "docs", ctx.progress);
-        let done = reindex::run(&es, &mut conn, url, def, source, options, &bar).await;
-        bar.finish_and_clear();
-        report.indices.push(done?);
-    }
-    if let Some(held) = lease {
-        held.release().await?;
-        lock::release(&mut guard, lock::LockScope::Search)
-            .await
-            .map_err(|e| pg::error(url, e))?;
-    }
-    Ok(report)
+    let es = ctx.es().await?;
+    reindex::run(&ctx.pg(), es, defs, &options, &Bars::new(ctx.progress)).await
 }

@@ -94,9 +94,9 @@ pub struct Plan<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
     Diverged(Vec<Divergence>),
-    /// `--target` names a version that has no migration file.
+    /// The target names a version that has no migration file.
     UnknownTarget(i64),
-    /// `--target` is below what is already applied: there are no down migrations.
+    /// The target is below what is already applied: there are no down migrations.
     TargetBelowApplied {
         target: i64,
         newest_applied: i64,

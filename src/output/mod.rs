@@ -10,7 +10,7 @@ use std::io::{self, IsTerminal, Write};
 use comfy_table::{presets, ContentArrangement, Table};
 use serde::Serialize;
 
-use crate::error::CommandError;
+use crate::error::{CommandError, ErrorKind};
 use crate::secret::redact;
 
 /// A command's result, printable both ways.
@@ -21,6 +21,23 @@ pub trait Render: Serialize {
     /// True when the command ran but found problems: the exit code is then 1.
     fn has_problems(&self) -> bool {
         false
+    }
+
+    /// The command could not do its job, yet has a report to show (how far
+    /// it got before the server refused to go on, a store that did not
+    /// answer): the kind of failure, whose exit code wins over the 1 of
+    /// [`Render::has_problems`].
+    fn failure(&self) -> Option<ErrorKind> {
+        None
+    }
+}
+
+/// The exit code of a command that returned `report`.
+pub fn exit_code<R: Render>(report: &R) -> u8 {
+    match report.failure() {
+        Some(kind) => kind.exit_code(),
+        None if report.has_problems() => ErrorKind::Problems.exit_code(),
+        None => 0,
     }
 }
 

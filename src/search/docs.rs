@@ -11,7 +11,7 @@
 //! Which rows become documents (`eligible`): active products of active, not
 //! deleted merchants; active, not deleted merchants; offers of not deleted
 //! merchants (the offers index carries `status` and the validity window, so
-//! searches filter on them). In `--since` mode a row that changed and is no
+//! searches filter on them). In an update (`since`) a row that changed and is no
 //! longer eligible becomes a delete.
 
 use chrono::{DateTime, Utc};

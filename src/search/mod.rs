@@ -1,4 +1,7 @@
-//! Building the Elasticsearch indices from PostgreSQL (`rez-db reindex-es`).
+//! The `reindex-es` operation: building the Elasticsearch indices from
+//! PostgreSQL ([`reindex::run`]), one run at a time per database (the
+//! `search` advisory lock) and per index prefix (the Elasticsearch data
+//! lease, `crate::store::lease`).
 //!
 //! A full rebuild never touches what searches use until the very end: it
 //! creates the next versioned index from the file, streams rows out of
@@ -6,13 +9,18 @@
 //! bounded by the batches in flight), bulk-indexes them in batches bounded by
 //! document count and bytes with a few requests in flight, verifies the count,
 //! and only then moves the alias in one `_aliases` call. Any failure before that
-//! leaves the alias where it was and deletes the half-built index (or, with
-//! `--keep-failed`, leaves it behind the alias `<name>_failed`).
+//! leaves the alias where it was and deletes the half-built index (or, when
+//! asked to keep it, leaves it behind the alias `<name>_failed`): a finding of
+//! the report (exit 1). A request the server refuses outside a build stops
+//! the run (the store adapter's error).
 //!
 //! Retries: a bulk request that gets no answer, a 429 or a 5xx is sent again with
 //! exponential backoff and jitter (backon); within an answered request, items
 //! refused with 429 are sent again the same way. Any other item error fails the
 //! run and the first ones are reported.
+//!
+//! Never: parses arguments, prints, names a flag, or opens a store the face
+//! did not hand it (the PostgreSQL sessions come from its `Pg` handle).
 
 pub mod docs;
 pub mod reindex;
@@ -22,12 +30,12 @@ use std::time::{Duration, Instant};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnection;
 use tokio::task::JoinSet;
 
+use crate::progress::Progress;
 use crate::store::es::{Es, EsError};
 pub use docs::Source;
 
@@ -117,12 +125,12 @@ pub async fn stream_into(
     index: &str,
     since: Option<DateTime<Utc>>,
     settings: BulkSettings,
-    bar: &ProgressBar,
+    progress: &dyn Progress,
 ) -> Result<BulkStats, StreamError> {
     let mut sender = Sender {
         es,
         settings,
-        bar,
+        progress,
         in_flight: JoinSet::new(),
         stats: BulkStats::default(),
         failure: None,
@@ -175,7 +183,7 @@ fn action(op: &str, index: &str, id: &str) -> Vec<u8> {
 struct Sender<'a> {
     es: &'a Es,
     settings: BulkSettings,
-    bar: &'a ProgressBar,
+    progress: &'a dyn Progress,
     in_flight: JoinSet<Result<BulkStats, EsError>>,
     stats: BulkStats,
     failure: Option<EsError>,
@@ -204,7 +212,7 @@ impl Sender<'_> {
     fn settle(&mut self, done: Result<Result<BulkStats, EsError>, tokio::task::JoinError>) {
         match done {
             Ok(Ok(s)) => {
-                self.bar.inc(s.indexed + s.deleted + s.failed);
+                self.progress.advance(s.indexed + s.deleted + s.failed);
                 self.stats.absorb(s);
             }
             Ok(Err(e)) => {

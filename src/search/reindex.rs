@@ -1,31 +1,125 @@
-//! One index's rebuild or incremental update, as a sequence of steps whose
-//! every failure path leaves the alias where it was.
+//! A run of `reindex-es` ([`run`]): the locks, then each index's rebuild or
+//! incremental update, as a sequence of steps whose every failure path
+//! leaves the alias where it was.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use indicatif::ProgressBar;
 use serde::Serialize;
 use serde_json::json;
 use sqlx::postgres::PgConnection;
 
 use super::{rate, stream_into, BulkSettings, BulkStats, ItemError, Source, StreamError};
 use crate::definitions::es::IndexDefinition;
+use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
+use crate::progress::{Progress, Unit};
 use crate::provision::es::{create_version, versioned_name};
 use crate::secret::RedactedUrl;
 use crate::store::es::Es;
-use crate::store::pg;
+use crate::store::lease;
+use crate::store::pg::{self, lock, Pg};
 
-#[derive(Debug, Clone, Copy)]
+/// What a run builds, and how.
+#[derive(Debug, Clone)]
 pub struct Options {
+    /// The indices to build, in order.
+    pub sources: Vec<Source>,
+    /// Upsert the rows changed at or after this instant into the live index
+    /// (and delete those no longer eligible), instead of a rebuild.
     pub since: Option<DateTime<Utc>>,
+    /// Report what would be built and deleted; change nothing, take no lock.
     pub dry_run: bool,
     /// Old versions kept behind after a swap.
     pub keep: usize,
     /// On failure, keep the half-built index behind `<alias>_failed` instead of deleting it.
     pub keep_failed: bool,
     pub bulk: BulkSettings,
+    /// How long to wait for another run's lock or lease before exit 4.
+    pub lock_wait: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReindexReport {
+    pub elasticsearch: String,
+    pub database: String,
+    pub indices: Vec<IndexRun>,
+}
+
+impl ReindexReport {
+    /// An index whose build or update failed: its alias did not move.
+    pub fn has_problems(&self) -> bool {
+        self.indices.iter().any(|r| r.outcome == Outcome::Failed)
+    }
+}
+
+/// The indices `names` asks for (all three when it is empty), or a usage
+/// error naming one rez-db does not build.
+pub fn sources(names: &[String]) -> Result<Vec<Source>> {
+    if names.is_empty() {
+        return Ok(Source::ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|name| Source::from_name(name).ok_or_else(|| no_such_index(name)))
+        .collect()
+}
+
+fn no_such_index(name: &str) -> CommandError {
+    CommandError::usage(format!("there is no index `{name}` to build"))
+        .with_hint("rez-db builds products, merchants and offers (es-mappings/<name>.json)")
+}
+
+/// Who holds the Elasticsearch lease while a run writes.
+const HOLDER: &str = "reindex-es";
+
+/// Builds (or updates) every index of `options` from `pg` into `es`, under
+/// the search lock of the database and the data lease of the index prefix.
+pub async fn run(
+    pg: &Pg,
+    es: &Es,
+    defs: &Definitions,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<ReindexReport> {
+    let mut plan = Vec::new();
+    for source in &options.sources {
+        let def = defs
+            .es_index(source.name())
+            .ok_or_else(|| no_such_index(source.name()))?;
+        plan.push((*source, def));
+    }
+    let url = &pg.url;
+    // One connection holds the lock, the other streams: a lock taken on the
+    // streaming connection would be released by nothing else if it broke.
+    let mut guard = pg.connect().await?;
+    // The search lock excludes runs on this database; the lease in
+    // Elasticsearch, runs from any database into this index prefix.
+    let lease = match options.dry_run {
+        true => None,
+        false => {
+            lock::acquire(&mut guard, url, lock::LockScope::Search, options.lock_wait).await?;
+            Some(lease::es(es, lease::Scope::Data, HOLDER, options.lock_wait).await?)
+        }
+    };
+    let mut conn = pg.connect().await?;
+    let mut report = ReindexReport {
+        elasticsearch: es.url.to_string(),
+        database: url.to_string(),
+        indices: Vec::new(),
+    };
+    for (source, def) in plan {
+        let done = one(es, &mut conn, url, def, source, options, progress).await;
+        progress.end();
+        report.indices.push(done?);
+    }
+    if let Some(held) = lease {
+        held.release().await?;
+        lock::release(&mut guard, lock::LockScope::Search)
+            .await
+            .map_err(|e| pg.error(e))?;
+    }
+    Ok(report)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -33,9 +127,9 @@ pub struct Options {
 pub enum Outcome {
     /// A new version was built and the alias moved to it.
     Swapped,
-    /// `--since`: changed rows were upserted into the live index.
+    /// An update (`since`): changed rows were upserted into the live index.
     Updated,
-    /// `--dry-run`.
+    /// A dry run.
     WouldBuild,
     WouldUpdate,
     /// Nothing changed for searches; see `failure`.
@@ -50,9 +144,9 @@ pub struct IndexRun {
     pub outcome: Outcome,
     /// The index the alias pointed at before.
     pub previous: Vec<String>,
-    /// The index built (or written to, with --since).
+    /// The index built (or written to, by an update).
     pub index: Option<String>,
-    /// Documents PostgreSQL has for a full build (`--dry-run` and full builds).
+    /// Documents PostgreSQL has for a full build (dry runs and full builds).
     pub source_rows: Option<u64>,
     pub indexed: u64,
     pub deleted: u64,
@@ -65,19 +159,20 @@ pub struct IndexRun {
     pub item_errors: Vec<ItemError>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
-    /// `--keep-failed`: where the half-built index can be inspected.
+    /// `keep_failed`: where the half-built index can be inspected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_failed: Option<String>,
 }
 
-pub async fn run(
+/// One index's rebuild, or its update with `options.since`.
+async fn one(
     es: &Es,
     pg: &mut PgConnection,
     pg_url: &RedactedUrl,
     def: &IndexDefinition,
     source: Source,
-    options: Options,
-    bar: &ProgressBar,
+    options: &Options,
+    progress: &dyn Progress,
 ) -> Result<IndexRun> {
     let started = Instant::now();
     let previous = es.alias_targets(&def.name).await?;
@@ -98,7 +193,7 @@ pub async fn run(
         kept_failed: None,
     };
     if options.since.is_some() {
-        return incremental(es, pg, pg_url, source, options, bar, run, started).await;
+        return incremental(es, pg, pg_url, source, options, progress, run, started).await;
     }
 
     let rows: i64 = sqlx::query_scalar(&source.count_sql())
@@ -107,9 +202,8 @@ pub async fn run(
         .await
         .map_err(|e| pg::error(pg_url, e))?;
     run.source_rows = Some(rows as u64);
-    bar.set_length(rows as u64);
-    bar.set_position(0);
-    bar.set_message(def.name.clone());
+    progress.begin(rows as u64, Unit::Items("docs"));
+    progress.note(&def.name);
 
     let versions = es.versions(&def.name).await?;
     let current = versions
@@ -155,7 +249,7 @@ pub async fn run(
     let _ = es
         .put_settings(&new, &json!({"index": {"refresh_interval": "-1"}}))
         .await;
-    let streamed = stream_into(es, pg, source, &new, None, options.bulk, bar).await;
+    let streamed = stream_into(es, pg, source, &new, None, options.bulk, progress).await;
     let failure = match streamed {
         Err(StreamError::Pg(e)) => Some(pg::error(pg_url, e).message),
         Err(StreamError::Es(e)) => Some(format!("bulk indexing into {new}: {e}")),
@@ -208,14 +302,14 @@ async fn incremental(
     pg: &mut PgConnection,
     pg_url: &RedactedUrl,
     source: Source,
-    options: Options,
-    bar: &ProgressBar,
+    options: &Options,
+    progress: &dyn Progress,
     mut run: IndexRun,
     started: Instant,
 ) -> Result<IndexRun> {
     let Some(live) = run.previous.last().cloned() else {
         return Err(CommandError::usage(format!(
-            "--since needs a live index behind alias `{}`, and there is none",
+            "updating the changed rows needs a live index behind alias `{}`, and there is none",
             run.alias
         ))
         .with_hint(format!(
@@ -228,8 +322,9 @@ async fn incremental(
         run.outcome = Outcome::WouldUpdate;
         return Ok(run);
     }
-    bar.set_message(source.name());
-    match stream_into(es, pg, source, &live, options.since, options.bulk, bar).await {
+    progress.begin(0, Unit::Items("docs"));
+    progress.note(source.name());
+    match stream_into(es, pg, source, &live, options.since, options.bulk, progress).await {
         Err(StreamError::Pg(e)) => run.failure = Some(pg::error(pg_url, e).message),
         Err(StreamError::Es(e)) => run.failure = Some(format!("bulk indexing into {live}: {e}")),
         Ok(stats) => {

@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
-use rez_db::commands::migrate::{run_with, RunArgs};
 use rez_db::config::{Config, Overrides};
+use rez_db::migrate::{run_with, MigrateReport, Options};
 use rez_db::migration::source::from_files;
-use rez_db::Ctx;
+use rez_db::migration::Migration;
+use rez_db::output::exit_code;
+use rez_db::progress::Silent;
+use rez_db::store::pg::Pg;
 use sqlx::PgConnection;
 
 use super::common::{stderr, stdout, TestDb};
@@ -161,6 +164,7 @@ async fn a_held_lock_gives_exit_4_and_concurrent_runs_apply_once() {
     drop(holder);
 
     // Two real runs at once: one applies everything, the other waits and applies nothing.
+    // PostgreSQL only: the shared MongoDB, Redis and Elasticsearch are not this test's.
     let spawn = || {
         db.command(&["--json", "migrate", "--lock-wait", "120"])
             .stdout(std::process::Stdio::piped())
@@ -185,8 +189,9 @@ async fn a_held_lock_gives_exit_4_and_concurrent_runs_apply_once() {
     );
 }
 
-fn ctx_for(db: &TestDb) -> Ctx {
-    let mut config = Config::load_with_env(
+/// The handle the face would give the operation for this database.
+fn pg_for(db: &TestDb) -> Pg {
+    let config = Config::load_with_env(
         &rez_db::partition::partitioned_tables(),
         &Overrides {
             config_file: Some("/dev/null".into()),
@@ -196,18 +201,26 @@ fn ctx_for(db: &TestDb) -> Ctx {
         &|_| None,
     )
     .unwrap();
-    config.lock_wait = Duration::ZERO;
-    Ctx::new(config, true, false)
+    Pg {
+        url: config.database_url,
+        connect_timeout: config.connect_timeout,
+        lock_timeout: config.lock_timeout,
+        statement_timeout: config.statement_timeout,
+    }
 }
 
-fn run_args() -> RunArgs {
-    RunArgs::default()
+/// `migrate` applying `set` instead of the embedded migrations, not waiting for a lock.
+async fn run_set(db: &TestDb, set: &[Migration]) -> MigrateReport {
+    let options = Options {
+        lock_wait: Duration::ZERO,
+        ..Options::default()
+    };
+    run_with(&pg_for(db), &options, set, &Silent).await.unwrap()
 }
 
 #[tokio::test]
 async fn a_failing_migration_rolls_back_alone_and_the_next_run_continues() {
     let db = TestDb::empty("midfail").await;
-    let ctx = ctx_for(&db);
     let good = |v: i64| {
         (
             format!("{v:04}_t{v}.sql"),
@@ -220,7 +233,7 @@ async fn a_failing_migration_rolls_back_alone_and_the_next_run_continues() {
             .to_string(),
     );
     let set = from_files([good(1), good(2), broken, good(4)]).unwrap();
-    let report = run_with(&ctx, &run_args(), &set).await.unwrap();
+    let report = run_set(&db, &set).await;
     assert_eq!(
         report.applied.iter().map(|a| a.version).collect::<Vec<_>>(),
         [1, 2]
@@ -254,7 +267,7 @@ async fn a_failing_migration_rolls_back_alone_and_the_next_run_continues() {
         "CREATE TABLE t3 (id int);\n".to_string(),
     );
     let set = from_files([good(1), good(2), fixed, good(4)]).unwrap();
-    let report = run_with(&ctx, &run_args(), &set).await.unwrap();
+    let report = run_set(&db, &set).await;
     assert!(report.failed.is_none());
     assert_eq!(
         report.applied.iter().map(|a| a.version).collect::<Vec<_>>(),
@@ -265,7 +278,6 @@ async fn a_failing_migration_rolls_back_alone_and_the_next_run_continues() {
 #[tokio::test]
 async fn a_failed_concurrent_index_leaves_no_invalid_index() {
     let db = TestDb::empty("concurrently").await;
-    let ctx = ctx_for(&db);
     let table = (
         "0001_table.sql".to_string(),
         "CREATE TABLE t (id int, email text);\nINSERT INTO t VALUES (1, 'a'), (2, 'a');\n"
@@ -279,7 +291,7 @@ async fn a_failed_concurrent_index_leaves_no_invalid_index() {
             .to_string(),
     );
     let set = from_files([table.clone(), index.clone()]).unwrap();
-    let report = run_with(&ctx, &run_args(), &set).await.unwrap();
+    let report = run_set(&db, &set).await;
     let failed = report
         .failed
         .expect("the unique build must fail on duplicates");
@@ -299,7 +311,7 @@ async fn a_failed_concurrent_index_leaves_no_invalid_index() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let report = run_with(&ctx, &run_args(), &set).await.unwrap();
+    let report = run_set(&db, &set).await;
     assert!(report.failed.is_none(), "{:?}", report.failed);
     assert_eq!(history_versions(&mut conn).await, [1, 2]);
     let valid: i64 = sqlx::query_scalar(
@@ -309,4 +321,105 @@ async fn a_failed_concurrent_index_leaves_no_invalid_index() {
     .await
     .unwrap();
     assert_eq!(valid, 2);
+}
+
+// ---- Exit codes of a failed migration (issue 13): the server refusing the
+// file's SQL is a finding (1); refusing it for a reason of the server's or the
+// role's, or refusing rez-db's own history row, means the run could not do its
+// job (5). Either way the history holds exactly the migrations before it.
+
+fn table_file(v: i64) -> (String, String) {
+    (
+        format!("{v:04}_t{v}.sql"),
+        format!("CREATE TABLE t{v} (id int);\n"),
+    )
+}
+
+#[tokio::test]
+async fn a_migration_the_server_refuses_for_its_sql_exits_1() {
+    let db = TestDb::empty("refused_sql").await;
+    let typo = (
+        "0002_typo.sql".to_string(),
+        "CREATE TABLE t2 (id int;\n".to_string(),
+    );
+    let set = from_files([table_file(1), typo, table_file(3)]).unwrap();
+    let report = run_set(&db, &set).await;
+    let failed = report.failed.as_ref().expect("0002 must fail");
+    assert_eq!(failed.version, 2);
+    assert_eq!(
+        failed.sqlstate.as_deref(),
+        Some("42601"),
+        "{}",
+        failed.message
+    );
+    assert!(!failed.own_statement);
+    assert_eq!(exit_code(&report), 1);
+    assert_eq!(history_versions(&mut db.conn().await).await, [1]);
+
+    // Through the binary: a database `rez-db create` never prepared fails the
+    // prerequisites check of 0001 (a RAISE): a finding about this database.
+    let bare = TestDb::empty("refused_bare").await;
+    let out = bare.rez(&["--json", "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["failed"]["version"], 1, "{report}");
+    assert_eq!(report["failed"]["sqlstate"], "P0001", "{report}");
+    assert!(report["failed"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("missing extension"));
+    let out = bare.rez(&["migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAILED migrations/0001_prerequisites.sql"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("not the file"), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn a_migration_refused_for_privilege_or_a_lost_history_row_exits_5() {
+    let db = TestDb::empty("refused_role").await;
+    // As a role without CREATE on `public` (pg_read_all_data, built in).
+    let forbidden = (
+        "0002_forbidden.sql".to_string(),
+        "SET LOCAL ROLE pg_read_all_data;\nCREATE TABLE t2 (id int);\n".to_string(),
+    );
+    let set = from_files([table_file(1), forbidden]).unwrap();
+    let report = run_set(&db, &set).await;
+    let failed = report.failed.as_ref().expect("0002 must be refused");
+    assert_eq!(failed.version, 2);
+    assert_eq!(
+        failed.sqlstate.as_deref(),
+        Some("42501"),
+        "{}",
+        failed.message
+    );
+    assert!(!failed.own_statement, "the file's statement was refused");
+    assert_eq!(exit_code(&report), 5);
+    assert_eq!(
+        report.applied.iter().map(|a| a.version).collect::<Vec<_>>(),
+        [1],
+        "the report says how far the run got"
+    );
+    let mut conn = db.conn().await;
+    assert_eq!(history_versions(&mut conn).await, [1]);
+
+    // The file's SQL passes, but the role it leaves cannot write the history
+    // row: rez-db's own statement failed; the migration is rolled back with it.
+    let unrecorded = (
+        "0002_forbidden.sql".to_string(),
+        "SET LOCAL ROLE pg_read_all_data;\nSELECT 1;\n".to_string(),
+    );
+    let set = from_files([table_file(1), unrecorded]).unwrap();
+    let report = run_set(&db, &set).await;
+    let failed = report
+        .failed
+        .as_ref()
+        .expect("the history row must be refused");
+    assert!(failed.own_statement, "{}", failed.message);
+    assert_eq!(failed.sqlstate.as_deref(), Some("42501"));
+    assert_eq!(exit_code(&report), 5);
+    assert_eq!(history_versions(&mut conn).await, [1]);
 }

@@ -620,3 +620,53 @@ async fn a_rerun_trusts_only_archives_that_still_match_their_table() {
         assert!(!table_exists(&mut conn, &format!("orders_2026_{month}")).await);
     }
 }
+
+/// An action the server refuses stops the run: the actions before it are
+/// reported done, the failure is named, and the run could not do its job
+/// (exit 5), which is not a finding about the data (issue 13).
+#[tokio::test]
+async fn an_action_the_server_refuses_stops_the_run_with_exit_5() {
+    let db = TestDb::migrated("rotate_stopped").await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut conn = db.conn().await;
+    // A partition made by hand over the range of audit_log_2031_06.
+    sqlx::raw_sql(
+        "CREATE TABLE audit_log_by_hand PARTITION OF audit_log \
+         FOR VALUES FROM ('2031-06-01 00:00+00') TO ('2031-07-01 00:00+00')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let config = config(&dir);
+    let out = db
+        .rez(&[
+            "--json",
+            "--config",
+            config.to_str().unwrap(),
+            "partition-rotate",
+            "--table",
+            "audit_log",
+            "--now",
+            "2031-05-10T00:00:00Z",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed = report["failed"].as_str().unwrap_or_default();
+    assert!(
+        failed.starts_with("audit_log: create audit_log_2031_06: ") && failed.contains("overlap"),
+        "{report}"
+    );
+    assert_eq!(
+        actions(&report)
+            .iter()
+            .map(|a| (a.0.as_str(), a.1.as_str()))
+            .collect::<Vec<_>>(),
+        [("create", "audit_log_2031_05")],
+        "the action before the failure is done and reported"
+    );
+    assert!(partitions(&mut conn, "audit_log")
+        .await
+        .contains("audit_log_2031_05"));
+}

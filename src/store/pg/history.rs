@@ -2,8 +2,8 @@
 //!
 //! It lives in its own schema so that `GRANT ... ON ALL TABLES IN SCHEMA public`
 //! never hands it to application roles, and so `pg_dump -n public` of the data
-//! stays clean. It is created lazily by the first real run: a `--dry-run` or
-//! `--check` must leave the database exactly as it found it.
+//! stays clean. It is created lazily by the first real run: a dry run or a
+//! check must leave the database exactly as it found it.
 
 use sqlx::postgres::PgConnection;
 use sqlx::Row;

@@ -5,6 +5,11 @@
 //! statement by statement; if one fails, any index it left INVALID (a failed
 //! `CREATE INDEX CONCURRENTLY` always does) is dropped, so the next run, which
 //! re-runs the whole idempotent file, starts clean.
+//!
+//! A [`Failure`] says which statement failed, the file's or rez-db's own (the
+//! history row, the clean-up of INVALID indexes), and the SQLSTATE: what that
+//! means for the run is the `migrate` operation's to decide, never this
+//! adapter's.
 
 use std::time::Instant;
 
@@ -32,8 +37,14 @@ pub struct Failure {
     /// 1-based line in the file where PostgreSQL located the error, when it did.
     pub line: Option<usize>,
     pub message: String,
+    /// The server's SQLSTATE; None when it gave none (the connection broke).
+    pub sqlstate: Option<String>,
     /// INVALID indexes left by the failure and dropped again.
     pub dropped_invalid_indexes: Vec<String>,
+    /// The statement that failed was rez-db's own (the history row, the
+    /// clean-up of INVALID indexes), not one of the file's.
+    #[serde(skip)]
+    pub own_statement: bool,
 }
 
 /// Applies `pending` in order and stops at the first failure.
@@ -66,16 +77,18 @@ pub async fn apply(
 
 async fn apply_in_transaction(conn: &mut PgConnection, m: &Migration) -> Result<(), Failure> {
     let started = Instant::now();
-    let mut tx = conn.begin().await.map_err(|e| failure(m, None, &e))?;
+    let mut tx = conn.begin().await.map_err(|e| own_failure(m, &e))?;
     if let Err(e) = sqlx::raw_sql(&m.sql).execute(&mut *tx).await {
         // Dropping `tx` rolls back; say so explicitly to keep the connection usable.
         let _ = tx.rollback().await;
         return Err(failure(m, None, &e));
     }
     let ms = started.elapsed().as_millis() as i64;
-    history::record(&mut tx, m, ms)
-        .await
-        .map_err(|e| failure(m, None, &e))?;
+    if let Err(e) = history::record(&mut tx, m, ms).await {
+        let _ = tx.rollback().await;
+        return Err(own_failure(m, &e));
+    }
+    // A deferred constraint of the file is checked here: the file's statement.
     tx.commit().await.map_err(|e| failure(m, None, &e))
 }
 
@@ -85,16 +98,16 @@ async fn apply_outside_transaction(conn: &mut PgConnection, m: &Migration) -> Re
     // `IF NOT EXISTS` would then skip them forever, so rebuild them.
     let leftovers = invalid_indexes(conn)
         .await
-        .map_err(|e| failure(m, None, &e))?;
+        .map_err(|e| own_failure(m, &e))?;
     for index in leftovers.iter().filter(|name| mentions(&m.sql, name)) {
         drop_index(conn, index)
             .await
-            .map_err(|e| failure(m, None, &e))?;
+            .map_err(|e| own_failure(m, &e))?;
     }
     for statement in statements(&m.sql) {
         let before = invalid_indexes(conn)
             .await
-            .map_err(|e| failure(m, None, &e))?;
+            .map_err(|e| own_failure(m, &e))?;
         if let Err(e) = sqlx::raw_sql(statement.sql).execute(&mut *conn).await {
             let mut failed = failure(m, Some(statement.offset), &e);
             if let Ok(after) = invalid_indexes(conn).await {
@@ -110,7 +123,7 @@ async fn apply_outside_transaction(conn: &mut PgConnection, m: &Migration) -> Re
     let ms = started.elapsed().as_millis() as i64;
     history::record(conn, m, ms)
         .await
-        .map_err(|e| failure(m, None, &e))
+        .map_err(|e| own_failure(m, &e))
 }
 
 /// Qualified names of the INVALID indexes in the database.
@@ -153,6 +166,14 @@ fn first_code_byte(text: &str) -> usize {
         at += line.len();
     }
     at
+}
+
+/// Error `e` of one of rez-db's own statements while it applied `m`.
+fn own_failure(m: &Migration, e: &sqlx::Error) -> Failure {
+    Failure {
+        own_statement: true,
+        ..failure(m, None, e)
+    }
 }
 
 /// Describes error `e` of migration `m`; `statement` is the byte offset of the
@@ -201,6 +222,11 @@ fn failure(m: &Migration, statement: Option<usize>, e: &sqlx::Error) -> Failure 
         file: m.file_name.clone(),
         line,
         message,
+        sqlstate: e
+            .as_database_error()
+            .and_then(|db| db.code())
+            .map(|c| c.into_owned()),
         dropped_invalid_indexes: Vec::new(),
+        own_statement: false,
     }
 }

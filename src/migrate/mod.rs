@@ -1,0 +1,260 @@
+//! The `migrate` operation: apply the embedded PostgreSQL migrations, then
+//! bring MongoDB, Redis and Elasticsearch up to their definition files
+//! (`crate::provision`); [`status`] says what a run would do.
+//!
+//! Order of a run: load and check the files, connect, take the schema lock,
+//! set DDL timeouts, read the history *after* the lock (another run may just
+//! have applied something), plan (`crate::migration`, pure), and only then
+//! apply through `store::pg::migrator`. Any divergence between files and
+//! history stops the run before anything changes. A dry run and a check take
+//! no lock and write nothing, not even the history table.
+//!
+//! A migration the server refuses stops the run; its transaction is rolled
+//! back and the history records exactly the migrations applied before it,
+//! which the report lists. Whose doing the refusal is decides the exit code
+//! (`crate::migration::refusal`): the file's is a finding (exit 1), the
+//! server's or the role's, or a failure of rez-db's own history row, means
+//! the run could not do its job (exit 5, [`MigrateReport::failure`]).
+//!
+//! Never: parses arguments, prints, names a flag, or opens a store the face
+//! did not hand it (the PostgreSQL sessions come from its [`Pg`] handle).
+
+mod status;
+
+pub use status::{status, status_with, State, StatusReport, StatusRow};
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::definitions::Definitions;
+use crate::error::{CommandError, ErrorKind, Result};
+use crate::migration::{self, Divergence, Migration, PlanError, Refusal};
+use crate::progress::{Progress, Unit};
+use crate::provision::{self, Connections, ObjectRow};
+use crate::store::pg::migrator::{self, AppliedNow, Failure};
+use crate::store::pg::{self, history, lock, Pg};
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Apply what is pending.
+    #[default]
+    Apply,
+    /// Show the SQL that would run; change nothing.
+    DryRun,
+    /// Apply nothing; pending migrations and anything to create are problems.
+    Check,
+}
+
+/// How far a run may go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub mode: Mode,
+    /// Apply migrations up to and including this version, then stop.
+    pub target: Option<i64>,
+    /// Drop and re-create drifted MongoDB indexes (`crate::provision`).
+    pub fix_drift: bool,
+    /// How long to wait for another run's lock or lease before exit 4.
+    pub lock_wait: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MigrateReport {
+    /// Empty when PostgreSQL is not among the stores.
+    pub database: String,
+    pub mode: Mode,
+    /// Migrations that were already applied before this run.
+    pub already_applied: usize,
+    /// Applied by this run, in order.
+    pub applied: Vec<AppliedNow>,
+    /// Still to apply (for a dry run and a check: what a run would apply).
+    pub pending: Vec<PendingRow>,
+    /// Local migrations after the target, left for a later run.
+    pub beyond_target: Vec<i64>,
+    pub failed: Option<Failure>,
+    /// MongoDB, Redis and Elasticsearch objects (`crate::provision`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stores: Vec<ObjectRow>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PendingRow {
+    pub version: i64,
+    pub name: String,
+    pub checksum: String,
+    pub no_transaction: bool,
+    /// The SQL, in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
+impl MigrateReport {
+    fn empty(mode: Mode) -> MigrateReport {
+        MigrateReport {
+            database: String::new(),
+            mode,
+            already_applied: 0,
+            applied: Vec::new(),
+            pending: Vec::new(),
+            beyond_target: Vec::new(),
+            failed: None,
+            stores: Vec::new(),
+        }
+    }
+
+    /// Found problems: a migration the server refused, anything pending
+    /// under a check, drift or a refused object on the other stores.
+    pub fn has_problems(&self) -> bool {
+        self.failed.is_some()
+            || (self.mode == Mode::Check && !self.pending.is_empty())
+            || self
+                .stores
+                .iter()
+                .any(|r| r.is_problem(self.mode == Mode::Check))
+    }
+
+    /// `Failed` when the run could not do its job: the migration it stopped
+    /// at was refused by the server for a reason of the server's or the
+    /// role's (`crate::migration::refusal`), or rez-db's own statement failed
+    /// (its history row). None for a refusal of the file's SQL: a finding.
+    pub fn failure(&self) -> Option<ErrorKind> {
+        let failed = self.failed.as_ref()?;
+        let refusal = migration::refusal(failed.sqlstate.as_deref());
+        (failed.own_statement || refusal == Refusal::OfTheServer).then_some(ErrorKind::Failed)
+    }
+}
+
+/// Migrates the stores it is handed: PostgreSQL (`pg`) with the embedded
+/// migrations, then the other connected stores (`others`) from their
+/// definitions. The face connects the other stores before calling, so an
+/// unreachable one (exit 3) stops the run before anything changed.
+pub async fn run(
+    pg: Option<&Pg>,
+    others: Option<(&mut Connections, &Definitions)>,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<MigrateReport> {
+    let mut report = match pg {
+        Some(pg) => run_with(pg, options, &load_local()?, progress).await?,
+        None => MigrateReport::empty(options.mode),
+    };
+    if let Some((conns, defs)) = others {
+        let options = provision::Options {
+            dry_run: options.mode != Mode::Apply,
+            fix_drift: options.fix_drift,
+            command: "migrate",
+            lock_wait: options.lock_wait,
+        };
+        report.stores = provision::apply(conns, defs, options).await?;
+    }
+    Ok(report)
+}
+
+/// [`run`] on PostgreSQL alone, with another migration set than the
+/// embedded one (tests, tools).
+pub async fn run_with(
+    pg: &Pg,
+    options: &Options,
+    local: &[Migration],
+    progress: &dyn Progress,
+) -> Result<MigrateReport> {
+    let err = |e| pg.error(e);
+    let mut conn = pg.connect().await?;
+    let mode = options.mode;
+    if mode == Mode::Apply {
+        lock::acquire(
+            &mut conn,
+            &pg.url,
+            lock::LockScope::Schema,
+            options.lock_wait,
+        )
+        .await?;
+        pg::set_ddl_timeouts(&mut conn, pg.lock_timeout, pg.statement_timeout)
+            .await
+            .map_err(err)?;
+    }
+    let applied = history::read(&mut conn).await.map_err(err)?;
+    let plan = migration::plan(local, &applied, options.target).map_err(plan_error)?;
+
+    let mut report = MigrateReport {
+        database: pg.url.to_string(),
+        already_applied: plan.applied.len(),
+        beyond_target: plan.beyond_target.iter().map(|m| m.version).collect(),
+        ..MigrateReport::empty(mode)
+    };
+    if mode != Mode::Apply || plan.pending.is_empty() {
+        report.pending = plan
+            .pending
+            .iter()
+            .map(|m| pending_row(m, mode == Mode::DryRun))
+            .collect();
+        return Ok(report);
+    }
+
+    history::ensure_table(&mut conn).await.map_err(err)?;
+    progress.begin(plan.pending.len() as u64, Unit::Steps);
+    let outcome = migrator::apply(&mut conn, &plan.pending, |m| {
+        tracing::info!("applying {}", m.file_name);
+        progress.note(&m.file_name);
+        progress.advance(1);
+    })
+    .await;
+    progress.end();
+    match outcome {
+        Ok(done) => report.applied = done,
+        Err((done, failure)) => {
+            let failed_at = failure.version;
+            report.applied = done;
+            report.pending = plan
+                .pending
+                .iter()
+                .filter(|m| m.version >= failed_at)
+                .map(|m| pending_row(m, false))
+                .collect();
+            report.failed = Some(failure);
+        }
+    }
+    lock::release(&mut conn, lock::LockScope::Schema)
+        .await
+        .map_err(err)?;
+    Ok(report)
+}
+
+/// The migrations built into this binary.
+fn load_local() -> Result<Vec<Migration>> {
+    migration::embedded()
+        .map_err(|e| CommandError::bug(format!("the embedded migrations are broken: {e}")))
+}
+
+fn pending_row(m: &Migration, with_sql: bool) -> PendingRow {
+    PendingRow {
+        version: m.version,
+        name: m.name.clone(),
+        checksum: m.checksum.clone(),
+        no_transaction: m.no_transaction,
+        sql: with_sql.then(|| m.sql.clone()),
+    }
+}
+
+fn plan_error(e: PlanError) -> CommandError {
+    match e {
+        PlanError::Diverged(list) => {
+            let lines: Vec<String> = list.iter().map(Divergence::describe).collect();
+            CommandError::problems(format!(
+                "the database's migration history diverges from migrations/; nothing was applied:\n  {}",
+                lines.join("\n  ")
+            ))
+            .with_hint("`rez-db migrate status` shows every migration's state")
+        }
+        PlanError::UnknownTarget(v) => CommandError::usage(format!(
+            "target version {v}: there is no migration with that version"
+        ))
+        .with_hint("`rez-db migrate status` lists the versions"),
+        PlanError::TargetBelowApplied { target, newest_applied } => CommandError::usage(format!(
+            "target version {target} is below the newest applied version {newest_applied}; rez-db has no down migrations"
+        ))
+        .with_hint("write a new migration that reverses the change"),
+    }
+}
