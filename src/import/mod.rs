@@ -41,7 +41,7 @@ use sqlx::Connection;
 use crate::error::{CommandError, Result};
 use crate::output::progress;
 use crate::secret::RedactedUrl;
-use crate::store::pg::{self, bulk, quote_ident, rotate};
+use crate::store::pg::{self, bulk, quote_ident, rotate, settings as store_settings};
 use check::{canonical, check_value, Column, Problem, SqlType};
 use checkpoint::{Checkpoint, FileKey};
 use foreign::Reference;
@@ -596,19 +596,13 @@ impl Import<'_> {
     }
 }
 
-/// Takes the table for this run if it is empty: writers are locked out
-/// first (SHARE ROW EXCLUSIVE) so that it stays empty, then its indexes
-/// are set aside ([`bulk`]). A table an earlier file of the run took stays
+/// Takes the table for this run if it is empty, its indexes set aside
+/// ([`bulk::take_if_empty`]). A table an earlier file of the run took stays
 /// this run's. The table's foreign keys stay: the second connection reads
 /// the parents. The keys other tables reference go too (with those foreign
 /// keys, which locks the referencing tables) unless the second connection
 /// will read one of those tables: a later file of a manifest, or a parent
 /// that also references the table.
-///
-/// Each lock is waited for at most `lock_timeout`: a DROP waiting behind a
-/// reader would queue every later query on the table behind it. A lock not
-/// granted in time only costs speed: the keys stay, or all of the indexes,
-/// and the rows go into the indexed table as into one with rows.
 async fn take_if_empty(
     tx: &mut PgConnection,
     run: &mut Import<'_>,
@@ -616,86 +610,29 @@ async fn take_if_empty(
     if run.memory.fresh.contains(run.rules.name) {
         return Ok(None);
     }
-    let wait = format!("{}ms", run.opts.lock_timeout.as_millis());
-    let previous = pg::set_local(tx, "lock_timeout", &wait).await?;
-    let taken = take_empty(tx, run).await?;
-    // The COPY's foreign-key checks lock parent rows: they wait as before.
-    pg::set_local(tx, "lock_timeout", &previous).await?;
+    let (table, more_files, refs) = (run.rules.name, run.memory.more_files, &run.refs);
+    let taken = bulk::take_if_empty(tx, table, run.opts.lock_timeout, |children| {
+        let read_later = children
+            .iter()
+            .any(|c| c != table && refs.iter().any(|(_, r)| &r.parent == c));
+        if more_files || read_later {
+            &[bulk::Scope::Indexes]
+        } else {
+            &[bulk::Scope::Keys, bulk::Scope::Indexes]
+        }
+    })
+    .await?;
     if taken.is_some() {
         run.memory.fresh.insert(run.rules.name);
     }
     Ok(taken)
 }
 
-fn lock_not_granted(e: &sqlx::Error) -> bool {
-    pg::code(e).as_deref() == Some(pg::sqlstate::LOCK_NOT_AVAILABLE)
-}
-
-/// [`take_if_empty`]'s work, each step in a savepoint that a lock not
-/// granted in time rolls back.
-async fn take_empty(
-    tx: &mut PgConnection,
-    run: &Import<'_>,
-) -> std::result::Result<Option<bulk::SetAside>, sqlx::Error> {
-    let mut step = Connection::begin(&mut *tx).await?;
-    let lock = format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", run.table);
-    match sqlx::raw_sql(&lock).execute(&mut *step).await {
-        Err(e) if lock_not_granted(&e) => {
-            step.rollback().await?;
-            return Ok(None);
-        }
-        other => other.map(|_| ())?,
-    }
-    let empty: bool =
-        sqlx::query_scalar(&format!("SELECT NOT EXISTS (SELECT 1 FROM {})", run.table))
-            .fetch_one(&mut *step)
-            .await?;
-    if !empty {
-        step.commit().await?;
-        return Ok(None);
-    }
-    let children: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT conrelid::regclass::text FROM pg_constraint
-          WHERE contype = 'f' AND confrelid = format('public.%I', $1::text)::regclass",
-    )
-    .bind(run.rules.name)
-    .fetch_all(&mut *step)
-    .await?;
-    let read_later = children
-        .iter()
-        .any(|c| c != run.rules.name && run.refs.iter().any(|(_, r)| &r.parent == c));
-    let scopes: &[bulk::Scope] = if run.memory.more_files || read_later {
-        &[bulk::Scope::Indexes]
-    } else {
-        &[bulk::Scope::Keys, bulk::Scope::Indexes]
-    };
-    for &scope in scopes {
-        let mut attempt = Connection::begin(&mut *step).await?;
-        match bulk::set_aside(&mut attempt, &[run.rules.name], scope).await {
-            Ok(set_aside) => {
-                attempt.commit().await?;
-                step.commit().await?;
-                return Ok(Some(set_aside));
-            }
-            Err(e) if lock_not_granted(&e) => {
-                tracing::info!("{}: {scope:?} not set aside: {e}", run.table);
-                attempt.rollback().await?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    step.commit().await?;
-    Ok(None)
-}
-
 /// The settings the row rules need, read once per run.
 async fn settings(lookup: &mut PgConnection, url: &RedactedUrl) -> Result<Settings> {
-    let value: Option<serde_json::Value> = sqlx::query_scalar(
-        "SELECT setting_value FROM app_settings WHERE setting_key = 'coin_to_inr_rate'",
-    )
-    .fetch_optional(&mut *lookup)
-    .await
-    .map_err(|e| pg::error(url, e))?;
+    let value = store_settings::value(lookup, "coin_to_inr_rate")
+        .await
+        .map_err(|e| pg::error(url, e))?;
     let text = |v: serde_json::Value| match v {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
