@@ -22,15 +22,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
+use super::engine::{want_parents, Memory};
+use super::options::{FileJob, Options};
+use super::outcome::FileOutcome;
 use super::reader::irregular;
-use super::{import, partitions, tables, want_parents, Memory, Options, Outcome};
+use super::rejects::RejectFormat;
+use super::{load, partitions, tables};
 use crate::error::{CommandError, Result};
-use crate::secret::RedactedUrl;
-use crate::store::pg;
+use crate::progress::Progress;
+use crate::store::pg::Pg;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,16 +198,6 @@ pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
     Ok(files)
 }
 
-/// The outcome of one file of a manifest.
-#[derive(Debug, Serialize)]
-pub struct FileOutcome {
-    pub file: String,
-    pub table: String,
-    pub rejects_file: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-}
-
 /// The reject file of `file` unless told otherwise: `FILE.rejects.csv`.
 pub fn default_rejects(file: &Path, jsonl: bool) -> PathBuf {
     let mut name = file.as_os_str().to_os_string();
@@ -228,57 +222,59 @@ fn rejects_path(file: &Path, dir: Option<&Path>, n: usize, jsonl: bool) -> PathB
     }
 }
 
-/// Imports `files` (in order) in one transaction on `conn`; `base` gives the
-/// run's options (mode, maxima, dry run); reject files go beside each file,
-/// or into `rejects_dir`. A file that exceeds a maximum rolls
-/// back everything and ends the run: its outcome is the last one.
+/// Imports `files` (in order) in one transaction on `conn`, with the run's
+/// `opts` (mode, maxima, dry run); reject files go beside each file, or
+/// into `rejects_dir`. A file that exceeds a maximum rolls back everything
+/// and ends the run: its outcome is the last one.
 pub async fn import_all(
     conn: &mut PgConnection,
     lookup: &mut PgConnection,
-    url: &RedactedUrl,
+    pg: &Pg,
     files: &[ManifestFile],
-    base: &Options,
+    opts: &Options,
     rejects_dir: Option<&Path>,
+    progress: &dyn Progress,
 ) -> Result<Vec<FileOutcome>> {
-    let mut memory = Memory {
-        more_files: true,
-        ..Memory::with_limit(base.memory_values)
-    };
+    let mut memory = Memory::with_limit(opts.memory_values);
+    memory.more_files = true;
     let tables: Vec<&str> = files.iter().map(|f| f.table.as_str()).collect();
-    want_parents(lookup, url, &tables, &mut memory).await?;
-    let err = |e| pg::error(url, e);
-    let jsonl = base.reject_format == super::rejects::RejectFormat::Jsonl;
-    let options: Vec<Options> = files
+    want_parents(lookup, pg, &tables, &mut memory).await?;
+    let err = |e| pg.error(e);
+    let jsonl = opts.reject_format == RejectFormat::Jsonl;
+    let jobs: Vec<FileJob> = files
         .iter()
         .enumerate()
-        .map(|(n, f)| Options {
-            file: f.path.clone(),
+        .map(|(n, f)| FileJob {
+            path: f.path.clone(),
             table: f.table.clone(),
             maps: f.maps.clone(),
-            delimiter: f.delimiter.unwrap_or(base.delimiter),
-            quote: f.quote.unwrap_or(base.quote),
+            delimiter: f.delimiter.unwrap_or(opts.delimiter),
+            quote: f.quote.unwrap_or(opts.quote),
             rejects: rejects_path(&f.path, rejects_dir, n, jsonl),
-            // The whole manifest is rolled back at the end of a dry run; each
-            // file must stay loaded until then, for the next files' keys.
-            dry_run: false,
-            ..base.clone()
         })
         .collect();
+    // The whole manifest is rolled back at the end of a dry run; each file
+    // must stay loaded until then, for the next files' keys.
+    let each = Options {
+        dry_run: false,
+        ..opts.clone()
+    };
     // Before the transaction: see `partitions` for why.
     let mut made = Vec::with_capacity(files.len());
-    for opts in &options {
-        made.push(partitions::prepare(conn, url, opts, base.dry_run).await?);
+    for job in &jobs {
+        made.push(partitions::prepare(conn, pg, opts, job, progress).await?);
     }
     let mut tx = conn.begin().await.map_err(err)?;
     let mut outcomes = Vec::with_capacity(files.len());
-    for ((f, opts), created) in files.iter().zip(&options).zip(made) {
-        let mut outcome = import(&mut tx, lookup, url, opts, &mut memory).await?;
+    for (job, created) in jobs.iter().zip(made) {
+        let mut outcome =
+            load::file(&mut tx, lookup, pg, &each, job, &mut memory, progress).await?;
         outcome.partitions_created = created;
         let aborted = outcome.aborted.is_some();
         outcomes.push(FileOutcome {
-            file: f.path.display().to_string(),
-            table: f.table.clone(),
-            rejects_file: opts.rejects.display().to_string(),
+            file: job.path.display().to_string(),
+            table: job.table.clone(),
+            rejects_file: job.rejects.display().to_string(),
             outcome,
         });
         if aborted {
@@ -289,7 +285,7 @@ pub async fn import_all(
             return Ok(outcomes);
         }
     }
-    if base.dry_run {
+    if opts.dry_run {
         tx.rollback().await.map_err(err)?;
     } else {
         tx.commit().await.map_err(err)?;
