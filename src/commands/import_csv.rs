@@ -2,14 +2,17 @@
 //! options; the operation (locks, sessions, the load) is `import::run`, and
 //! this file renders its report.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::path::PathBuf;
 
 use chrono::Utc;
 use clap::{Args, ValueEnum};
+use serde::{Serialize, Serializer};
 
-use crate::cli::{LockArgs, PgArgs};
-use crate::error::Result;
+use crate::cli::{remedy_hint, LockArgs, PgArgs};
+use crate::error::{Remedy, Result};
+use crate::import::outcome::Abort;
 use crate::import::partitions::Retention;
 use crate::import::rejects::RejectFormat;
 use crate::import::{self, ImportReport, Input, ManifestReport, Mode, Outcome, Report};
@@ -200,6 +203,39 @@ fn parse_ratio(text: &str) -> std::result::Result<f64, String> {
     }
 }
 
+/// Why an import stopped, in the words of the flag that set the maximum.
+impl fmt::Display for Abort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Abort::MaxErrors {
+                max,
+                line: Some(line),
+            } => write!(
+                f,
+                "more than --max-errors {max} rows rejected (stopped at line {line})"
+            ),
+            Abort::MaxErrors { max, line: None } => {
+                write!(f, "more than --max-errors {max} rows rejected")
+            }
+            Abort::MaxErrorRatio {
+                rejected,
+                read,
+                ratio,
+            } => write!(
+                f,
+                "{rejected} of {read} rows rejected, more than --max-error-ratio {ratio}"
+            ),
+        }
+    }
+}
+
+/// In the JSON report too, the `aborted` field is that text.
+impl Serialize for Abort {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 fn summary_row(file: &str, table: &str, o: &Outcome) -> [String; 6] {
     [
         file.to_string(),
@@ -383,8 +419,37 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
             now: Utc::now(),
             policies: ctx.config.partitions.clone(),
             allow: args.allow_past_retention,
+            waiver: remedy_hint(Remedy::AllowPastRetention),
         },
         lock_wait: ctx.config.lock_wait,
     };
     import::run(&input, &options, &ctx.pg(), &Bars::new(ctx.progress)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_names_the_flag_that_set_the_maximum_in_both_reports() {
+        let at_line = Abort::MaxErrors {
+            max: 2,
+            line: Some(5),
+        };
+        assert_eq!(
+            serde_json::to_value(&at_line).unwrap(),
+            "more than --max-errors 2 rows rejected (stopped at line 5)"
+        );
+        let at_end = Abort::MaxErrors { max: 2, line: None };
+        assert_eq!(at_end.to_string(), "more than --max-errors 2 rows rejected");
+        let ratio = Abort::MaxErrorRatio {
+            rejected: 3,
+            read: 5,
+            ratio: 0.5,
+        };
+        assert_eq!(
+            ratio.to_string(),
+            "3 of 5 rows rejected, more than --max-error-ratio 0.5"
+        );
+    }
 }

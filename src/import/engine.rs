@@ -30,7 +30,7 @@ use super::reader::{input, CsvSource, Record};
 use super::rejects::RejectWriter;
 use super::seen::{self, Seen, IN_MEMORY_VALUES};
 use super::tables::{self, Row, Settings, TableRules};
-use crate::error::{CommandError, Result};
+use crate::error::{CommandError, Remedy, Result};
 use crate::store::pg::{quote_ident, rotate, settings as store_settings, Pg};
 
 /// Rows checked against the table per query, and COPY bytes per message.
@@ -603,7 +603,7 @@ impl<'a> Import<'a> {
                 "cannot create the reject file {}: {e}",
                 job.rejects.display()
             ))
-            .with_hint("choose another path with --rejects PATH")
+            .with_remedy(Remedy::RejectsPath)
         })?;
         let file_no = memory.files.len();
         memory.files.push(file);

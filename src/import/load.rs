@@ -18,7 +18,7 @@ use super::check::Column;
 use super::checkpoint::{self, Checkpoint};
 use super::engine::{Import, Memory, BATCH_ROWS, COPY_CHUNK};
 use super::options::{FileJob, Mode, Options};
-use super::outcome::Outcome;
+use super::outcome::{Abort, Outcome};
 use super::reader::{input, CsvSource, Record};
 use super::upsert;
 use crate::error::{CommandError, ErrorKind, Result};
@@ -206,32 +206,30 @@ async fn take_if_empty(
     Ok(taken)
 }
 
-fn ratio_exceeded(opts: &Options, outcome: &Outcome) -> Option<String> {
-    let r = opts.max_error_ratio?;
+fn ratio_exceeded(opts: &Options, outcome: &Outcome) -> Option<Abort> {
+    let ratio = opts.max_error_ratio?;
     let read = outcome.read.max(1) as f64;
-    (outcome.rejected as f64 / read > r).then(|| {
-        format!(
-            "{} of {} rows rejected, more than --max-error-ratio {r}",
-            outcome.rejected, outcome.read
-        )
+    (outcome.rejected as f64 / read > ratio).then_some(Abort::MaxErrorRatio {
+        rejected: outcome.rejected,
+        read: outcome.read,
+        ratio,
     })
 }
 
 /// How a call of [`stream`] ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 enum Segment {
     /// The file is done.
     Eof,
-    /// `--batch-rows` rows were read (resume mode): commit and go on.
+    /// A batch of rows was read (resuming): commit and go on.
     Full,
-
-    /// `--max-errors` was exceeded.
-    Abort(String),
+    /// A maximum of rejected rows was exceeded.
+    Abort(Abort),
 }
 
 /// Which rows the calls of [`stream`] take, and how far they got.
 struct Window<'a> {
-    /// Rows starting on this line or before are committed already (--resume).
+    /// Rows starting on this line or before are committed already (resuming).
     skip_to: u64,
     /// Rows per commit.
     limit: u64,
@@ -281,19 +279,18 @@ async fn stream(
             ));
         }
         if run.over_max_errors() {
-            return Ok(Segment::Abort(format!(
-                "more than --max-errors {} rows rejected (stopped at line {})",
-                run.opts.max_errors.unwrap_or_default(),
-                record.line
-            )));
+            return Ok(Segment::Abort(Abort::MaxErrors {
+                max: run.opts.max_errors.unwrap_or_default(),
+                line: Some(record.line),
+            }));
         }
     };
     run.flush(lookup).await?;
     if run.over_max_errors() {
-        return Ok(Segment::Abort(format!(
-            "more than --max-errors {} rows rejected",
-            run.opts.max_errors.unwrap_or_default()
-        )));
+        return Ok(Segment::Abort(Abort::MaxErrors {
+            max: run.opts.max_errors.unwrap_or_default(),
+            line: None,
+        }));
     }
     run.send(copy).await?;
     Ok(end)

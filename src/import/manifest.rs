@@ -32,7 +32,7 @@ use super::outcome::FileOutcome;
 use super::reader::irregular;
 use super::rejects::RejectFormat;
 use super::{load, partitions, tables};
-use crate::error::{CommandError, Result};
+use crate::error::{CommandError, Remedy, Result};
 use crate::progress::Progress;
 use crate::store::pg::Pg;
 
@@ -88,9 +88,14 @@ fn line_of_nth(text: &str, key: &str, n: usize) -> Option<usize> {
     None
 }
 
-fn bad(manifest: &Path, line: Option<usize>, key: &str, message: String) -> CommandError {
+/// `message` about `key` of `manifest`, on `line` if known.
+fn at(manifest: &Path, line: Option<usize>, key: &str, message: &str) -> String {
     let at = line.map_or(String::new(), |l| format!(":{l}"));
-    CommandError::usage(format!("{}{at}: {key}: {message}", manifest.display()))
+    format!("{}{at}: {key}: {message}", manifest.display())
+}
+
+fn bad(manifest: &Path, line: Option<usize>, key: &str, message: String) -> CommandError {
+    CommandError::usage(at(manifest, line, key, &message))
 }
 
 fn one_byte(
@@ -113,42 +118,32 @@ fn one_byte(
 
 /// The file `path` of a manifest in `base`, resolved (symbolic links and `..`):
 /// it exists, is a regular file, and lies inside `base` unless `allow_outside`.
-/// Err is the message, and a hint.
-fn locate(
-    base: &Path,
-    path: &Path,
-    allow_outside: bool,
-) -> std::result::Result<PathBuf, (String, &'static str)> {
+/// The error's message is about the path alone; the caller places it.
+fn locate(base: &Path, path: &Path, allow_outside: bool) -> Result<PathBuf> {
     let joined = base.join(path);
     let shown = joined.display();
     let real = joined.canonicalize().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => (
-            format!("{shown}: no such file"),
-            "paths are relative to the manifest's folder",
-        ),
-        _ => (
-            format!("{shown}: cannot read: {e}"),
-            "check the path and its permissions",
-        ),
+        std::io::ErrorKind::NotFound => CommandError::usage(format!("{shown}: no such file"))
+            .with_hint("paths are relative to the manifest's folder"),
+        _ => CommandError::usage(format!("{shown}: cannot read: {e}"))
+            .with_hint("check the path and its permissions"),
     })?;
     if !allow_outside {
         let inside = base.canonicalize().is_ok_and(|b| real.starts_with(b));
         if !inside {
-            return Err((
-                format!(
-                    "{shown} is outside the manifest's folder (it resolves to {})",
-                    real.display()
-                ),
-                "a manifest's paths stay inside its folder, symbolic links and `..` resolved; \
-                 pass --allow-outside if this manifest may read files elsewhere",
-            ));
+            return Err(CommandError::usage(format!(
+                "{shown} is outside the manifest's folder (it resolves to {})",
+                real.display()
+            ))
+            .with_remedy(Remedy::AllowOutside));
         }
     }
     if let Some(what) = irregular(&real) {
-        return Err((
-            format!("{shown}: not a regular file ({what})"),
-            "import-csv reads files only; devices, fifos, folders and /proc files are refused",
-        ));
+        return Err(
+            CommandError::usage(format!("{shown}: not a regular file ({what})")).with_hint(
+                "import-csv reads files only; devices, fifos, folders and /proc files are refused",
+            ),
+        );
     }
     Ok(real)
 }
@@ -180,8 +175,9 @@ pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
             )
             .with_hint(format!("import-csv loads: {}", tables::names().join(", "))));
         }
-        let path = locate(base, &entry.path, allow_outside).map_err(|(message, hint)| {
-            bad(manifest, line_of_nth(&text, "path", n), "path", message).with_hint(hint)
+        let path = locate(base, &entry.path, allow_outside).map_err(|e| CommandError {
+            message: at(manifest, line_of_nth(&text, "path", n), "path", &e.message),
+            ..e
         })?;
         files.push(ManifestFile {
             table: entry.table,

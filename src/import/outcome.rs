@@ -22,7 +22,7 @@ pub struct Outcome {
     /// Refused values per reason code (a row can have several).
     pub reasons: BTreeMap<String, u64>,
     /// Why the import stopped, when a maximum was exceeded.
-    pub aborted: Option<String>,
+    pub aborted: Option<Abort>,
     /// Range partitions created for the rows before the load (partitioned
     /// tables; in a dry run, the ones it would create).
     pub partitions_created: Vec<String>,
@@ -33,6 +33,24 @@ pub struct Outcome {
     /// With --resume: rows up to this line were committed by an earlier run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_after_line: Option<u64>,
+}
+
+/// Why the import of a file stopped and loaded nothing (but the batches a
+/// resumed run committed): too many rows were rejected. The face words it,
+/// since the words name the option that set the maximum: in the human
+/// report, and as the `aborted` text of the JSON one (`Display` and
+/// `Serialize` are implemented in `commands::import_csv`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Abort {
+    /// More than `max` rows were rejected; the run stopped at `line`, or
+    /// found it at the end of the file (None).
+    MaxErrors { max: u64, line: Option<u64> },
+    /// `rejected` of `read` rows were, a larger fraction than `ratio`.
+    MaxErrorRatio {
+        rejected: u64,
+        read: u64,
+        ratio: f64,
+    },
 }
 
 /// The outcome of one file of a manifest.

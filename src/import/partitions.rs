@@ -22,7 +22,7 @@
 //! its next run, and may have archived and dropped already; loading it would
 //! re-create that partition behind the rotation's back. Such a row is
 //! rejected (`past_retention`, [`PastRetention`]) and no partition is made
-//! for it, unless the run allows it (`--allow-past-retention`). `retain` alone
+//! for it, unless the run allows it ([`Retention::allow`]). `retain` alone
 //! decides, whatever `drop` says: a detached partition is out of the table
 //! either way. The cutoff is partition-rotate's own
 //! (`partition::plan::retention_cutoff`), judged at the run's start.
@@ -50,8 +50,11 @@ pub struct Retention {
     pub now: DateTime<Utc>,
     /// `partitions:` of the configuration.
     pub policies: BTreeMap<String, Policy>,
-    /// `--allow-past-retention`: rows of any age load.
+    /// Rows of any age load.
     pub allow: bool,
+    /// How the face says such rows can load anyway (it names the flag that
+    /// sets `allow`): the end of every `past_retention` reason.
+    pub waiver: String,
 }
 
 impl Retention {
@@ -81,8 +84,9 @@ impl Retention {
             cutoff,
             why: format!(
                 "{table} keeps {retain} {unit} (partitions.{table}.retain) as of {}, so partition-rotate \
-                 detaches this period; --allow-past-retention loads it anyway",
-                self.now.format("%Y-%m-%d %H:%M UTC")
+                 detaches this period; {}",
+                self.now.format("%Y-%m-%d %H:%M UTC"),
+                self.waiver
             ),
         })
     }
@@ -234,6 +238,7 @@ mod tests {
             now: Utc.with_ymd_and_hms(2027, 3, 15, 0, 0, 0).unwrap(),
             policies: BTreeMap::from([("orders".to_string(), policy)]),
             allow,
+            waiver: "--allow-past-retention loads it anyway".to_string(),
         }
     }
 

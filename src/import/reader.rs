@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use csv::{ByteRecord, ReaderBuilder};
 
-use crate::error::CommandError;
+use crate::error::{CommandError, Remedy};
 
 /// A fault in the file itself (not in one row's values): exit 2.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,9 @@ pub(crate) fn input(e: InputError) -> CommandError {
         InputError::FieldCount { .. } => {
             "every line needs as many fields as the header; quote fields that contain the delimiter"
         }
-        InputError::Unterminated { .. } => "close the quote, or pick another --quote character",
+        InputError::Unterminated { .. } => {
+            return CommandError::usage(e.to_string()).with_remedy(Remedy::QuoteChar)
+        }
         InputError::Utf8 { .. } => "convert the file first, e.g. `iconv -f LATIN1 -t UTF-8`",
         InputError::Empty { .. } => "the first line must name the columns",
         InputError::Io { .. } => "check the path and its permissions",
