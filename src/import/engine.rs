@@ -149,8 +149,10 @@ pub(super) struct Import<'a> {
 }
 
 impl Import<'_> {
+    /// The reject file cannot be written: the run cannot do its job (exit
+    /// 5), whatever the rows are.
     pub(super) fn reject_error(&self, e: std::io::Error) -> CommandError {
-        CommandError::usage(format!(
+        CommandError::failed(format!(
             "cannot write the reject file {}: {e}",
             self.job.rejects.display()
         ))
@@ -599,7 +601,7 @@ impl<'a> Import<'a> {
             len => RejectWriter::append(&job.rejects, opts.reject_format, len),
         }
         .map_err(|e| {
-            CommandError::usage(format!(
+            CommandError::failed(format!(
                 "cannot create the reject file {}: {e}",
                 job.rejects.display()
             ))
