@@ -6,13 +6,14 @@
 //! and [`Import::flush`] a batch against the database, on the lookup
 //! session: unique keys against the table, references against the parents
 //! and the run's own loaded rows. Good rows wait, encoded for COPY, in the
-//! engine's buffer; refused ones go to the reject file at once. A [`Memory`]
-//! carries what a run has loaded from one file to the next.
+//! engine's buffer until [`Import::send`] hands them to the COPY it is
+//! given; refused ones go to the reject file at once. A [`Memory`] carries
+//! what a run has loaded from one file to the next.
 //!
-//! It reads and checks only: it never writes to a table (that is
-//! [`super::load`]'s, which drives it), and it must never load a row it
-//! did not check. Per row it does only what the checks need: no locking,
-//! no progress, no await.
+//! It checks and buffers: transactions, locks, COPY and commits are
+//! `super::load`'s, which drives it. It must never let a row through that
+//! it did not check, and per row it does only what the checks need: no
+//! lookup, no progress, no await (those are per batch).
 
 use std::collections::{HashMap, HashSet};
 
