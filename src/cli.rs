@@ -154,6 +154,22 @@ pub fn remedy_hint(remedy: Remedy) -> String {
              leaderboard:{rez_coins}:lifetime from the committed data; `rez-db validate` \
              reports them missing until then"
             .to_string(),
+        Remedy::QuoteChar => "close the quote, or pick another --quote character".to_string(),
+        Remedy::RejectsPath => "choose another path with --rejects PATH".to_string(),
+        Remedy::AllowOutside => concat!(
+            "a manifest's paths stay inside its folder, symbolic links and `..` resolved; ",
+            "pass --allow-outside if this manifest may read files elsewhere"
+        )
+        .to_string(),
+        Remedy::MapColumn {
+            column,
+            table,
+            columns,
+        } => {
+            format!("rename it with --map {column}=COLUMN; the columns of `{table}` are: {columns}")
+        }
+        Remedy::MapRequired => "add the column, or --map the file's name for it".to_string(),
+        Remedy::AllowPastRetention => "--allow-past-retention loads it anyway".to_string(),
     }
 }
 

@@ -48,7 +48,7 @@ impl ErrorKind {
 /// A way out that names rez-db's flags. Only the face knows the flags, so an
 /// operation or a store adapter says which remedy applies and the face words
 /// it (`cli::remedy_hint`) before the error is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remedy {
     /// Wait for another run's lock or lease (`--lock-wait`).
     LockWait,
@@ -67,6 +67,26 @@ pub enum Remedy {
     RebuildRedis,
     /// The same, right after the Redis part of a committed seed failed.
     RebuildRedisOnceFixed,
+    /// Close an unterminated quote of a CSV file, or pick another quote
+    /// character (import-csv's `--quote`).
+    QuoteChar,
+    /// Write the reject file elsewhere (import-csv's `--rejects`).
+    RejectsPath,
+    /// Let a manifest's paths lead outside its folder (`--allow-outside`).
+    AllowOutside,
+    /// Load the file's `column` into one of `table`'s `columns` (the list,
+    /// as shown) under another name (import-csv's `--map`).
+    MapColumn {
+        column: String,
+        table: String,
+        columns: String,
+    },
+    /// Add a column the table requires to the file, or map the file's name
+    /// for it (import-csv's `--map`).
+    MapRequired,
+    /// Load rows older than their table's retention anyway
+    /// (`--allow-past-retention`): the end of a `past_retention` reason.
+    AllowPastRetention,
 }
 
 /// A failed command: what went wrong and what the user can do about it.

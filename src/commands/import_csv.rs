@@ -1,22 +1,23 @@
-//! `rez-db import-csv`: a thin wrapper around `crate::import`. It parses the
-//! flags, connects (twice: the load's transaction and the lookups), takes the
-//! data lock, runs the import of one file or of a manifest's files, and
-//! builds the report.
+//! `rez-db import-csv`: the flags, turned into `crate::import`'s input and
+//! options; the operation (locks, sessions, the load) is `import::run`, and
+//! this file renders its report.
 
+use std::fmt;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::PathBuf;
 
 use chrono::Utc;
-use clap::Args;
-use serde::Serialize;
+use clap::{Args, ValueEnum};
+use serde::{Serialize, Serializer};
 
-use crate::cli::{LockArgs, PgArgs};
-use crate::error::{CommandError, Result};
-use crate::import::manifest::{self, FileOutcome};
-use crate::import::{self, rejects::RejectFormat, Memory, Mode, Outcome};
+use crate::cli::{remedy_hint, LockArgs, PgArgs};
+use crate::error::{Remedy, Result};
+use crate::import::outcome::Abort;
+use crate::import::partitions::Retention;
+use crate::import::rejects::RejectFormat;
+use crate::import::{self, ImportReport, Input, ManifestReport, Mode, Outcome, Report};
+use crate::output::progress::Bars;
 use crate::output::{table, Render};
-use crate::store::pg::{self, lock};
 use crate::Ctx;
 
 /// Import rows from a CSV file into one table, checking every row first
@@ -102,7 +103,7 @@ pub struct ImportCsvArgs {
 
     /// Format of the reject file
     #[arg(long, value_enum, default_value = "csv")]
-    pub reject_format: RejectFormat,
+    pub reject_format: RejectFormatArg,
 
     /// Load nothing when more than N rows are rejected
     #[arg(long, value_name = "N")]
@@ -114,7 +115,7 @@ pub struct ImportCsvArgs {
 
     /// How the good rows are written
     #[arg(long, value_enum, default_value = "atomic")]
-    pub mode: Mode,
+    pub mode: ModeArg,
 
     /// Commit every --batch-rows rows with a checkpoint in rez_meta.import_checkpoints, and
     /// skip the rows an earlier run of the same file (path, size, first MiB) committed.
@@ -140,6 +141,40 @@ pub struct ImportCsvArgs {
     #[arg(long, value_name = "N", default_value_t = 50_000, requires = "resume",
           value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_rows: u64,
+}
+
+/// The values of `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// All good rows in one transaction, or nothing; a row whose unique value is already in the table is rejected
+    Atomic,
+    /// Like atomic, but a row whose natural key (users: phone; orders, wallet_transactions: id and created_at; others: id) exists updates that row
+    Upsert,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(mode: ModeArg) -> Mode {
+        match mode {
+            ModeArg::Atomic => Mode::Atomic,
+            ModeArg::Upsert => Mode::Upsert,
+        }
+    }
+}
+
+/// The values of `--reject-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RejectFormatArg {
+    Csv,
+    Jsonl,
+}
+
+impl From<RejectFormatArg> for RejectFormat {
+    fn from(format: RejectFormatArg) -> RejectFormat {
+        match format {
+            RejectFormatArg::Csv => RejectFormat::Csv,
+            RejectFormatArg::Jsonl => RejectFormat::Jsonl,
+        }
+    }
 }
 
 fn parse_map(text: &str) -> std::result::Result<(String, String), String> {
@@ -168,36 +203,37 @@ fn parse_ratio(text: &str) -> std::result::Result<f64, String> {
     }
 }
 
-/// The report of one file.
-#[derive(Debug, Serialize)]
-pub struct ImportReport {
-    pub database: String,
-    pub file: String,
-    pub table: String,
-    pub mode: Mode,
-    pub dry_run: bool,
-    pub rejects_file: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
-    pub elapsed_ms: u64,
+/// Why an import stopped, in the words of the flag that set the maximum.
+impl fmt::Display for Abort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Abort::MaxErrors {
+                max,
+                line: Some(line),
+            } => write!(
+                f,
+                "more than --max-errors {max} rows rejected (stopped at line {line})"
+            ),
+            Abort::MaxErrors { max, line: None } => {
+                write!(f, "more than --max-errors {max} rows rejected")
+            }
+            Abort::MaxErrorRatio {
+                rejected,
+                read,
+                ratio,
+            } => write!(
+                f,
+                "{rejected} of {read} rows rejected, more than --max-error-ratio {ratio}"
+            ),
+        }
+    }
 }
 
-/// The report of a manifest: one summary per file.
-#[derive(Debug, Serialize)]
-pub struct ManifestReport {
-    pub database: String,
-    pub manifest: String,
-    pub mode: Mode,
-    pub dry_run: bool,
-    pub files: Vec<FileOutcome>,
-    pub elapsed_ms: u64,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(untagged)]
-pub enum Report {
-    File(ImportReport),
-    Manifest(ManifestReport),
+/// In the JSON report too, the `aborted` field is that text.
+impl Serialize for Abort {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 fn summary_row(file: &str, table: &str, o: &Outcome) -> [String; 6] {
@@ -354,138 +390,66 @@ impl Render for Report {
 }
 
 pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
-    let started = Instant::now();
-    let url = &ctx.config.database_url;
-    let manifest = args
-        .manifest
-        .as_deref()
-        .map(|m| manifest::read(m, args.allow_outside))
-        .transpose()?;
-    let (file, table) = match (&args.file, &args.table) {
-        (Some(file), Some(table)) => (file.clone(), table.clone()),
-        _ => (PathBuf::new(), String::new()),
+    let input = match &args.manifest {
+        Some(path) => Input::Manifest {
+            path: path.clone(),
+            allow_outside: args.allow_outside,
+            rejects_dir: args.rejects.clone(),
+        },
+        // clap requires FILE and --table without --manifest.
+        None => Input::File {
+            path: args.file.clone().unwrap_or_default(),
+            table: args.table.clone().unwrap_or_default(),
+            maps: args.maps.clone(),
+            rejects: args.rejects.clone(),
+        },
     };
-    if manifest.is_none() {
-        if let Some(what) = import::reader::irregular(&file) {
-            return Err(CommandError::usage(format!(
-                "{}: not a regular file ({what}); import-csv reads files only",
-                file.display()
-            ))
-            .with_hint("export the data to a file first"));
-        }
-        if !file.is_file() {
-            return Err(CommandError::usage(format!(
-                "{}: no such file",
-                file.display()
-            )));
-        }
-    }
-    let rejects = args.rejects.clone().unwrap_or_else(|| {
-        manifest::default_rejects(&file, args.reject_format == RejectFormat::Jsonl)
-    });
-    let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
-    lock::hold(&mut conn, &ctx.config, lock::LockScope::Data).await?;
-    // A partitioned table's partitions must stay put from their creation to
-    // the commit of the rows loaded into them: partition-rotate waits.
-    let partitioned = match &manifest {
-        Some(files) => files.iter().any(|f| is_partitioned(&f.table)),
-        None => is_partitioned(&table),
-    };
-    if partitioned {
-        let (scope, shared) = (lock::LockScope::Partitions, lock::Mode::Shared);
-        lock::acquire_in(&mut conn, url, scope, shared, ctx.config.lock_wait).await?;
-    }
-    let mut lookup = pg::connect(url, ctx.config.connect_timeout).await?;
     let options = import::Options {
-        file: file.clone(),
-        table: table.clone(),
-        maps: args.maps.clone(),
         delimiter: args.delimiter,
         quote: args.quote,
-        rejects: rejects.clone(),
-        reject_format: args.reject_format,
+        reject_format: args.reject_format.into(),
         max_errors: args.max_errors,
         max_error_ratio: args.max_error_ratio,
-        mode: args.mode,
+        mode: args.mode.into(),
         resume: args.resume,
         batch_rows: args.batch_rows,
         dry_run: args.dry_run,
         memory_values: args.memory_values,
-        lock_timeout: ctx.config.lock_timeout,
-        retention: import::partitions::Retention {
+        retention: Retention {
             now: Utc::now(),
             policies: ctx.config.partitions.clone(),
             allow: args.allow_past_retention,
+            waiver: remedy_hint(Remedy::AllowPastRetention),
         },
-        progress: ctx.progress,
+        lock_wait: ctx.config.lock_wait,
     };
-    let report = match &manifest {
-        Some(files) => {
-            let files = manifest::import_all(
-                &mut conn,
-                &mut lookup,
-                url,
-                files,
-                &options,
-                args.rejects.as_deref(),
-            )
-            .await?;
-            Report::Manifest(ManifestReport {
-                database: url.to_string(),
-                manifest: args
-                    .manifest
-                    .as_deref()
-                    .unwrap_or(Path::new(""))
-                    .display()
-                    .to_string(),
-                mode: args.mode,
-                dry_run: args.dry_run,
-                files,
-                elapsed_ms: 0,
-            })
-        }
-        None => {
-            let created =
-                import::partitions::prepare(&mut conn, url, &options, args.dry_run).await?;
-            let mut outcome = import::import(
-                &mut conn,
-                &mut lookup,
-                url,
-                &options,
-                &mut Memory::with_limit(options.memory_values),
-            )
-            .await?;
-            outcome.partitions_created = created;
-            Report::File(ImportReport {
-                database: url.to_string(),
-                file: file.display().to_string(),
-                table,
-                mode: args.mode,
-                dry_run: args.dry_run,
-                rejects_file: rejects.display().to_string(),
-                outcome,
-                elapsed_ms: 0,
-            })
-        }
-    };
-    if partitioned {
-        lock::release_in(&mut conn, lock::LockScope::Partitions, lock::Mode::Shared)
-            .await
-            .map_err(|e| pg::error(url, e))?;
-    }
-    lock::release(&mut conn, lock::LockScope::Data)
-        .await
-        .map_err(|e| pg::error(url, e))?;
-    let elapsed_ms = started.elapsed().as_millis() as u64;
-    Ok(match report {
-        Report::File(r) => Report::File(ImportReport { elapsed_ms, ..r }),
-        Report::Manifest(r) => Report::Manifest(ManifestReport { elapsed_ms, ..r }),
-    })
+    import::run(&input, &options, &ctx.pg(), &Bars::new(ctx.progress)).await
 }
 
-/// Whether `table` is one of the range-partitioned tables.
-fn is_partitioned(table: &str) -> bool {
-    crate::partition::PARTITIONED
-        .iter()
-        .any(|(t, _)| *t == table)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_abort_names_the_flag_that_set_the_maximum_in_both_reports() {
+        let at_line = Abort::MaxErrors {
+            max: 2,
+            line: Some(5),
+        };
+        assert_eq!(
+            serde_json::to_value(&at_line).unwrap(),
+            "more than --max-errors 2 rows rejected (stopped at line 5)"
+        );
+        let at_end = Abort::MaxErrors { max: 2, line: None };
+        assert_eq!(at_end.to_string(), "more than --max-errors 2 rows rejected");
+        let ratio = Abort::MaxErrorRatio {
+            rejected: 3,
+            read: 5,
+            ratio: 0.5,
+        };
+        assert_eq!(
+            ratio.to_string(),
+            "3 of 5 rows rejected, more than --max-error-ratio 0.5"
+        );
+    }
 }

@@ -2,8 +2,8 @@
 //! of its column (as the catalog describes it) and checked against the
 //! business rules (`domain::vocabulary` enumerations, the reference's CHECK
 //! patterns, exact money) before it may reach COPY. Never does I/O; the
-//! checks against the database (duplicates, foreign keys) live in `super`
-//! and `super::foreign`.
+//! checks against the database (duplicates, foreign keys) live in
+//! `super::engine` and `super::foreign`.
 
 use std::str::FromStr;
 use std::sync::OnceLock;

@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS rez_meta.import_checkpoints (
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (file_path, file_size, head_sha256, table_name)
 );
-COMMENT ON TABLE rez_meta.import_checkpoints IS 'import-csv --resume: the last committed line of each file, written with its rows.';";
+COMMENT ON TABLE rez_meta.import_checkpoints IS 'import-csv, resumable runs: the last committed line of each file, written with its rows.';";
 
 /// Which file (and table) a checkpoint belongs to.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@ use sqlx::postgres::PgConnection;
 
 use super::check::{Column, SqlType};
 use super::tables::{self, TableRules};
-use crate::error::{CommandError, Result};
+use crate::error::{CommandError, Remedy, Result};
 use crate::secret::field;
 use crate::secret::RedactedUrl;
 use crate::store::pg;
@@ -152,10 +152,11 @@ pub(super) fn map_header(
                     "{file}:1: column `{}` is not a column of `{table}`",
                     field(h)
                 ))
-                .with_hint(format!(
-                    "rename it with --map {}=COLUMN; the columns of `{table}` are: {columns}",
-                    field(h)
-                )),
+                .with_remedy(Remedy::MapColumn {
+                    column: field(h),
+                    table: table.to_string(),
+                    columns,
+                }),
             });
         };
         let col = &columns[i].column;
@@ -167,7 +168,7 @@ pub(super) fn map_header(
         }
         if mapped.iter().any(|c| c.name == target) {
             return Err(CommandError::usage(format!(
-                "{file}:1: column `{target}` appears twice in the header (after --map)"
+                "{file}:1: column `{target}` appears twice in the header (after mapping)"
             )));
         }
         mapped.push(col.clone());
@@ -182,7 +183,7 @@ pub(super) fn map_header(
             "{file}:1: the header lacks `{}`, NOT NULL in `{table}` without a default",
             missing.join("`, `")
         ))
-        .with_hint("add the column, or --map the file's name for it"));
+        .with_remedy(Remedy::MapRequired));
     }
     Ok(mapped)
 }

@@ -22,15 +22,19 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
+use super::engine::{want_parents, Memory};
+use super::options::{FileJob, Options};
+use super::outcome::FileOutcome;
 use super::reader::irregular;
-use super::{import, partitions, tables, want_parents, Memory, Options, Outcome};
-use crate::error::{CommandError, Result};
-use crate::secret::RedactedUrl;
-use crate::store::pg;
+use super::rejects::RejectFormat;
+use super::{load, partitions, tables};
+use crate::error::{CommandError, Remedy, Result};
+use crate::progress::Progress;
+use crate::store::pg::Pg;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -84,9 +88,14 @@ fn line_of_nth(text: &str, key: &str, n: usize) -> Option<usize> {
     None
 }
 
-fn bad(manifest: &Path, line: Option<usize>, key: &str, message: String) -> CommandError {
+/// `message` about `key` of `manifest`, on `line` if known.
+fn at(manifest: &Path, line: Option<usize>, key: &str, message: &str) -> String {
     let at = line.map_or(String::new(), |l| format!(":{l}"));
-    CommandError::usage(format!("{}{at}: {key}: {message}", manifest.display()))
+    format!("{}{at}: {key}: {message}", manifest.display())
+}
+
+fn bad(manifest: &Path, line: Option<usize>, key: &str, message: String) -> CommandError {
+    CommandError::usage(at(manifest, line, key, &message))
 }
 
 fn one_byte(
@@ -109,42 +118,32 @@ fn one_byte(
 
 /// The file `path` of a manifest in `base`, resolved (symbolic links and `..`):
 /// it exists, is a regular file, and lies inside `base` unless `allow_outside`.
-/// Err is the message, and a hint.
-fn locate(
-    base: &Path,
-    path: &Path,
-    allow_outside: bool,
-) -> std::result::Result<PathBuf, (String, &'static str)> {
+/// The error's message is about the path alone; the caller places it.
+fn locate(base: &Path, path: &Path, allow_outside: bool) -> Result<PathBuf> {
     let joined = base.join(path);
     let shown = joined.display();
     let real = joined.canonicalize().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => (
-            format!("{shown}: no such file"),
-            "paths are relative to the manifest's folder",
-        ),
-        _ => (
-            format!("{shown}: cannot read: {e}"),
-            "check the path and its permissions",
-        ),
+        std::io::ErrorKind::NotFound => CommandError::usage(format!("{shown}: no such file"))
+            .with_hint("paths are relative to the manifest's folder"),
+        _ => CommandError::usage(format!("{shown}: cannot read: {e}"))
+            .with_hint("check the path and its permissions"),
     })?;
     if !allow_outside {
         let inside = base.canonicalize().is_ok_and(|b| real.starts_with(b));
         if !inside {
-            return Err((
-                format!(
-                    "{shown} is outside the manifest's folder (it resolves to {})",
-                    real.display()
-                ),
-                "a manifest's paths stay inside its folder, symbolic links and `..` resolved; \
-                 pass --allow-outside if this manifest may read files elsewhere",
-            ));
+            return Err(CommandError::usage(format!(
+                "{shown} is outside the manifest's folder (it resolves to {})",
+                real.display()
+            ))
+            .with_remedy(Remedy::AllowOutside));
         }
     }
     if let Some(what) = irregular(&real) {
-        return Err((
-            format!("{shown}: not a regular file ({what})"),
-            "import-csv reads files only; devices, fifos, folders and /proc files are refused",
-        ));
+        return Err(
+            CommandError::usage(format!("{shown}: not a regular file ({what})")).with_hint(
+                "import-csv reads files only; devices, fifos, folders and /proc files are refused",
+            ),
+        );
     }
     Ok(real)
 }
@@ -176,8 +175,9 @@ pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
             )
             .with_hint(format!("import-csv loads: {}", tables::names().join(", "))));
         }
-        let path = locate(base, &entry.path, allow_outside).map_err(|(message, hint)| {
-            bad(manifest, line_of_nth(&text, "path", n), "path", message).with_hint(hint)
+        let path = locate(base, &entry.path, allow_outside).map_err(|e| CommandError {
+            message: at(manifest, line_of_nth(&text, "path", n), "path", &e.message),
+            ..e
         })?;
         files.push(ManifestFile {
             table: entry.table,
@@ -192,16 +192,6 @@ pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
     }
     files.sort_by_key(|f| tables::rank(&f.table));
     Ok(files)
-}
-
-/// The outcome of one file of a manifest.
-#[derive(Debug, Serialize)]
-pub struct FileOutcome {
-    pub file: String,
-    pub table: String,
-    pub rejects_file: String,
-    #[serde(flatten)]
-    pub outcome: Outcome,
 }
 
 /// The reject file of `file` unless told otherwise: `FILE.rejects.csv`.
@@ -228,57 +218,59 @@ fn rejects_path(file: &Path, dir: Option<&Path>, n: usize, jsonl: bool) -> PathB
     }
 }
 
-/// Imports `files` (in order) in one transaction on `conn`; `base` gives the
-/// run's options (mode, maxima, dry run); reject files go beside each file,
-/// or into `rejects_dir`. A file that exceeds a maximum rolls
-/// back everything and ends the run: its outcome is the last one.
+/// Imports `files` (in order) in one transaction on `conn`, with the run's
+/// `opts` (mode, maxima, dry run); reject files go beside each file, or
+/// into `rejects_dir`. A file that exceeds a maximum rolls back everything
+/// and ends the run: its outcome is the last one.
 pub async fn import_all(
     conn: &mut PgConnection,
     lookup: &mut PgConnection,
-    url: &RedactedUrl,
+    pg: &Pg,
     files: &[ManifestFile],
-    base: &Options,
+    opts: &Options,
     rejects_dir: Option<&Path>,
+    progress: &dyn Progress,
 ) -> Result<Vec<FileOutcome>> {
-    let mut memory = Memory {
-        more_files: true,
-        ..Memory::with_limit(base.memory_values)
-    };
+    let mut memory = Memory::with_limit(opts.memory_values);
+    memory.more_files = true;
     let tables: Vec<&str> = files.iter().map(|f| f.table.as_str()).collect();
-    want_parents(lookup, url, &tables, &mut memory).await?;
-    let err = |e| pg::error(url, e);
-    let jsonl = base.reject_format == super::rejects::RejectFormat::Jsonl;
-    let options: Vec<Options> = files
+    want_parents(lookup, pg, &tables, &mut memory).await?;
+    let err = |e| pg.error(e);
+    let jsonl = opts.reject_format == RejectFormat::Jsonl;
+    let jobs: Vec<FileJob> = files
         .iter()
         .enumerate()
-        .map(|(n, f)| Options {
-            file: f.path.clone(),
+        .map(|(n, f)| FileJob {
+            path: f.path.clone(),
             table: f.table.clone(),
             maps: f.maps.clone(),
-            delimiter: f.delimiter.unwrap_or(base.delimiter),
-            quote: f.quote.unwrap_or(base.quote),
+            delimiter: f.delimiter.unwrap_or(opts.delimiter),
+            quote: f.quote.unwrap_or(opts.quote),
             rejects: rejects_path(&f.path, rejects_dir, n, jsonl),
-            // The whole manifest is rolled back at the end of a dry run; each
-            // file must stay loaded until then, for the next files' keys.
-            dry_run: false,
-            ..base.clone()
         })
         .collect();
+    // The whole manifest is rolled back at the end of a dry run; each file
+    // must stay loaded until then, for the next files' keys.
+    let each = Options {
+        dry_run: false,
+        ..opts.clone()
+    };
     // Before the transaction: see `partitions` for why.
     let mut made = Vec::with_capacity(files.len());
-    for opts in &options {
-        made.push(partitions::prepare(conn, url, opts, base.dry_run).await?);
+    for job in &jobs {
+        made.push(partitions::prepare(conn, pg, opts, job, progress).await?);
     }
     let mut tx = conn.begin().await.map_err(err)?;
     let mut outcomes = Vec::with_capacity(files.len());
-    for ((f, opts), created) in files.iter().zip(&options).zip(made) {
-        let mut outcome = import(&mut tx, lookup, url, opts, &mut memory).await?;
+    for (job, created) in jobs.iter().zip(made) {
+        let mut outcome =
+            load::file(&mut tx, lookup, pg, &each, job, &mut memory, progress).await?;
         outcome.partitions_created = created;
         let aborted = outcome.aborted.is_some();
         outcomes.push(FileOutcome {
-            file: f.path.display().to_string(),
-            table: f.table.clone(),
-            rejects_file: opts.rejects.display().to_string(),
+            file: job.path.display().to_string(),
+            table: job.table.clone(),
+            rejects_file: job.rejects.display().to_string(),
             outcome,
         });
         if aborted {
@@ -289,7 +281,7 @@ pub async fn import_all(
             return Ok(outcomes);
         }
     }
-    if base.dry_run {
+    if opts.dry_run {
         tx.rollback().await.map_err(err)?;
     } else {
         tx.commit().await.map_err(err)?;

@@ -22,7 +22,7 @@
 //! its next run, and may have archived and dropped already; loading it would
 //! re-create that partition behind the rotation's back. Such a row is
 //! rejected (`past_retention`, [`PastRetention`]) and no partition is made
-//! for it, unless the run allows it (`--allow-past-retention`). `retain` alone
+//! for it, unless the run allows it ([`Retention::allow`]). `retain` alone
 //! decides, whatever `drop` says: a detached partition is out of the table
 //! either way. The cutoff is partition-rotate's own
 //! (`partition::plan::retention_cutoff`), judged at the run's start.
@@ -33,16 +33,15 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 
 use super::check::{parse_timestamp, Problem};
-use super::reader::{CsvSource, Record};
-use super::{input, Options};
+use super::options::{FileJob, Options};
+use super::reader::{input, CsvSource, Record};
 use crate::config::Policy;
 use crate::error::Result;
-use crate::output::progress;
 use crate::partition::naming::{partition_for, Period, RangePartition, PARTITIONED};
 use crate::partition::plan::retention_cutoff;
-use crate::secret::RedactedUrl;
+use crate::progress::{Progress, Unit};
 use crate::store::pg::partitions::ensure_range_partition;
-use crate::store::pg::{self, rotate};
+use crate::store::pg::{rotate, Pg};
 
 /// How far back the partitioned tables keep rows, as partition-rotate sees it.
 #[derive(Debug, Clone, Default)]
@@ -51,8 +50,11 @@ pub struct Retention {
     pub now: DateTime<Utc>,
     /// `partitions:` of the configuration.
     pub policies: BTreeMap<String, Policy>,
-    /// `--allow-past-retention`: rows of any age load.
+    /// Rows of any age load.
     pub allow: bool,
+    /// How the face says such rows can load anyway (it names the flag that
+    /// sets `allow`): the end of every `past_retention` reason.
+    pub waiver: String,
 }
 
 impl Retention {
@@ -82,8 +84,9 @@ impl Retention {
             cutoff,
             why: format!(
                 "{table} keeps {retain} {unit} (partitions.{table}.retain) as of {}, so partition-rotate \
-                 detaches this period; --allow-past-retention loads it anyway",
-                self.now.format("%Y-%m-%d %H:%M UTC")
+                 detaches this period; {}",
+                self.now.format("%Y-%m-%d %H:%M UTC"),
+                self.waiver
             ),
         })
     }
@@ -119,18 +122,19 @@ impl PastRetention {
     }
 }
 
-/// Creates the partitions the rows of `opts.file` need (in a dry run: lists
+/// Creates the partitions the rows of `job` need (in a dry run: lists
 /// them); returns their names. `conn` must not be inside a transaction.
 pub async fn prepare(
     conn: &mut PgConnection,
-    url: &RedactedUrl,
+    pg: &Pg,
     opts: &Options,
-    dry_run: bool,
+    job: &FileJob,
+    progress: &dyn Progress,
 ) -> Result<Vec<String>> {
-    let Some(&(parent, period)) = PARTITIONED.iter().find(|(t, _)| *t == opts.table) else {
+    let Some(&(parent, period)) = PARTITIONED.iter().find(|(t, _)| *t == job.table) else {
         return Ok(Vec::new());
     };
-    let err = |e| pg::error(url, e);
+    let err = |e| pg.error(e);
     // read_state prints bounds in the session's TimeZone.
     sqlx::raw_sql("SET TIME ZONE 'UTC'")
         .execute(&mut *conn)
@@ -153,10 +157,10 @@ pub async fn prepare(
             needed.entry(p.name.clone()).or_insert(p);
         }
     };
-    let mut source = CsvSource::open(&opts.file, opts.delimiter, opts.quote).map_err(input)?;
+    let mut source = CsvSource::open(&job.path, job.delimiter, job.quote).map_err(input)?;
     let header = source.header().map_err(input)?;
     let position = header.iter().position(|h| {
-        let target = opts
+        let target = job
             .maps
             .iter()
             .find(|(from, _)| from == h)
@@ -167,13 +171,13 @@ pub async fn prepare(
         // Without the column every row takes its default, now().
         None => need(Utc::now()),
         Some(i) => {
-            let bar = progress::throughput(source.size(), "bytes", opts.progress);
-            bar.set_message(format!(
+            progress.begin(source.size(), Unit::Bytes);
+            progress.note(&format!(
                 "{}: reading the partition keys",
-                opts.file.display()
+                job.path.display()
             ));
             let mut record = Record::default();
-            let mut rows: u64 = 0;
+            let (mut rows, mut shown) = (0u64, 0u64);
             while source.next(&mut record).map_err(input)? {
                 // An unreadable value is rejected by the import itself.
                 if let Some(at) = record.field(i).and_then(parse_timestamp) {
@@ -181,15 +185,16 @@ pub async fn prepare(
                 }
                 rows += 1;
                 if rows.is_multiple_of(65_536) {
-                    bar.set_position(source.position());
+                    progress.advance(source.position() - shown);
+                    shown = source.position();
                 }
             }
-            bar.finish_and_clear();
+            progress.end();
         }
     }
     let mut created = Vec::new();
     for p in needed.into_values() {
-        if dry_run {
+        if opts.dry_run {
             created.push(p.name);
             continue;
         }
@@ -233,6 +238,7 @@ mod tests {
             now: Utc.with_ymd_and_hms(2027, 3, 15, 0, 0, 0).unwrap(),
             policies: BTreeMap::from([("orders".to_string(), policy)]),
             allow,
+            waiver: "--allow-past-retention loads it anyway".to_string(),
         }
     }
 

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 
 use csv::{ByteRecord, ReaderBuilder};
 
+use crate::error::{CommandError, Remedy};
+
 /// A fault in the file itself (not in one row's values): exit 2.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
@@ -36,6 +38,25 @@ pub enum InputError {
         "{file}:{line}: unterminated quote: the quoted field opened on this line never closes"
     )]
     Unterminated { file: String, line: u64 },
+}
+
+/// A fault in the file as the command's error (exit 2), with what to do.
+pub(crate) fn input(e: InputError) -> CommandError {
+    let hint = match &e {
+        InputError::FieldCount { .. } => {
+            "every line needs as many fields as the header; quote fields that contain the delimiter"
+        }
+        InputError::Unterminated { .. } => {
+            return CommandError::usage(e.to_string()).with_remedy(Remedy::QuoteChar)
+        }
+        InputError::Utf8 { .. } => "convert the file first, e.g. `iconv -f LATIN1 -t UTF-8`",
+        InputError::Empty { .. } => "the first line must name the columns",
+        InputError::Io { .. } => "check the path and its permissions",
+        InputError::NotRegular { .. } => {
+            "export the data to a file first; devices, fifos, folders and /proc files are refused"
+        }
+    };
+    CommandError::usage(e.to_string()).with_hint(hint)
 }
 
 /// Keeps every byte the parser reads until the caller says it is done with it.

@@ -6,13 +6,12 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use clap::ValueEnum;
 use serde::Serialize;
 
 use super::check::Problem;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// How the reject file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RejectFormat {
     Csv,
     Jsonl,
@@ -95,13 +94,6 @@ impl RejectWriter {
                 serde_json::to_writer(&mut *w, &entry)?;
                 w.write_all(b"\n")
             }
-        }
-    }
-
-    pub fn finish(self) -> io::Result<()> {
-        match self {
-            RejectWriter::Csv(mut w) => w.flush(),
-            RejectWriter::Jsonl(mut w) => w.flush(),
         }
     }
 }

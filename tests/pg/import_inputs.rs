@@ -201,3 +201,42 @@ async fn a_path_that_is_not_a_regular_file_is_named_so() {
         );
     }
 }
+
+/// A reject file that cannot be written is the run failing (exit 5), not a
+/// problem found in the file nor a usage error: nothing is loaded, and the
+/// hint says where the path comes from.
+#[tokio::test]
+async fn a_reject_file_that_cannot_be_created_exits_5_and_loads_nothing() {
+    let db = TestDb::migrated("inputs_rejects").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("users.csv");
+    std::fs::write(
+        &file,
+        "phone,full_name\n+919800000001,Asha Rao\n+91980000000x,Bad Phone\n",
+    )
+    .unwrap();
+    let rejects = dir.path().join("no-such-folder").join("rejects.csv");
+    let out = db
+        .rez(&[
+            "--json",
+            "import-csv",
+            "--table",
+            "users",
+            file.to_str().unwrap(),
+            "--rejects",
+            rejects.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot create the reject file"), "{err}");
+    assert!(err.contains("--rejects PATH"), "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["error"]["exit_code"], 5, "{doc}");
+    let loaded: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut db.conn().await)
+        .await
+        .unwrap();
+    assert_eq!(loaded, 0);
+}

@@ -10,12 +10,19 @@
 //! The caller must check the rows the set-aside constraints would have
 //! checked (unique values, references): a violation surfaces only when the
 //! rebuild fails, as an error that rolls everything back.
+//!
+//! [`take_if_empty`] is the way in for a load that shares the database with
+//! readers (import-csv): it takes a table only if it is empty, and only the
+//! locks it is granted at once. Which scopes to try is the caller's
+//! decision; this module does the locking and the DDL, and never decides
+//! what a load may lock.
 
 use std::time::Duration;
 
 use sqlx::postgres::PgConnection;
+use sqlx::Connection;
 
-use super::{quote_ident, set_local};
+use super::{code, quote_ident, set_local, sqlstate};
 
 /// What to set aside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +150,87 @@ pub async fn set_aside(
     rebuild.extend(indexes);
     rebuild.extend(foreign);
     Ok(SetAside { rebuild })
+}
+
+/// Takes `table` (in `public`) for a load if it is empty: writers are
+/// locked out first (SHARE ROW EXCLUSIVE) so that it stays empty, then the
+/// first of the scopes `choose` picks that can be set aside is
+/// ([`set_aside`]). `choose` gets the tables whose foreign keys reference
+/// `table` (a wider scope locks them). None: the table holds rows, or no
+/// lock was granted in time.
+///
+/// Each lock is waited for at most `lock_timeout`: a DROP waiting behind a
+/// reader would queue every later query on the table behind it. A lock not
+/// granted in time only costs speed (each step runs in a savepoint that
+/// such a refusal rolls back): the keys stay, or all of the indexes, and
+/// the rows go into the indexed table as into one with rows. The session's
+/// own `lock_timeout` comes back after.
+pub async fn take_if_empty(
+    conn: &mut PgConnection,
+    table: &str,
+    lock_timeout: Duration,
+    choose: impl FnOnce(&[String]) -> &'static [Scope],
+) -> Result<Option<SetAside>, sqlx::Error> {
+    let wait = format!("{}ms", lock_timeout.as_millis());
+    let previous = set_local(conn, "lock_timeout", &wait).await?;
+    let taken = take_empty(conn, table, choose).await?;
+    // The COPY's foreign-key checks lock parent rows: they wait as before.
+    set_local(conn, "lock_timeout", &previous).await?;
+    Ok(taken)
+}
+
+fn lock_not_granted(e: &sqlx::Error) -> bool {
+    code(e).as_deref() == Some(sqlstate::LOCK_NOT_AVAILABLE)
+}
+
+/// [`take_if_empty`]'s work, each step in a savepoint that a lock not
+/// granted in time rolls back.
+async fn take_empty(
+    conn: &mut PgConnection,
+    table: &str,
+    choose: impl FnOnce(&[String]) -> &'static [Scope],
+) -> Result<Option<SetAside>, sqlx::Error> {
+    let quoted = format!("public.{}", quote_ident(table));
+    let mut step = Connection::begin(&mut *conn).await?;
+    let lock = format!("LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE");
+    match sqlx::raw_sql(&lock).execute(&mut *step).await {
+        Err(e) if lock_not_granted(&e) => {
+            step.rollback().await?;
+            return Ok(None);
+        }
+        other => other.map(|_| ())?,
+    }
+    let empty: bool = sqlx::query_scalar(&format!("SELECT NOT EXISTS (SELECT 1 FROM {quoted})"))
+        .fetch_one(&mut *step)
+        .await?;
+    if !empty {
+        step.commit().await?;
+        return Ok(None);
+    }
+    let children: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT conrelid::regclass::text FROM pg_constraint
+          WHERE contype = 'f' AND confrelid = format('public.%I', $1::text)::regclass",
+    )
+    .bind(table)
+    .fetch_all(&mut *step)
+    .await?;
+    for &scope in choose(&children) {
+        let mut attempt = Connection::begin(&mut *step).await?;
+        match set_aside(&mut attempt, &[table], scope).await {
+            Ok(set_aside) => {
+                attempt.commit().await?;
+                step.commit().await?;
+                return Ok(Some(set_aside));
+            }
+            Err(e) if lock_not_granted(&e) => {
+                tracing::info!("{quoted}: {scope:?} not set aside: {e}");
+                attempt.rollback().await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    step.commit().await?;
+    Ok(None)
 }
 
 impl SetAside {

@@ -18,6 +18,7 @@ pub mod promo;
 pub mod provision;
 pub mod reference;
 pub mod rotate;
+pub mod settings;
 pub mod snapshot;
 pub mod tools;
 
