@@ -1,44 +1,62 @@
 //! rez-db: provisions and maintains the ReZ platform's four datastores.
 //!
-//! How the pieces fit (read top to bottom):
-//! - `main.rs` parses the command line and calls [`run`]; nothing else.
-//! - [`cli`] declares the flags; [`config`] turns flags, environment and
-//!   `rez-db.yaml` into a [`config::Config`], the only place that reads the
-//!   environment; secrets live in [`config::RedactedUrl`].
-//! - [`commands`] holds one module per subcommand: an `Args` struct and an
-//!   `async fn run(&Ctx, &Args) -> Result<Report>`. Commands build reports and
-//!   never print; [`output`] renders a report as a table or JSON.
-//! - [`migration`] is pure: the embedded migration files, their checksums and
-//!   the plan of what to apply. [`store`] holds one adapter per datastore and
-//!   does all I/O; `store::lease` is the run lock kept inside MongoDB, Redis
-//!   and Elasticsearch (PostgreSQL's is `store::pg::lock`).
-//! - [`error`] defines [`error::CommandError`] and the exit-code contract;
-//!   [`redact`] scrubs every message on its way out (stderr, `--json`, the
-//!   operations log, log lines): secrets never leave, file content only as
-//!   the one field a message is about. [`yaml`] reads a user's YAML file
-//!   (configuration, manifest) within size and nesting bounds.
-//! - [`domain`] holds the business rules (money, coins, ledgers, orders,
-//!   offers), pure and synchronous; every command uses it.
-//! - [`definitions`] parses `mongo-indexes/`, `redis-layout.toml` and
-//!   `es-mappings/` (built in, or `--definitions DIR`) and compares them with
-//!   what a live store holds, purely; [`provision`] applies them through the
-//!   MongoDB, Redis and Elasticsearch adapters in [`store`]; [`search`] builds
-//!   the Elasticsearch documents from PostgreSQL for `reindex-es`.
-//! - [`backup`] writes and verifies backup directories (`manifest.json`
-//!   last) and drives pg_dump / pg_restore for `backup` and `restore`,
-//!   through `store::pg::tools`, which makes sure no such child outlives
-//!   rez-db; [`run`] waits for them after Ctrl-C or SIGTERM.
-//! - [`seed`] turns `seeds/*.yaml` and a (rng seed, clock) pair into rows,
-//!   through [`domain`]; only its loaders touch the database.
-//! - [`import`] checks CSV rows through [`domain`] and loads the good ones
-//!   with COPY for `import-csv`; refused rows go to a reject file.
-//! - [`expire`] expires promo coins past their expiry through
-//!   `domain::promo` and `domain::ledger`, honouring the application's Redis
-//!   wallet locks; [`audit`] adds and removes the audit triggers, compares
-//!   them with the policy and reads audit_log.
-//! - [`migrate`], [`status`] and [`rotate`] are the operations of `migrate`,
-//!   `status` and `partition-rotate`: options and store handles in, a report
-//!   out; a report whose run could not finish says so (`output::Render::failure`).
+//! # The map
+//!
+//! Six layers, each using only the layers below it; `tests/architecture.rs`
+//! reads every `crate::` and `super::` path of `src/` and fails, naming the
+//! file and the path, when one points the wrong way.
+//!
+//! - **Face**: `main.rs` (parse, log, runtime, exit code), this file ([`run`]:
+//!   Ctrl-C and SIGTERM, the operations log, dispatch), [`cli`] (the flags;
+//!   the words of every hint that names one: `cli::remedy_hint`), [`context`]
+//!   ([`Ctx`]: the configuration and the store handles, each opened once, on
+//!   first use) and [`commands`] (one file per subcommand: its `Args`, the
+//!   options it builds, the one operation it calls, the `Render` of the
+//!   report). *Invariant*: a command never holds an operation's logic, never
+//!   touches a store itself, never calls another command.
+//! - **Output**: [`output`] renders a report as a table or one JSON document,
+//!   and draws progress bars on a terminal. *Invariant*: it knows no operation.
+//! - **Operations**, one folder each: options, store handles and a
+//!   [`progress::Progress`] in, a serializable report out. *Invariant*: never
+//!   `Ctx`, a clap type, `output::` or one of rez-db's flag names (a way out
+//!   that names a flag is an [`error::Remedy`] the face words). An operation
+//!   may call another (restore calls provision and validate).
+//! - **Core**, pure and synchronous, no I/O: [`domain`] (the business rules:
+//!   money, coins, ledgers, orders, offers, promo lots; every integrity check,
+//!   import rule, seed and expiry computes through it), [`migration`]
+//!   (embedded files, checksums, the plan), [`definitions`] (the other stores'
+//!   definitions and the seed reference data, parsed and compared),
+//!   [`partition`] (naming, planning, archive naming), [`progress`].
+//! - **Stores**: [`store`], one adapter per datastore (`store::pg` with its
+//!   run locks, `store::lease` for the locks kept inside MongoDB, Redis and
+//!   Elasticsearch, `store::pg::tools` for pg_dump/pg_restore children that
+//!   never outlive rez-db). *Invariant*: never an operation, command, output
+//!   or flag.
+//! - **Bottom**: [`config`] (flags as `Overrides`, environment, `rez-db.yaml`;
+//!   never connects), [`secret`] (`RedactedUrl`; every message leaving the
+//!   process is redacted once, at the exits), [`error`] (`CommandError`, the
+//!   exit-code contract: 0 ok, 1 found problems, 2 usage, 3 unreachable, 4
+//!   lock held, 5 could not do its job, 130/143 signals, 255 a bug).
+//!
+//! # Where each command's operation lives
+//!
+//! | command | face | operation |
+//! |---|---|---|
+//! | `create` | `commands/create.rs` | [`provision`] (PostgreSQL: database, extensions, roles; the other stores from their definitions) |
+//! | `migrate`, `migrate status` | `commands/migrate.rs` | [`migrate`] (through `store::pg::migrator`, then [`provision`]) |
+//! | `seed` | `commands/seed.rs` | [`seed`] (`seed::run`: reference, synthetic, `--redis-only`) |
+//! | `import-csv` | `commands/import_csv.rs` | [`import`] (`import::run`) |
+//! | `validate` | `commands/validate.rs` | [`validate`] |
+//! | `partition-rotate` | `commands/partition_rotate.rs` | [`rotate`] (planned by [`partition`]) |
+//! | `expire-coins` | `commands/expire_coins.rs` | [`expire`] |
+//! | `audit` | `commands/audit.rs` | [`audit`] |
+//! | `reindex-es` | `commands/reindex_es.rs` | [`search`] (`search::reindex::run`) |
+//! | `backup`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (restore in `backup::restore`, calling [`provision`] and [`validate`]) |
+//! | `status` | `commands/status.rs` | [`status`] |
+//!
+//! Every mutating run is recorded by [`oplog`] in `rez_meta.operations`.
+//! What the refactoring of issue 13 has not moved yet is listed, file by
+//! file, in `NOT_YET_MOVED` of `tests/architecture.rs`.
 
 pub mod audit;
 pub mod backup;
