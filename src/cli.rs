@@ -2,12 +2,14 @@
 //! the list of subcommands. Each subcommand's own `Args` lives beside its code
 //! in `commands/`; its doc comments are the `--help` text.
 
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Overrides, StoreKind};
 use crate::error::{CommandError, Remedy};
+use crate::provision::ObjectRow;
 
 use crate::commands::import_csv::ImportCsvArgs;
 
@@ -136,6 +138,7 @@ pub fn remedy_hint(remedy: Remedy) -> String {
             };
             format!("point rez-db elsewhere with {flag}, {env} or {key} in rez-db.yaml{leave_out}")
         }
+        Remedy::FixDrift => "fix with `rez-db migrate --fix-drift`".to_string(),
     }
 }
 
@@ -144,6 +147,51 @@ pub fn word_remedies(mut err: CommandError) -> CommandError {
     let worded: Vec<String> = err.remedies.drain(..).map(remedy_hint).collect();
     err.hints.extend(worded);
     err
+}
+
+/// An object row's detail with its remedy worded, as a report shows it.
+pub fn object_detail(detail: &str, remedy: Remedy) -> String {
+    match remedy {
+        Remedy::FixDrift => format!("{detail} (fix with --fix-drift)"),
+        other => format!("{detail} ({})", remedy_hint(other)),
+    }
+}
+
+/// The rows with their remedies worded into their details, before the
+/// report is printed either way (table or `--json`).
+pub fn word_object_remedies(rows: &mut [ObjectRow]) {
+    for row in rows {
+        if let Some(remedy) = row.remedy.take() {
+            row.detail = Some(object_detail(
+                row.detail.as_deref().unwrap_or_default(),
+                remedy,
+            ));
+        }
+    }
+}
+
+/// Asks on the terminal before `action` (e.g. "drop"); without one, refuses
+/// (CI must pass --yes). Operations never ask: `create` and `restore` hand
+/// them this question as their confirmation.
+pub fn confirm(question: &str, action: &str) -> Result<(), CommandError> {
+    let refuse = || {
+        CommandError::usage(format!("refusing to {action} without confirmation"))
+            .with_hint(format!("pass --yes to {action} without asking"))
+    };
+    if !io::stdin().is_terminal() {
+        return Err(refuse().with_hint("stdin is not a terminal, so rez-db cannot ask"));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = io::stderr().flush();
+    let mut answer = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|_| refuse())?;
+    match answer.trim() {
+        "y" | "Y" | "yes" => Ok(()),
+        _ => Err(refuse()),
+    }
 }
 
 /// A parsed `--only` list (one flag value holding several stores).
@@ -259,5 +307,28 @@ impl Command {
             Command::Restore(args) => Some(&args.lock),
             Command::Status(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::Action;
+
+    #[test]
+    fn the_remedies_of_object_rows_are_worded_once_in_place() {
+        let mut rows = vec![
+            ObjectRow::new(StoreKind::Mongodb, "index", "logs.ts_-1", Action::Drift)
+                .with_detail("expireAfterSeconds 1s (file) vs 2s (server)")
+                .with_remedy(Remedy::FixDrift),
+            ObjectRow::new(StoreKind::Redis, "layout", "rez-db:layout", Action::Exists),
+        ];
+        word_object_remedies(&mut rows);
+        word_object_remedies(&mut rows);
+        assert_eq!(
+            rows[0].detail.as_deref(),
+            Some("expireAfterSeconds 1s (file) vs 2s (server) (fix with --fix-drift)")
+        );
+        assert_eq!(rows[1].detail, None);
     }
 }

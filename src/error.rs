@@ -47,13 +47,16 @@ impl ErrorKind {
 
 /// A way out that names rez-db's flags. Only the face knows the flags, so an
 /// operation or a store adapter says which remedy applies and the face words
-/// it (`cli::remedy_hint`) before the error is shown.
+/// it (`cli::remedy_hint`) before the error, or the report row that carries
+/// it, is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Remedy {
     /// Wait for another run's lock or lease (`--lock-wait`).
     LockWait,
     /// Point rez-db at another server of this store, or leave it out (`--only`).
     Relocate(StoreKind),
+    /// An object differs from its definition file (`migrate --fix-drift`).
+    FixDrift,
 }
 
 /// A failed command: what went wrong and what the user can do about it.

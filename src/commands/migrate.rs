@@ -156,7 +156,7 @@ impl Render for MigrateReport {
                 writeln!(out, "-- migration {:04}_{}.sql ({tx})", p.version, p.name)?;
                 writeln!(out, "{}\n", p.sql.as_deref().unwrap_or_default().trim_end())?;
             }
-            crate::provision::render(&self.stores, out)?;
+            crate::commands::render::objects(&self.stores, out)?;
             return writeln!(
                 out,
                 "-- dry run: {} pending, nothing was changed on {}",
@@ -195,7 +195,7 @@ impl Render for MigrateReport {
                 writeln!(out, "pending: {:04}_{}.sql", p.version, p.name)?;
             }
         }
-        crate::provision::render(&self.stores, out)?;
+        crate::commands::render::objects(&self.stores, out)?;
         if self.database.is_empty() {
             return Ok(());
         }
@@ -261,6 +261,7 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<MigrateReport> {
             lock_wait: ctx.config.lock_wait,
         };
         report.stores = crate::provision::apply(&mut conns, &defs, options).await?;
+        crate::cli::word_object_remedies(&mut report.stores);
     }
     Ok(report)
 }
@@ -371,7 +372,7 @@ impl Render for StatusReport {
         if !self.database.is_empty() {
             self.postgres(out)?;
         }
-        crate::provision::render(&self.stores, out)
+        crate::commands::render::objects(&self.stores, out)
     }
 
     fn has_problems(&self) -> bool {
@@ -438,6 +439,7 @@ pub async fn status(ctx: &Ctx, _args: &MigrateArgs) -> Result<StatusReport> {
             ..Options::default()
         };
         report.stores = crate::provision::apply(&mut conns, &defs, options).await?;
+        crate::cli::word_object_remedies(&mut report.stores);
     }
     Ok(report)
 }

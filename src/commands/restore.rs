@@ -379,7 +379,7 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<RestoreReport> {
             occupied.join(" and "),
             args.from.display()
         );
-        crate::commands::create::confirm(&question, "replace data")?;
+        crate::cli::confirm(&question, "replace data")?;
     }
     let mut restored_pg = false;
     for p in prepared {
