@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{Overrides, StoreKind};
 use crate::error::{CommandError, Remedy};
 use crate::provision::ObjectRow;
+use crate::validate::CheckResult;
 
 use crate::commands::import_csv::ImportCsvArgs;
 
@@ -139,6 +140,7 @@ pub fn remedy_hint(remedy: Remedy) -> String {
             format!("point rez-db elsewhere with {flag}, {env} or {key} in rez-db.yaml{leave_out}")
         }
         Remedy::FixDrift => "fix with `rez-db migrate --fix-drift`".to_string(),
+        Remedy::RebuildDerived => "run `rez-db seed --redis-only`".to_string(),
     }
 }
 
@@ -166,6 +168,19 @@ pub fn word_object_remedies(rows: &mut [ObjectRow]) {
                 row.detail.as_deref().unwrap_or_default(),
                 remedy,
             ));
+        }
+    }
+}
+
+/// The checks' violations with their remedies worded into what was found.
+pub fn word_violation_remedies(checks: &mut [CheckResult]) {
+    for v in checks.iter_mut().flat_map(|c| c.shown.iter_mut()) {
+        if let Some(remedy) = v.remedy.take() {
+            let sep = match remedy {
+                Remedy::FixDrift => "; ",
+                _ => ": ",
+            };
+            v.actual = format!("{}{sep}{}", v.actual, remedy_hint(remedy));
         }
     }
 }
@@ -314,9 +329,10 @@ impl Command {
 mod tests {
     use super::*;
     use crate::provision::Action;
+    use crate::validate::{Severity, Violation};
 
     #[test]
-    fn the_remedies_of_object_rows_are_worded_once_in_place() {
+    fn the_remedies_of_report_rows_are_worded_once_in_place() {
         let mut rows = vec![
             ObjectRow::new(StoreKind::Mongodb, "index", "logs.ts_-1", Action::Drift)
                 .with_detail("expireAfterSeconds 1s (file) vs 2s (server)")
@@ -330,5 +346,34 @@ mod tests {
             Some("expireAfterSeconds 1s (file) vs 2s (server) (fix with --fix-drift)")
         );
         assert_eq!(rows[1].detail, None);
+
+        let found = |actual: &str, remedy| Violation {
+            table: "t".into(),
+            entity: "e".into(),
+            expected: "x".into(),
+            actual: actual.into(),
+            remedy: Some(remedy),
+        };
+        let mut checks = vec![CheckResult {
+            id: "c",
+            severity: Severity::Error,
+            description: "d",
+            violations: 2,
+            shown: vec![
+                found("sparse false (file) vs true (server)", Remedy::FixDrift),
+                found("no such key", Remedy::RebuildDerived),
+            ],
+            elapsed_ms: 0,
+        }];
+        word_violation_remedies(&mut checks);
+        word_violation_remedies(&mut checks);
+        let actual: Vec<&str> = checks[0].shown.iter().map(|v| v.actual.as_str()).collect();
+        assert_eq!(
+            actual,
+            [
+                "sparse false (file) vs true (server); fix with `rez-db migrate --fix-drift`",
+                "no such key: run `rez-db seed --redis-only`",
+            ]
+        );
     }
 }

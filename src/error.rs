@@ -57,6 +57,9 @@ pub enum Remedy {
     Relocate(StoreKind),
     /// An object differs from its definition file (`migrate --fix-drift`).
     FixDrift,
+    /// The Redis structures derived from PostgreSQL are missing or wrong
+    /// (`seed --redis-only`).
+    RebuildDerived,
 }
 
 /// A failed command: what went wrong and what the user can do about it.

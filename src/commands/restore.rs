@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use crate::backup::{self, manifest::StoreEntry, postgres};
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::commands::create::CreateArgs;
-use crate::commands::validate::{ValidateArgs, ValidateReport};
+use crate::commands::validate::ValidateArgs;
 use crate::config::StoreKind;
 use crate::error::{CommandError, Result};
 use crate::output::{table, Render};
@@ -93,7 +93,7 @@ pub struct RestoreReport {
     pub backup_finished_at: DateTime<Utc>,
     pub stores: Vec<RestoreRow>,
     /// `validate` on the restored database; absent on a dry run.
-    pub validation: Option<ValidateReport>,
+    pub validation: Option<crate::validate::Report>,
 }
 
 #[derive(Debug, Serialize)]
