@@ -139,6 +139,18 @@ pub fn remedy_hint(remedy: Remedy) -> String {
             };
             format!("point rez-db elsewhere with {flag}, {env} or {key} in rez-db.yaml{leave_out}")
         }
+        Remedy::ReplaceBackup => {
+            "choose a new directory, or pass --force to replace the backup in it".to_string()
+        }
+        Remedy::ReplaceTarget => {
+            "restore into a new database (--database-url) or prefix, or pass --force to replace it"
+                .to_string()
+        }
+        Remedy::RestoreAgain => {
+            "the database is partly restored: fix the cause and run restore again with --force"
+                .to_string()
+        }
+        Remedy::OnlyStoresOfBackup => "pass --only with the stores the backup holds".to_string(),
         Remedy::FixDrift => "fix with `rez-db migrate --fix-drift`".to_string(),
         Remedy::RebuildDerived => "run `rez-db seed --redis-only`".to_string(),
     }

@@ -55,6 +55,14 @@ pub enum Remedy {
     LockWait,
     /// Point rez-db at another server of this store, or leave it out (`--only`).
     Relocate(StoreKind),
+    /// A backup directory is not empty: another one, or replace it (`backup --force`).
+    ReplaceBackup,
+    /// A restore's target holds data: another target, or replace it (`restore --force`).
+    ReplaceTarget,
+    /// A restore stopped half-way: run it again over what it left (`restore --force`).
+    RestoreAgain,
+    /// The backup lacks a selected store: select only those it holds (`--only`).
+    OnlyStoresOfBackup,
     /// An object differs from its definition file (`migrate --fix-drift`).
     FixDrift,
     /// The Redis structures derived from PostgreSQL are missing or wrong
