@@ -2,12 +2,15 @@
 //! the list of subcommands. Each subcommand's own `Args` lives beside its code
 //! in `commands/`; its doc comments are the `--help` text.
 
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Overrides, StoreKind};
 use crate::error::{CommandError, Remedy};
+use crate::provision::ObjectRow;
+use crate::validate::CheckResult;
 
 use crate::commands::import_csv::ImportCsvArgs;
 
@@ -170,6 +173,20 @@ pub fn remedy_hint(remedy: Remedy) -> String {
         }
         Remedy::MapRequired => "add the column, or --map the file's name for it".to_string(),
         Remedy::AllowPastRetention => "--allow-past-retention loads it anyway".to_string(),
+        Remedy::ReplaceBackup => {
+            "choose a new directory, or pass --force to replace the backup in it".to_string()
+        }
+        Remedy::ReplaceTarget => {
+            "restore into a new database (--database-url) or prefix, or pass --force to replace it"
+                .to_string()
+        }
+        Remedy::RestoreAgain => {
+            "the database is partly restored: fix the cause and run restore again with --force"
+                .to_string()
+        }
+        Remedy::OnlyStoresOfBackup => "pass --only with the stores the backup holds".to_string(),
+        Remedy::FixDrift => "fix with `rez-db migrate --fix-drift`".to_string(),
+        Remedy::RebuildDerived => "run `rez-db seed --redis-only`".to_string(),
     }
 }
 
@@ -178,6 +195,64 @@ pub fn word_remedies(mut err: CommandError) -> CommandError {
     let worded: Vec<String> = err.remedies.drain(..).map(remedy_hint).collect();
     err.hints.extend(worded);
     err
+}
+
+/// An object row's detail with its remedy worded, as a report shows it.
+pub fn object_detail(detail: &str, remedy: Remedy) -> String {
+    match remedy {
+        Remedy::FixDrift => format!("{detail} (fix with --fix-drift)"),
+        other => format!("{detail} ({})", remedy_hint(other)),
+    }
+}
+
+/// The rows with their remedies worded into their details, before the
+/// report is printed either way (table or `--json`).
+pub fn word_object_remedies(rows: &mut [ObjectRow]) {
+    for row in rows {
+        if let Some(remedy) = row.remedy.take() {
+            row.detail = Some(object_detail(
+                row.detail.as_deref().unwrap_or_default(),
+                remedy,
+            ));
+        }
+    }
+}
+
+/// The checks' violations with their remedies worded into what was found.
+pub fn word_violation_remedies(checks: &mut [CheckResult]) {
+    for v in checks.iter_mut().flat_map(|c| c.shown.iter_mut()) {
+        if let Some(remedy) = v.remedy.take() {
+            let sep = match remedy {
+                Remedy::FixDrift => "; ",
+                _ => ": ",
+            };
+            v.actual = format!("{}{sep}{}", v.actual, remedy_hint(remedy));
+        }
+    }
+}
+
+/// Asks on the terminal before `action` (e.g. "drop"); without one, refuses
+/// (CI must pass --yes). Operations never ask: `create` and `restore` hand
+/// them this question as their confirmation.
+pub fn confirm(question: &str, action: &str) -> Result<(), CommandError> {
+    let refuse = || {
+        CommandError::usage(format!("refusing to {action} without confirmation"))
+            .with_hint(format!("pass --yes to {action} without asking"))
+    };
+    if !io::stdin().is_terminal() {
+        return Err(refuse().with_hint("stdin is not a terminal, so rez-db cannot ask"));
+    }
+    eprint!("{question} [y/N] ");
+    let _ = io::stderr().flush();
+    let mut answer = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|_| refuse())?;
+    match answer.trim() {
+        "y" | "Y" | "yes" => Ok(()),
+        _ => Err(refuse()),
+    }
 }
 
 /// A parsed `--only` list (one flag value holding several stores).
@@ -293,5 +368,58 @@ impl Command {
             Command::Restore(args) => Some(&args.lock),
             Command::Status(_) => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provision::Action;
+    use crate::validate::{Severity, Violation};
+
+    #[test]
+    fn the_remedies_of_report_rows_are_worded_once_in_place() {
+        let mut rows = vec![
+            ObjectRow::new(StoreKind::Mongodb, "index", "logs.ts_-1", Action::Drift)
+                .with_detail("expireAfterSeconds 1s (file) vs 2s (server)")
+                .with_remedy(Remedy::FixDrift),
+            ObjectRow::new(StoreKind::Redis, "layout", "rez-db:layout", Action::Exists),
+        ];
+        word_object_remedies(&mut rows);
+        word_object_remedies(&mut rows);
+        assert_eq!(
+            rows[0].detail.as_deref(),
+            Some("expireAfterSeconds 1s (file) vs 2s (server) (fix with --fix-drift)")
+        );
+        assert_eq!(rows[1].detail, None);
+
+        let found = |actual: &str, remedy| Violation {
+            table: "t".into(),
+            entity: "e".into(),
+            expected: "x".into(),
+            actual: actual.into(),
+            remedy: Some(remedy),
+        };
+        let mut checks = vec![CheckResult {
+            id: "c",
+            severity: Severity::Error,
+            description: "d",
+            violations: 2,
+            shown: vec![
+                found("sparse false (file) vs true (server)", Remedy::FixDrift),
+                found("no such key", Remedy::RebuildDerived),
+            ],
+            elapsed_ms: 0,
+        }];
+        word_violation_remedies(&mut checks);
+        word_violation_remedies(&mut checks);
+        let actual: Vec<&str> = checks[0].shown.iter().map(|v| v.actual.as_str()).collect();
+        assert_eq!(
+            actual,
+            [
+                "sparse false (file) vs true (server); fix with `rez-db migrate --fix-drift`",
+                "no such key: run `rez-db seed --redis-only`",
+            ]
+        );
     }
 }

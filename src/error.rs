@@ -47,7 +47,8 @@ impl ErrorKind {
 
 /// A way out that names rez-db's flags. Only the face knows the flags, so an
 /// operation or a store adapter says which remedy applies and the face words
-/// it (`cli::remedy_hint`) before the error is shown.
+/// it (`cli::remedy_hint`) before the error, or the report row that carries
+/// it, is shown.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remedy {
     /// Wait for another run's lock or lease (`--lock-wait`).
@@ -87,6 +88,19 @@ pub enum Remedy {
     /// Load rows older than their table's retention anyway
     /// (`--allow-past-retention`): the end of a `past_retention` reason.
     AllowPastRetention,
+    /// A backup directory is not empty: another one, or replace it (`backup --force`).
+    ReplaceBackup,
+    /// A restore's target holds data: another target, or replace it (`restore --force`).
+    ReplaceTarget,
+    /// A restore stopped half-way: run it again over what it left (`restore --force`).
+    RestoreAgain,
+    /// The backup lacks a selected store: select only those it holds (`--only`).
+    OnlyStoresOfBackup,
+    /// An object differs from its definition file (`migrate --fix-drift`).
+    FixDrift,
+    /// The Redis structures derived from PostgreSQL are missing or wrong
+    /// (`seed --redis-only`).
+    RebuildDerived,
 }
 
 /// A failed command: what went wrong and what the user can do about it.

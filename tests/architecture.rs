@@ -418,7 +418,9 @@ fn calls_another_command(file: &Path, code: &str) -> Option<String> {
         }
         used.extend(first_segments(&code[i + "super::".len()..]));
     }
-    used.into_iter().find(|m| m != own && m != "super")
+    // `commands::render` is no command: the renderings commands share.
+    used.into_iter()
+        .find(|m| m != own && m != "super" && m != "render")
 }
 
 fn layer_of_file(file: &Path) -> Layer {

@@ -1,30 +1,40 @@
-//! `backup` and `restore`: one directory per backup, one folder per store,
-//! and `manifest.json` written last (see [`manifest`]).
+//! The `backup` and `restore` operations: one directory per backup, one
+//! folder per store, and `manifest.json` written last (see [`manifest`]).
 //!
-//! A backup never changes a datastore. A restore verifies the whole backup
-//! (manifest, sizes, SHA-256, no stray files) before it touches anything,
-//! and replaces a database only when it is empty or `--force` was given.
+//! A backup ([`run`]) never changes a datastore. A restore ([`restore::run`])
+//! verifies the whole backup (manifest, sizes, SHA-256, no stray files)
+//! before it touches anything, and replaces a database only when it is
+//! empty or its caller allows it.
 //!
-//! All four stores are implemented; each lives in its own module.
+//! All four stores are implemented; each lives in its own module. An
+//! operation: options and store handles in, a report out; it never sees the
+//! command line or the context, never asks on a terminal and never renders.
 
 pub mod es;
 pub mod manifest;
 pub mod mongo;
 pub mod postgres;
 pub mod redis;
+pub mod restore;
 pub mod stream;
 
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 use crate::config::StoreKind;
-use crate::error::{CommandError, Result};
-use crate::store::pg;
+use crate::error::{CommandError, Remedy, Result};
+use crate::progress::{Progress, Unit};
+use crate::store::es::Es;
+use crate::store::mongo::Mongo;
 use crate::store::pg::lock::{self, LockScope, Mode};
-use crate::Ctx;
+use crate::store::pg::{history, Pg};
+use crate::store::redis::Redis;
+use crate::store::Connections;
 use manifest::{FileEntry, Manifest, StoreEntry, VerifyError};
 use stream::Compression;
 
@@ -38,9 +48,70 @@ pub fn folder(store: StoreKind) -> &'static str {
     }
 }
 
+/// What `backup` is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The backup directory; it must be empty or absent unless `force`.
+    pub dir: PathBuf,
+    /// The stores to back up, in this order.
+    pub stores: Vec<StoreKind>,
+    /// Replace the backup already in `dir` (its manifest is removed first).
+    pub force: bool,
+    pub compression: Compression,
+    /// How long to wait for a conflicting PostgreSQL lock before exit 4.
+    pub lock_wait: Duration,
+}
+
+/// A finished backup: where, and its manifest.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub directory: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// `backup`: dumps each store of `options.stores` into `options.dir`, from
+/// `pg` and the connections of `conns` (each selected store must be
+/// connected there), and writes the manifest last.
+pub async fn run(
+    pg: &Pg,
+    conns: &Connections,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report> {
+    let (dir, compression) = (&options.dir, options.compression);
+    prepare_dir(dir, &options.stores, options.force)?;
+    let started_at = Utc::now();
+    progress.begin(options.stores.len() as u64, Unit::Steps);
+    let mut entries = Vec::new();
+    for store in &options.stores {
+        progress.note(&format!("{}: dumping", store.as_str()));
+        entries.push(match store {
+            StoreKind::Postgres => backup_postgres(pg, dir, compression, options.lock_wait).await?,
+            StoreKind::Redis => backup_redis(connected(&conns.redis)?, dir, compression).await?,
+            StoreKind::Mongodb => backup_mongo(connected(&conns.mongo)?, dir, compression).await?,
+            StoreKind::Elasticsearch => backup_es(connected(&conns.es)?, dir, compression).await?,
+        });
+        progress.advance(1);
+    }
+    progress.end();
+    let manifest = finish(dir, started_at, entries)?;
+    Ok(Report {
+        directory: dir.clone(),
+        manifest,
+    })
+}
+
+/// The handle of a selected store, which its caller connected.
+pub(crate) fn connected<T>(handle: &Option<T>) -> Result<&T> {
+    handle
+        .as_ref()
+        .ok_or_else(|| CommandError::bug("a selected store was not connected"))
+}
+
 /// Prepares `dir` for a new backup: refuses a non-empty directory unless
 /// `force`; with `force`, removes the old manifest FIRST (so the old backup
 /// is recognisably incomplete from then on) and the store folders we write.
+/// A directory that cannot be read, cleared or created is exit 5.
 pub fn prepare_dir(dir: &Path, stores: &[StoreKind], force: bool) -> Result<()> {
     let io = |what: &str, path: &Path, e: std::io::Error| {
         CommandError::failed(format!("cannot {what} {}: {e}", path.display()))
@@ -55,7 +126,7 @@ pub fn prepare_dir(dir: &Path, stores: &[StoreKind], force: bool) -> Result<()> 
             "{} is not empty: refusing to write a backup over it",
             dir.display()
         ))
-        .with_hint("choose a new directory, or pass --force to replace the backup in it"));
+        .with_remedy(Remedy::ReplaceBackup));
     }
     if non_empty {
         for name in [
@@ -89,30 +160,30 @@ async fn blocking<T: Send + 'static>(
 
 /// Dumps PostgreSQL into `dir/postgres` and describes what was written.
 pub async fn backup_postgres(
-    ctx: &Ctx,
+    pg: &Pg,
     dir: &Path,
     compression: Compression,
+    wait: Duration,
 ) -> Result<StoreEntry> {
-    let url = ctx.config.database_url.clone();
+    let url = &pg.url;
     let started_at = Utc::now();
-    let mut conn = pg::connect(&url, ctx.config.connect_timeout).await?;
-    let err = |e| pg::error(&url, e);
+    let mut conn = pg.connect().await?;
+    let err = |e| pg.error(e);
     let (server, major) = postgres::server_version(&mut conn).await.map_err(err)?;
     postgres::check_tool("pg_dump", &server, major).map_err(CommandError::usage)?;
     // Held until pg_dump has finished (see `pg::lock`): shared with other
     // backups, exclusive for loads that set indexes aside and for rotation.
-    let wait = ctx.config.lock_wait;
     for scope in [LockScope::Data, LockScope::Partitions] {
-        lock::acquire_in(&mut conn, &url, scope, Mode::Shared, wait).await?;
+        lock::acquire_in(&mut conn, url, scope, Mode::Shared, wait).await?;
     }
-    let migrations: Vec<i64> = pg::history::read(&mut conn)
+    let migrations: Vec<i64> = history::read(&mut conn)
         .await
         .map_err(err)?
         .iter()
         .map(|a| a.version)
         .collect();
     let target = dir.join(folder(StoreKind::Postgres));
-    postgres::dump(&url, &target, compression)
+    postgres::dump(url, &target, compression)
         .await
         .map_err(CommandError::failed)?;
     drop(conn);
@@ -165,16 +236,14 @@ async fn describe(dir: &Path, dumped: Dumped) -> Result<StoreEntry> {
     })
 }
 
-/// Connects to Redis under the configured key prefix.
-pub async fn connect_redis(ctx: &Ctx) -> Result<crate::store::redis::Redis> {
-    let c = &ctx.config;
-    crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout).await
-}
-
 /// Dumps every key under the Redis prefix into `dir/redis/keys.bin` (`.gz`).
-pub async fn backup_redis(ctx: &Ctx, dir: &Path, compression: Compression) -> Result<StoreEntry> {
+pub async fn backup_redis(
+    redis: &Redis,
+    dir: &Path,
+    compression: Compression,
+) -> Result<StoreEntry> {
     let started_at = Utc::now();
-    let mut r = connect_redis(ctx).await?;
+    let mut r = redis.clone();
     let info = r.server_info().await?;
     let layout = r.layout_marker().await?;
     let name = folder(StoreKind::Redis);
@@ -191,7 +260,7 @@ pub async fn backup_redis(ctx: &Ctx, dir: &Path, compression: Compression) -> Re
         dir,
         Dumped {
             store: StoreKind::Redis,
-            source: prefixed("key", &ctx.config.redis_key_prefix),
+            source: prefixed("key", r.prefix()),
             server_version: format!("{} {}", info.product, info.version),
             compression,
             schema_version: layout.and_then(|(version, _, _)| version.parse().ok()),
@@ -202,18 +271,12 @@ pub async fn backup_redis(ctx: &Ctx, dir: &Path, compression: Compression) -> Re
     .await
 }
 
-/// Connects to the MongoDB database of the configured URI.
-pub async fn connect_mongo(ctx: &Ctx) -> Result<crate::store::mongo::Mongo> {
-    crate::store::mongo::connect(&ctx.config.mongodb_uri, ctx.config.connect_timeout).await
-}
-
 /// Dumps every collection into `dir/mongo/<db>/`, the mongodump layout.
-pub async fn backup_mongo(ctx: &Ctx, dir: &Path, compression: Compression) -> Result<StoreEntry> {
+pub async fn backup_mongo(m: &Mongo, dir: &Path, compression: Compression) -> Result<StoreEntry> {
     let started_at = Utc::now();
-    let m = connect_mongo(ctx).await?;
     let info = m.server_info().await?;
     let name = folder(StoreKind::Mongodb);
-    mongo::dump(&m, &dir.join(name), compression).await?;
+    mongo::dump(m, &dir.join(name), compression).await?;
     describe(
         dir,
         Dumped {
@@ -229,24 +292,17 @@ pub async fn backup_mongo(ctx: &Ctx, dir: &Path, compression: Compression) -> Re
     .await
 }
 
-/// Connects to Elasticsearch under the configured index prefix.
-pub async fn connect_es(ctx: &Ctx) -> Result<crate::store::es::Es> {
-    let c = &ctx.config;
-    crate::store::es::connect(&c.elasticsearch_url, &c.es_index_prefix, c.connect_timeout).await
-}
-
 /// Dumps every index under the prefix into `dir/elasticsearch/`.
-pub async fn backup_es(ctx: &Ctx, dir: &Path, compression: Compression) -> Result<StoreEntry> {
+pub async fn backup_es(e: &Es, dir: &Path, compression: Compression) -> Result<StoreEntry> {
     let started_at = Utc::now();
-    let e = connect_es(ctx).await?;
     let info = e.server_info().await?;
     let name = folder(StoreKind::Elasticsearch);
-    es::dump(&e, &dir.join(name), compression).await?;
+    es::dump(e, &dir.join(name), compression).await?;
     describe(
         dir,
         Dumped {
             store: StoreKind::Elasticsearch,
-            source: prefixed("index", &ctx.config.es_index_prefix),
+            source: prefixed("index", e.prefix()),
             server_version: format!("{} {}", info.product, info.version),
             compression,
             schema_version: None,

@@ -1,18 +1,17 @@
 //! `rez-db backup`: dump the selected stores into a new directory and write
-//! its manifest last. Reads the datastores, never changes them.
+//! its manifest last. Reads the datastores, never changes them. The work is
+//! `crate::backup::run`'s; this file builds its options and renders the report.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use chrono::Utc;
 use clap::Args;
-use serde::Serialize;
 
-use crate::backup::{self, manifest::Manifest, stream::Compression};
+use crate::backup::{self, stream::Compression};
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
-use crate::config::StoreKind;
 use crate::error::Result;
-use crate::output::{progress, table, Render};
+use crate::output::progress::Bars;
+use crate::output::{table, Render};
 use crate::Ctx;
 
 /// Back up the datastores into DIR, verifiably.
@@ -66,13 +65,7 @@ pub struct BackupArgs {
     pub compress: bool,
 }
 
-#[derive(Debug, Serialize)]
-pub struct BackupReport {
-    pub directory: PathBuf,
-    pub manifest: Manifest,
-}
-
-impl Render for BackupReport {
+impl Render for backup::Report {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut t = table([
             "store",
@@ -102,28 +95,14 @@ impl Render for BackupReport {
     }
 }
 
-pub async fn run(ctx: &Ctx, args: &BackupArgs) -> Result<BackupReport> {
-    let stores = &ctx.config.stores;
-    let compression = Compression::from_flag(args.compress);
-    backup::prepare_dir(&args.to, stores, args.force)?;
-    let started_at = Utc::now();
-    let bar = progress::steps(stores.len() as u64, ctx.progress);
-    let mut entries = Vec::new();
-    for store in stores {
-        bar.set_message(format!("{}: dumping", store.as_str()));
-        bar.tick();
-        entries.push(match store {
-            StoreKind::Postgres => backup::backup_postgres(ctx, &args.to, compression).await?,
-            StoreKind::Redis => backup::backup_redis(ctx, &args.to, compression).await?,
-            StoreKind::Mongodb => backup::backup_mongo(ctx, &args.to, compression).await?,
-            StoreKind::Elasticsearch => backup::backup_es(ctx, &args.to, compression).await?,
-        });
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let manifest = backup::finish(&args.to, started_at, entries)?;
-    Ok(BackupReport {
-        directory: args.to.clone(),
-        manifest,
-    })
+pub async fn run(ctx: &Ctx, args: &BackupArgs) -> Result<backup::Report> {
+    let options = backup::Options {
+        dir: args.to.clone(),
+        stores: ctx.config.stores.clone(),
+        force: args.force,
+        compression: Compression::from_flag(args.compress),
+        lock_wait: ctx.config.lock_wait,
+    };
+    let conns = ctx.connections().await?;
+    backup::run(&ctx.pg(), &conns, &options, &Bars::new(ctx.progress)).await
 }

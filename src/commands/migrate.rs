@@ -111,8 +111,7 @@ impl Render for MigrateReport {
                 writeln!(out, "-- migration {:04}_{}.sql ({tx})", p.version, p.name)?;
                 writeln!(out, "{}\n", p.sql.as_deref().unwrap_or_default().trim_end())?;
             }
-            // TODO(merge): crate::commands::render::objects
-            crate::provision::render(&self.stores, out)?;
+            crate::commands::render::objects(&self.stores, out)?;
             return writeln!(
                 out,
                 "-- dry run: {} pending, nothing was changed on {}",
@@ -165,8 +164,7 @@ impl Render for MigrateReport {
                 writeln!(out, "pending: {:04}_{}.sql", p.version, p.name)?;
             }
         }
-        // TODO(merge): crate::commands::render::objects
-        crate::provision::render(&self.stores, out)?;
+        crate::commands::render::objects(&self.stores, out)?;
         if self.database.is_empty() {
             return Ok(());
         }
@@ -199,8 +197,7 @@ impl Render for StatusReport {
         if !self.database.is_empty() {
             postgres(self, out)?;
         }
-        // TODO(merge): crate::commands::render::objects
-        crate::provision::render(&self.stores, out)
+        crate::commands::render::objects(&self.stores, out)
     }
 
     fn has_problems(&self) -> bool {
@@ -273,7 +270,9 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<MigrateReport> {
     };
     let pg = postgres.then(|| ctx.pg());
     let others = conns.as_mut().zip(defs);
-    migrate::run(pg.as_ref(), others, &options, &Bars::new(ctx.progress)).await
+    let mut report = migrate::run(pg.as_ref(), others, &options, &Bars::new(ctx.progress)).await?;
+    crate::cli::word_object_remedies(&mut report.stores);
+    Ok(report)
 }
 
 /// `migrate status`: PostgreSQL's migrations, then the other selected stores
@@ -285,5 +284,7 @@ pub async fn status(ctx: &Ctx, _args: &MigrateArgs) -> Result<StatusReport> {
         false => None,
     };
     let pg = postgres.then(|| ctx.pg());
-    migrate::status(pg.as_ref(), defs.map(|d| (d, ctx.connections()))).await
+    let mut report = migrate::status(pg.as_ref(), defs.map(|d| (d, ctx.connections()))).await?;
+    crate::cli::word_object_remedies(&mut report.stores);
+    Ok(report)
 }

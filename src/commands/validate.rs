@@ -1,19 +1,20 @@
 //! `rez-db validate`: run the integrity catalogue (docs/invariants.md) and
 //! report every violation exactly. Read-only: all checks see one snapshot
 //! (a REPEATABLE READ, READ ONLY transaction), so a busy database cannot make
-//! two checks disagree.
+//! two checks disagree. The checks are `crate::validate::run`'s; this file
+//! selects them, connects the stores they read and renders the report.
 
 use std::io::{self, Write};
 
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{PgArgs, StoreArgs};
+use crate::cli::{self, PgArgs, StoreArgs};
 use crate::config::StoreKind;
 use crate::error::{CommandError, Result};
-use crate::output::{progress, table, Render};
-use crate::store::pg;
-use crate::validate::{self, Check, CheckResult, Severity, Snapshot};
+use crate::output::progress::Bars;
+use crate::output::{table, Render};
+use crate::validate::{self, Check, Connections, Severity};
 use crate::Ctx;
 
 /// Check the database against the platform's integrity rules; exit 1 on any error.
@@ -49,16 +50,7 @@ pub struct ValidateArgs {
     pub wallet_rows: usize,
 }
 
-#[derive(Debug, Serialize)]
-pub struct ValidateReport {
-    pub database: String,
-    pub checks: Vec<CheckResult>,
-    /// Violations of error severity, all checks together.
-    pub errors: u64,
-    pub warnings: u64,
-}
-
-impl Render for ValidateReport {
+impl Render for validate::Report {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut t = table(["check", "severity", "violations", "ms"]);
         for c in &self.checks {
@@ -164,67 +156,32 @@ fn select(args: &ValidateArgs) -> Result<Vec<Check>> {
         .collect())
 }
 
-pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<ValidateReport> {
+pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<validate::Report> {
     // Checks of stores left out by --only (or `stores:`) do not run.
-    let selected = &ctx.config.stores;
-    let (store_checks, checks): (Vec<Check>, Vec<Check>) = select(args)?
-        .into_iter()
-        .filter(|c| match &c.source {
-            validate::Source::Store(k) => k.stores().iter().all(|s| selected.contains(s)),
-            _ => selected.contains(&StoreKind::Postgres),
-        })
-        .partition(|c| matches!(c.source, validate::Source::Store(_)));
-    let mut results = if checks.is_empty() {
-        Vec::new()
-    } else {
-        run_pg(ctx, args, &checks).await?
+    let options = validate::Options {
+        checks: select(args)?,
+        stores: ctx.config.stores.clone(),
+        limit: args.limit,
+        wallet_rows: args.wallet_rows,
     };
-    if !store_checks.is_empty() {
-        let defs = ctx.definitions()?.clone();
-        results.extend(validate::stores::run(ctx, &defs, &store_checks, args.limit).await?);
+    // Only the stores the checks read are contacted, and their definitions
+    // read, before any check runs.
+    let others = options.other_stores();
+    let defs = match others.is_empty() {
+        true => None,
+        false => Some(ctx.definitions()?),
+    };
+    let mut conns = Connections::default();
+    for store in others {
+        match store {
+            StoreKind::Mongodb => conns.mongo = Some(ctx.mongo().await?.clone()),
+            StoreKind::Redis => conns.redis = Some(ctx.redis().await?),
+            StoreKind::Elasticsearch => conns.es = Some(ctx.es().await?.clone()),
+            StoreKind::Postgres => {}
+        }
     }
-    let count = |s: Severity| {
-        results
-            .iter()
-            .filter(|r| r.severity == s)
-            .map(|r| r.violations)
-            .sum()
-    };
-    Ok(ValidateReport {
-        database: ctx.config.database_url.to_string(),
-        errors: count(Severity::Error),
-        warnings: count(Severity::Warning),
-        checks: results,
-    })
-}
-
-async fn run_pg(ctx: &Ctx, args: &ValidateArgs, checks: &[Check]) -> Result<Vec<CheckResult>> {
-    let url = &ctx.config.database_url;
-    let err = |e| pg::error(url, e);
-    let mut conn = pg::connect(url, ctx.config.connect_timeout).await?;
-    // One snapshot for every check and every connection; UTC so timestamps
-    // print the same everywhere.
-    let snapshot = Snapshot::begin(&mut conn, url, ctx.config.connect_timeout)
-        .await
-        .map_err(err)?;
-    let bar = progress::steps(checks.len() as u64, ctx.progress);
-    let results = validate::run(
-        &mut conn,
-        &snapshot,
-        checks,
-        args.limit,
-        args.wallet_rows,
-        |c| {
-            bar.set_message(c.id);
-            bar.inc(1);
-        },
-    )
-    .await
-    .map_err(err)?;
-    bar.finish_and_clear();
-    sqlx::raw_sql("ROLLBACK")
-        .execute(&mut conn)
-        .await
-        .map_err(err)?;
-    Ok(results)
+    let progress = Bars::new(ctx.progress);
+    let mut report = validate::run(&ctx.pg(), &conns, defs, &options, &progress).await?;
+    cli::word_violation_remedies(&mut report.checks);
+    Ok(report)
 }

@@ -1,25 +1,39 @@
-//! Provisioning of MongoDB, Redis and Elasticsearch from their definition files,
-//! shared by `create` and `migrate`: both are idempotent and report one row per
-//! object (the `store` column tells the stores apart), so the PostgreSQL rows of
-//! `create` and these rows form one report.
+//! The `create` operation, and the provisioning of MongoDB, Redis and
+//! Elasticsearch from their definition files that `create` and `migrate`
+//! share: both are idempotent and report one row per object (the `store`
+//! column tells the stores apart), so the PostgreSQL rows of [`postgres`]
+//! and these rows form one report.
 //!
 //! Rules: every selected store is connected before anything changes (an
 //! unreachable one is exit 3 and nothing was touched); a declared object the
 //! server refuses is a row (`refused`) and never stops the others; an object
-//! that differs from its file is `drift` (exit 1) and is changed only with
-//! `--fix-drift`; objects the files do not declare are listed and never dropped.
+//! that differs from its file is `drift` (exit 1) and is changed only when
+//! the caller asks for it (`Options::fix_drift`); objects the files do not
+//! declare are listed and never dropped.
+//!
+//! An operation: it gets its options and store handles, never the command
+//! line or the context, never asks on a terminal and never renders.
 
 pub mod es;
 pub mod mongo;
+pub mod postgres;
 pub mod redis;
+
+use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::config::StoreKind;
 use crate::definitions::Definitions;
-use crate::error::Result;
+use crate::error::{Remedy, Result};
 use crate::store::lease::{self, Scope};
 pub use crate::store::pg::provision::Action;
+use crate::store::pg::Pg;
+pub use postgres::PgOptions;
+
+/// Asked before a destructive step, with the question; `Ok` goes on, an
+/// error (a refusal, the face's wording) stops the operation there.
+pub type Confirm<'a> = &'a (dyn Fn(&str) -> Result<()> + Sync);
 
 /// One object of one store and what happened to it.
 #[derive(Debug, Clone, Serialize)]
@@ -31,6 +45,10 @@ pub struct ObjectRow {
     /// Why it was refused, how it drifted, ...
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The way out, which names a flag: the face words it into `detail`
+    /// (`cli::word_object_remedies`) before the report is shown.
+    #[serde(skip)]
+    pub remedy: Option<Remedy>,
 }
 
 impl ObjectRow {
@@ -46,11 +64,17 @@ impl ObjectRow {
             name: name.into(),
             action,
             detail: None,
+            remedy: None,
         }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> ObjectRow {
         self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_remedy(mut self, remedy: Remedy) -> ObjectRow {
+        self.remedy = Some(remedy);
         self
     }
 
@@ -79,10 +103,79 @@ pub struct Options {
     /// The command provisioning (`create`, `migrate`), named in the leases it holds.
     pub command: &'static str,
     /// How long to wait for another run's lease before exit 4.
-    pub lock_wait: std::time::Duration,
+    pub lock_wait: Duration,
 }
 
 pub use crate::store::Connections;
+
+/// What `create` is asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    /// The stores selected; PostgreSQL's part runs when it is among them.
+    pub stores: Vec<StoreKind>,
+    /// Drop the PostgreSQL database instead (the other stores are left alone).
+    pub drop: bool,
+    /// Report what would be done; change nothing.
+    pub dry_run: bool,
+    /// How long to wait for another run's lease before exit 4.
+    pub lock_wait: Duration,
+}
+
+/// What `create` did (or would do), one row per object.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// The servers visited, comma-separated (URLs, redacted).
+    pub server: String,
+    pub dry_run: bool,
+    pub objects: Vec<ObjectRow>,
+}
+
+/// `create`: the PostgreSQL database, its extensions and roles (or the
+/// database dropped), then the objects of the other stores connected in
+/// `conns` from `defs` (none under `drop`, which concerns PostgreSQL only).
+pub async fn create(
+    pg: &Pg,
+    conns: &mut Connections,
+    defs: Option<&Definitions>,
+    options: &CreateOptions,
+    confirm: Confirm<'_>,
+) -> Result<Report> {
+    let servers: Vec<String> = options
+        .stores
+        .iter()
+        .filter(|s| !options.drop || **s == StoreKind::Postgres)
+        .filter_map(|s| match s {
+            StoreKind::Postgres => Some(pg.url.to_string()),
+            StoreKind::Mongodb => conns.mongo.as_ref().map(|m| m.url.to_string()),
+            StoreKind::Redis => conns.redis.as_ref().map(|r| r.url.to_string()),
+            StoreKind::Elasticsearch => conns.es.as_ref().map(|e| e.url.to_string()),
+        })
+        .collect();
+    let mut report = Report {
+        server: servers.join(", "),
+        dry_run: options.dry_run,
+        objects: Vec::new(),
+    };
+    if options.stores.contains(&StoreKind::Postgres) {
+        let pg_options = PgOptions {
+            drop: options.drop,
+            dry_run: options.dry_run,
+        };
+        report
+            .objects
+            .extend(postgres::apply(pg, pg_options, confirm).await?);
+    }
+    if let Some(defs) = defs.filter(|_| !options.drop) {
+        let options = Options {
+            dry_run: options.dry_run,
+            fix_drift: false,
+            command: "create",
+            lock_wait: options.lock_wait,
+        };
+        report.objects.extend(apply(conns, defs, options).await?);
+    }
+    Ok(report)
+}
 
 /// Provisions every connected store from `defs`, in store order. Unless it
 /// only looks (`dry_run`), it first takes the data lease of every store it
@@ -139,35 +232,6 @@ async fn provision(
         rows.extend(es::apply(e, &defs.es, options).await?);
     }
     Ok(rows)
-}
-
-/// The rows as a table, then one line per row that has a detail.
-pub fn render(rows: &[ObjectRow], out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let mut t = crate::output::table(["store", "kind", "name", "action"]);
-    for r in rows {
-        t.add_row([r.store, r.kind, &r.name, r.action.as_str()]);
-    }
-    writeln!(out, "{t}")?;
-    render_details(rows, out)
-}
-
-/// One line per row that carries a detail (refusals, drift, alias targets).
-pub fn render_details(rows: &[ObjectRow], out: &mut dyn std::io::Write) -> std::io::Result<()> {
-    for r in rows.iter().filter(|r| r.detail.is_some()) {
-        let detail = r.detail.as_deref().unwrap_or_default();
-        writeln!(
-            out,
-            "{} {} {}: {}: {detail}",
-            r.store,
-            r.kind,
-            r.name,
-            r.action.as_str()
-        )?;
-    }
-    Ok(())
 }
 
 /// The time stamp written into history entries (UTC, RFC 3339).

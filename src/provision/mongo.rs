@@ -13,7 +13,7 @@ use mongodb::bson::{doc, Document};
 
 use crate::config::StoreKind;
 use crate::definitions::mongo::{compare, live_index, Collection, IndexSpec, IndexState};
-use crate::error::Result;
+use crate::error::{Remedy, Result};
 use crate::provision::{now, Action, ObjectRow, Options};
 use crate::store::mongo::{code, Mongo};
 
@@ -162,7 +162,8 @@ async fn collection(
                 if !options.fix_drift {
                     rows.push(
                         row("index", name, Action::Drift)
-                            .with_detail(format!("{detail} (fix with --fix-drift)")),
+                            .with_detail(detail)
+                            .with_remedy(Remedy::FixDrift),
                     );
                 } else if options.dry_run {
                     rows.push(row("index", name, Action::WouldRecreate).with_detail(detail));

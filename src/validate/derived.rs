@@ -2,7 +2,7 @@
 //! derives from PostgreSQL (`crate::seed::derived`, whose queries and key
 //! names these checks reuse) against the database. A seed killed, or whose
 //! Redis failed, after its commit leaves them missing; `seed --redis-only`
-//! rebuilds them.
+//! rebuilds them, which a violation names through `Remedy::RebuildDerived`.
 //!
 //! Memory stays bounded whatever the data's size: rows stream from
 //! PostgreSQL and are compared in batches of [`CHUNK`] with one pipelined
@@ -19,7 +19,7 @@ use futures_util::TryStreamExt;
 use sqlx::postgres::PgConnection;
 
 use super::{Tally, Violation};
-use crate::error::CommandError;
+use crate::error::{CommandError, Remedy};
 use crate::secret::RedactedUrl;
 use crate::seed::derived::{
     geo_key, leaderboard_key, ACTIVE_OUTLETS_AMONG, CHUNK, EARNERS, EARNERS_AMONG, OUTLETS_BY_CITY,
@@ -28,8 +28,6 @@ use crate::store::redis::Redis;
 
 pub const CHECK_GEO: &str = "redis.geo_sets";
 pub const CHECK_LEADERBOARD: &str = "redis.leaderboard";
-
-const REBUILD: &str = "run `rez-db seed --redis-only`";
 
 /// Where the checks read, and how they name what they find.
 pub struct Sources<'a> {
@@ -51,6 +49,7 @@ impl Sources<'_> {
             entity,
             expected,
             actual,
+            remedy: None,
         }
     }
 }
@@ -231,6 +230,7 @@ async fn compare_members(
                 entity: format!("{} {id}", city.key),
                 expected: format!("an active outlet of {}", city.name),
                 actual: "missing".to_string(),
+                remedy: None,
             }),
         }
     }
@@ -246,8 +246,8 @@ async fn finish_city(
 ) -> Result<(), CommandError> {
     if city.key_type != "zset" {
         let actual = match city.key_type.as_str() {
-            "none" => format!("no such key: {REBUILD}"),
-            other => format!("a {other}, not a geo set: {REBUILD}"),
+            "none" => "no such key".to_string(),
+            other => format!("a {other}, not a geo set"),
         };
         tally.push(Violation {
             table: table.to_string(),
@@ -257,6 +257,7 @@ async fn finish_city(
                 city.outlets, city.name
             ),
             actual,
+            remedy: Some(Remedy::RebuildDerived),
         });
         return Ok(());
     }
@@ -309,6 +310,7 @@ pub async fn leaderboard(src: &mut Sources<'_>, tally: &mut Tally) -> Result<(),
                         entity: format!("{key} {user}"),
                         expected: format!("score {coins} (rez_coins_lifetime_earned)"),
                         actual,
+                        remedy: None,
                     });
                 }
             }
@@ -320,14 +322,16 @@ pub async fn leaderboard(src: &mut Sources<'_>, tally: &mut Tally) -> Result<(),
     if key_type != "zset" {
         if earners > 0 {
             let actual = match key_type.as_str() {
-                "none" => format!("no such key: {REBUILD}"),
-                other => format!("a {other}, not a sorted set: {REBUILD}"),
+                "none" => "no such key".to_string(),
+                other => format!("a {other}, not a sorted set"),
             };
-            tally.push(src.violation(
+            let mut found = src.violation(
                 key.clone(),
                 format!("{earners} members: every wallet that earned ReZ coins"),
                 actual,
-            ));
+            );
+            found.remedy = Some(Remedy::RebuildDerived);
+            tally.push(found);
         }
         return Ok(());
     }

@@ -212,6 +212,7 @@ impl WalletReplay {
                     entity,
                     expected,
                     actual,
+                    remedy: None,
                 }
             });
         }
@@ -411,6 +412,7 @@ fn judge_wallet(w: &WalletRow, ledger: &WalletLedger, sink: &mut Sink) {
                     entity: id.to_string(),
                     expected: format!("{column} = {expected}"),
                     actual: format!("{column} = {}", shown(actual)),
+                    remedy: None,
                 });
             }
         };

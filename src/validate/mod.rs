@@ -8,6 +8,10 @@
 //! and counts the rest: memory stays constant whatever the table sizes.
 //!
 //! The ids and rules are documented in docs/invariants.md.
+//!
+//! An operation ([`run`]): it gets its options, the store handles and a
+//! [`Progress`], and returns a [`Report`]; it never sees the command line or
+//! the context, never renders, and never changes a store.
 
 mod catalogue;
 mod derived;
@@ -20,6 +24,13 @@ use std::time::Instant;
 use futures_util::TryStreamExt;
 use serde::Serialize;
 use sqlx::postgres::PgConnection;
+
+use crate::config::StoreKind;
+use crate::definitions::Definitions;
+use crate::error::{CommandError, Remedy};
+use crate::progress::{Progress, Unit};
+use crate::store::pg::Pg;
+pub use crate::store::Connections;
 
 pub use crate::store::pg::snapshot::Snapshot;
 pub use catalogue::catalogue;
@@ -39,6 +50,10 @@ pub struct Violation {
     pub entity: String,
     pub expected: String,
     pub actual: String,
+    /// The way out, which names a flag: the face words it into `actual`
+    /// (`cli::word_violation_remedies`) before the report is shown.
+    #[serde(skip)]
+    pub remedy: Option<Remedy>,
 }
 
 /// Where a check's violations come from.
@@ -163,10 +178,151 @@ impl Sink {
     }
 }
 
+/// What `validate` is asked to do.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The checks asked for, in catalogue order ([`catalogue`]).
+    pub checks: Vec<Check>,
+    /// The stores selected: a check runs only when every store it reads is
+    /// among them.
+    pub stores: Vec<StoreKind>,
+    /// Violations kept per check; all of them are counted.
+    pub limit: usize,
+    /// Ledger rows of one wallet held in memory for its replay.
+    pub wallet_rows: usize,
+}
+
+impl Options {
+    /// Every check, on every selected store, as a restore validates.
+    pub fn all(stores: &[StoreKind]) -> Options {
+        Options {
+            checks: catalogue(),
+            stores: stores.to_vec(),
+            limit: 10,
+            wallet_rows: WALLET_ROWS,
+        }
+    }
+
+    /// The checks that run, split into PostgreSQL's (one snapshot) and the
+    /// other stores' ([`stores::run`]).
+    fn runnable(&self) -> (Vec<Check>, Vec<Check>) {
+        self.checks
+            .iter()
+            .filter(|c| match &c.source {
+                Source::Store(k) => k.stores().iter().all(|s| self.stores.contains(s)),
+                _ => self.stores.contains(&StoreKind::Postgres),
+            })
+            .cloned()
+            .partition(|c| !matches!(c.source, Source::Store(_)))
+    }
+
+    /// The stores other than PostgreSQL that the checks which run read: the
+    /// connections (and definitions) [`run`] needs.
+    pub fn other_stores(&self) -> Vec<StoreKind> {
+        let mut out = Vec::new();
+        for check in self.runnable().1 {
+            if let Source::Store(k) = check.source {
+                for s in k.stores() {
+                    if *s != StoreKind::Postgres && !out.contains(s) {
+                        out.push(*s);
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// What `validate` found.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub database: String,
+    pub checks: Vec<CheckResult>,
+    /// Violations of error severity, all checks together.
+    pub errors: u64,
+    pub warnings: u64,
+}
+
+/// `validate`: the checks of `options` that the selected stores allow,
+/// PostgreSQL's on one snapshot of `pg`, then the other stores' on the
+/// connections of `conns` (see [`Options::other_stores`]) against `defs`,
+/// merged into one report in catalogue order. Changes nothing.
+pub async fn run(
+    pg: &Pg,
+    conns: &Connections,
+    defs: Option<&Definitions>,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Result<Report, CommandError> {
+    let (checks, store_checks) = options.runnable();
+    let mut results = if checks.is_empty() {
+        Vec::new()
+    } else {
+        run_pg(pg, options, &checks, progress).await?
+    };
+    if !store_checks.is_empty() {
+        let defs = defs.ok_or_else(|| {
+            CommandError::bug("the checks of the other stores were run without their definitions")
+        })?;
+        results.extend(stores::run(pg, conns, defs, &store_checks, options.limit).await?);
+    }
+    let count = |s: Severity| {
+        results
+            .iter()
+            .filter(|r| r.severity == s)
+            .map(|r| r.violations)
+            .sum()
+    };
+    Ok(Report {
+        database: pg.url.to_string(),
+        errors: count(Severity::Error),
+        warnings: count(Severity::Warning),
+        checks: results,
+    })
+}
+
+/// PostgreSQL's checks, all on one snapshot (a REPEATABLE READ, READ ONLY
+/// transaction), so a busy database cannot make two checks disagree.
+async fn run_pg(
+    pg: &Pg,
+    options: &Options,
+    checks: &[Check],
+    progress: &dyn Progress,
+) -> Result<Vec<CheckResult>, CommandError> {
+    let err = |e| pg.error(e);
+    let mut conn = pg.connect().await?;
+    // One snapshot for every check and every connection; UTC so timestamps
+    // print the same everywhere.
+    let snapshot = Snapshot::begin(&mut conn, &pg.url, pg.connect_timeout)
+        .await
+        .map_err(err)?;
+    progress.begin(checks.len() as u64, Unit::Steps);
+    let results = run_checks(
+        &mut conn,
+        &snapshot,
+        checks,
+        options.limit,
+        options.wallet_rows,
+        |c| {
+            progress.note(c.id);
+            progress.advance(1);
+        },
+    )
+    .await
+    .map_err(err)?;
+    progress.end();
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut conn)
+        .await
+        .map_err(err)?;
+    Ok(results)
+}
+
 /// Runs `checks` in order on `conn`; a pass serving several of them runs once.
 /// `snapshot` opens more connections on the same snapshot, for passes that
 /// split their work across the server's cores.
-pub async fn run(
+async fn run_checks(
     conn: &mut PgConnection,
     snapshot: &Snapshot,
     checks: &[Check],
@@ -190,6 +346,7 @@ pub async fn run(
                         entity,
                         expected,
                         actual,
+                        remedy: None,
                     });
                 }
                 (tally, started.elapsed().as_millis() as u64)

@@ -43,6 +43,7 @@ fn violation(
         entity: entity.into(),
         expected: expected.into(),
         actual: actual.into(),
+        remedy: None,
     }
 }
 

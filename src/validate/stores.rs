@@ -3,9 +3,9 @@
 //! Elasticsearch indices against `es-mappings/` and against PostgreSQL's row
 //! counts, MongoDB indexes against `mongo-indexes/`.
 //!
-//! They do not run inside the PostgreSQL snapshot (`super::run`): the command
-//! runs them here and merges their results into the same report, in catalogue
-//! order. Each check names the stores it needs, so `--only` can leave a store
+//! They do not run inside the PostgreSQL snapshot: `super::run` runs them
+//! here, on the connections its caller opened, and merges their results into
+//! the same report, in catalogue order. Each check names the stores it needs, so `--only` can leave a store
 //! out and its checks with it. Redis is only ever sampled with SCAN, in small
 //! steps with a pause between them, never with KEYS.
 
@@ -17,10 +17,11 @@ use crate::config::StoreKind;
 use crate::definitions::mongo::{compare, live_index, IndexState};
 use crate::definitions::redis::{CHECK_TTL_MAX, CHECK_TTL_MISSING, CHECK_TYPE, CHECK_UNKNOWN};
 use crate::definitions::Definitions;
-use crate::error::CommandError;
+use crate::error::{CommandError, Remedy};
 use crate::search::Source as DocSource;
+use crate::store::pg::Pg;
 use crate::store::redis::ScanBudget;
-use crate::Ctx;
+use crate::store::Connections;
 
 /// A check of a store other than PostgreSQL (possibly against PostgreSQL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,9 +139,12 @@ pub fn catalogue() -> Vec<Check> {
     ]
 }
 
-/// Runs the store checks among `checks` (others are ignored), keeping `limit` violations each.
+/// Runs the store checks among `checks` (others are ignored), keeping
+/// `limit` violations each, on the connections of `conns` (each check's
+/// stores must be connected there) and sessions of `pg`.
 pub async fn run(
-    ctx: &Ctx,
+    pg: &Pg,
+    conns: &Connections,
     defs: &Definitions,
     checks: &[Check],
     limit: usize,
@@ -150,20 +154,29 @@ pub async fn run(
     let mut add = |id: &'static str, tally: Tally, started: Instant| {
         tallies.push((id, tally, started.elapsed().as_millis() as u64))
     };
-    let c = &ctx.config;
+    let not_connected = |store: StoreKind| {
+        CommandError::bug(format!(
+            "a check of {} ran without a connection to it",
+            store.display_name()
+        ))
+    };
+    let redis = || {
+        conns
+            .redis
+            .clone()
+            .ok_or_else(|| not_connected(StoreKind::Redis))
+    };
 
     if wanted(StoreCheck::Redis) {
         let started = Instant::now();
-        let mut redis =
-            crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
-                .await?;
+        let mut redis = redis()?;
         let keys = redis.sample(ScanBudget::default()).await?;
         let mut by_id: Vec<(&'static str, Tally)> =
             [CHECK_TYPE, CHECK_TTL_MISSING, CHECK_TTL_MAX, CHECK_UNKNOWN]
                 .iter()
                 .map(|id| (*id, Tally::new(limit)))
                 .collect();
-        let table = format!("redis:{}", c.redis_url);
+        let table = format!("redis:{}", redis.url);
         for k in keys {
             for f in defs.redis.check_key(&k.key, &k.key_type, k.ttl) {
                 if let Some((_, t)) = by_id.iter_mut().find(|(id, _)| *id == f.check) {
@@ -172,6 +185,7 @@ pub async fn run(
                         entity: format!("{}{}", redis.prefix(), k.key),
                         expected: f.expected,
                         actual: f.actual,
+                        remedy: None,
                     });
                 }
             }
@@ -189,15 +203,14 @@ pub async fn run(
             continue;
         }
         let started = Instant::now();
-        let mut pg = crate::store::pg::connect(&c.database_url, c.connect_timeout).await?;
-        let mut redis =
-            crate::store::redis::connect(&c.redis_url, &c.redis_key_prefix, c.connect_timeout)
-                .await?;
+        let mut conn = pg.connect().await?;
+        let mut redis = redis()?;
+        let table = format!("redis:{}", redis.url);
         let mut sources = derived::Sources {
-            pg: &mut pg,
-            pg_url: &c.database_url,
+            pg: &mut conn,
+            pg_url: &pg.url,
             redis: &mut redis,
-            table: format!("redis:{}", c.redis_url),
+            table,
         };
         let mut tally = Tally::new(limit);
         match kind {
@@ -214,11 +227,12 @@ pub async fn run(
     ];
     if es_checks.iter().any(|k| wanted(*k)) {
         let started = Instant::now();
-        let es =
-            crate::store::es::connect(&c.elasticsearch_url, &c.es_index_prefix, c.connect_timeout)
-                .await?;
-        let mut pg = match wanted(StoreCheck::EsDocCount) {
-            true => Some(crate::store::pg::connect(&c.database_url, c.connect_timeout).await?),
+        let es = conns
+            .es
+            .as_ref()
+            .ok_or_else(|| not_connected(StoreKind::Elasticsearch))?;
+        let mut conn = match wanted(StoreCheck::EsDocCount) {
+            true => Some(pg.connect().await?),
             false => None,
         };
         let (mut mapping, mut settings, mut counts) =
@@ -231,6 +245,7 @@ pub async fn run(
                 entity,
                 expected,
                 actual,
+                remedy: None,
             };
             let Some(index) = es.alias_targets(&d.name).await?.pop() else {
                 mapping.push(v(
@@ -256,12 +271,12 @@ pub async fn run(
                     what.to_string(),
                 ));
             }
-            if let (Some(conn), Some(source)) = (pg.as_mut(), DocSource::from_name(&d.name)) {
+            if let (Some(conn), Some(source)) = (conn.as_mut(), DocSource::from_name(&d.name)) {
                 let want: i64 = sqlx::query_scalar(&source.count_sql())
                     .bind(None::<chrono::DateTime<chrono::Utc>>)
                     .fetch_one(&mut *conn)
                     .await
-                    .map_err(|e| crate::store::pg::error(&c.database_url, e))?;
+                    .map_err(|e| pg.error(e))?;
                 let have = es.count(&alias).await?;
                 if have != want as u64 {
                     counts.push(v(
@@ -279,7 +294,10 @@ pub async fn run(
 
     if wanted(StoreCheck::MongoIndexDrift) || wanted(StoreCheck::MongoIndexMissing) {
         let started = Instant::now();
-        let mongo = crate::store::mongo::connect(&c.mongodb_uri, c.connect_timeout).await?;
+        let mongo = conns
+            .mongo
+            .as_ref()
+            .ok_or_else(|| not_connected(StoreKind::Mongodb))?;
         let (mut drift, mut missing) = (Tally::new(limit), Tally::new(limit));
         for col in &defs.mongo {
             let live: Vec<_> = mongo
@@ -299,15 +317,14 @@ pub async fn run(
                         actual:
                             "absent: run `rez-db migrate` (it names an index the server refuses)"
                                 .into(),
+                        remedy: None,
                     }),
                     IndexState::Drift { differences, .. } => drift.push(Violation {
                         table: table.clone(),
                         entity: spec.name.clone(),
                         expected: format!("as in {}", col.file),
-                        actual: format!(
-                            "{}; fix with `rez-db migrate --fix-drift`",
-                            differences.join("; ")
-                        ),
+                        actual: differences.join("; "),
+                        remedy: Some(Remedy::FixDrift),
                     }),
                 }
             }

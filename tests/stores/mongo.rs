@@ -177,6 +177,12 @@ async fn drift_is_reported_and_fixed_only_with_fix_drift() {
             && r.3.contains("sparse false (file) vs true (server)")),
         "{drift:?}"
     );
+    assert!(
+        drift
+            .iter()
+            .all(|r| r.3.ends_with(" (fix with --fix-drift)")),
+        "{drift:?}"
+    );
 
     // validate sees the same drift.
     let v = s.json(&["validate", "--only", "mongo"], 1);
@@ -187,6 +193,17 @@ async fn drift_is_reported_and_fixed_only_with_fix_drift() {
         .find(|c| c["id"] == "mongo.index_drift")
         .unwrap();
     assert_eq!(found["violations"], 2, "{found:#}");
+    assert!(
+        found["shown"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["actual"]
+                .as_str()
+                .unwrap()
+                .ends_with("; fix with `rez-db migrate --fix-drift`")),
+        "{found:#}"
+    );
 
     // A plain migrate reports but does not touch it.
     s.json(&["migrate", "--only", "mongo"], 1);
