@@ -55,8 +55,6 @@
 //! | `status` | `commands/status.rs` | [`status`] |
 //!
 //! Every mutating run is recorded by [`oplog`] in `rez_meta.operations`.
-//! What the refactoring of issue 13 has not moved yet is listed, file by
-//! file, in `NOT_YET_MOVED` of `tests/architecture.rs`.
 
 pub mod audit;
 pub mod backup;

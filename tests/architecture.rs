@@ -43,28 +43,6 @@ const LAYERS: &[(Layer, &[Layer])] = &[
     (Bottom, &[]),
 ];
 
-/// What the refactoring of issue 13 has not moved yet, tolerated so that the
-/// rest holds: (file, what it still does: a module it uses, `forbidden` for
-/// clap or `Ctx`, `flags` for a rez-db flag in a message, `store` for a
-/// command that works on a store itself, `command` for a command calling
-/// another). A ratchet: the test also fails when an entry is no longer
-/// needed, so the list only shrinks, to nothing.
-const NOT_YET_MOVED: &[(&str, &str)] = &[
-    ("src/backup/mod.rs", "Ctx"),
-    ("src/backup/mod.rs", "flags"),
-    ("src/backup/mod.rs", "forbidden"),
-    ("src/commands/create.rs", "store"),
-    ("src/commands/restore.rs", "command"),
-    ("src/commands/restore.rs", "store"),
-    ("src/commands/validate.rs", "store"),
-    ("src/provision/mod.rs", "output"),
-    ("src/provision/mongo.rs", "flags"),
-    ("src/validate/derived.rs", "flags"),
-    ("src/validate/stores.rs", "Ctx"),
-    ("src/validate/stores.rs", "flags"),
-    ("src/validate/stores.rs", "forbidden"),
-];
-
 /// The layer of a top-level module (`crate::<name>`), or of a file of `src/`.
 fn layer_of_module(name: &str) -> Option<Layer> {
     Some(match name {
@@ -446,14 +424,6 @@ fn every_file_uses_only_the_layers_below_it() {
         "the flags were not found: {flags:?}"
     );
     let mut wrong = Vec::new();
-    let mut tolerated = BTreeSet::new();
-    let mut tolerate = |file: &str, what: &str| {
-        let known = NOT_YET_MOVED.contains(&(file, what));
-        if known {
-            tolerated.insert((file.to_string(), what.to_string()));
-        }
-        known
-    };
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         let layer = layer_of_file(file);
@@ -467,7 +437,7 @@ fn every_file_uses_only_the_layers_below_it() {
             let Some(target) = layer_of_module(&module) else {
                 continue; // a macro-generated or external path
             };
-            if target == layer || allowed.contains(&target) || tolerate(&shown, &module) {
+            if target == layer || allowed.contains(&target) {
                 continue;
             }
             wrong.push(format!(
@@ -475,18 +445,12 @@ fn every_file_uses_only_the_layers_below_it() {
             ));
         }
         for (line, what) in forbidden(layer, &code_only(&text)) {
-            if tolerate(&shown, "forbidden") {
-                continue;
-            }
             wrong.push(format!("{shown}:{line}: {layer:?} mentions {what}"));
         }
         if module_path(file).first().map(String::as_str) == Some("commands") {
             let code = code_only(&text);
             for needle in ["sqlx", "crate::store"] {
                 for (i, _) in code.match_indices(needle) {
-                    if tolerate(&shown, "store") {
-                        continue;
-                    }
                     let line = code[..i].matches('\n').count() + 1;
                     wrong.push(format!(
                         "{shown}:{line}: a command mentions `{needle}`: the work on a store is its operation's"
@@ -494,9 +458,7 @@ fn every_file_uses_only_the_layers_below_it() {
                 }
             }
         }
-        if let Some(other) =
-            calls_another_command(file, &code_only(&text)).filter(|_| !tolerate(&shown, "command"))
-        {
+        if let Some(other) = calls_another_command(file, &code_only(&text)) {
             wrong.push(format!(
                 "{shown}: a command uses the command `{other}`: a command calls one operation, never another command"
             ));
@@ -504,21 +466,11 @@ fn every_file_uses_only_the_layers_below_it() {
         if matches!(layer, Operation | Core | Store) {
             for (line, literal) in string_literals(&text) {
                 if let Some(flag) = names_a_flag(&literal, &flags) {
-                    if tolerate(&shown, "flags") {
-                        continue;
-                    }
                     wrong.push(format!(
                         "{shown}:{line}: {layer:?} names the flag {flag}: hints naming flags are added by the face"
                     ));
                 }
             }
-        }
-    }
-    for (file, what) in NOT_YET_MOVED {
-        if !tolerated.contains(&(file.to_string(), what.to_string())) {
-            wrong.push(format!(
-                "{file}: `{what}` is listed in NOT_YET_MOVED but no longer needed: remove it"
-            ));
         }
     }
     assert!(
