@@ -14,7 +14,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use crate::error::{CommandError, Result};
-use crate::store::pg::{self, audit, lock, Pg};
+use crate::store::pg::{audit, lock, Pg};
 
 pub use crate::store::pg::audit::{Entry, Filter};
 
@@ -108,10 +108,7 @@ async fn change(conn: &mut PgConnection, pg: &Pg, change: &Change) -> Result<Cha
         );
     }
     if !change.dry_run {
-        lock::acquire(conn, &pg.url, lock::LockScope::Schema, change.lock_wait).await?;
-        pg::set_ddl_timeouts(conn, pg.lock_timeout, pg.statement_timeout)
-            .await
-            .map_err(err)?;
+        lock::hold(conn, pg, lock::LockScope::Schema, change.lock_wait).await?;
     }
     let audited = audit::audited_tables(conn).await.map_err(err)?;
     let mut report = ChangeReport {

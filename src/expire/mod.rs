@@ -77,10 +77,7 @@ pub async fn run(opts: &Options, pg: &Pg, mut redis: Option<Redis>) -> Result<Re
     let err = |e| pg.error(e);
     let mut conn = pg.connect().await?;
     if !opts.dry_run {
-        lock::acquire(&mut conn, &pg.url, lock::LockScope::Expiry, opts.lock_wait).await?;
-        pg::set_ddl_timeouts(&mut conn, pg.lock_timeout, pg.statement_timeout)
-            .await
-            .map_err(err)?;
+        lock::hold(&mut conn, pg, lock::LockScope::Expiry, opts.lock_wait).await?;
     }
     let mut report = Report {
         now: opts.now.unwrap_or_else(Utc::now),

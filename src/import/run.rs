@@ -14,7 +14,7 @@ use super::{load, manifest, partitions, reader};
 use crate::error::{CommandError, Result};
 use crate::partition::naming::PARTITIONED;
 use crate::progress::Progress;
-use crate::store::pg::{self, lock, Pg};
+use crate::store::pg::{lock, Pg};
 
 /// Imports `input` into the database of `pg` as `opts` say.
 pub async fn run(
@@ -48,10 +48,7 @@ pub async fn run(
         }
     };
     let mut conn = pg.connect().await?;
-    lock::acquire(&mut conn, &pg.url, lock::LockScope::Data, opts.lock_wait).await?;
-    pg::set_ddl_timeouts(&mut conn, pg.lock_timeout, pg.statement_timeout)
-        .await
-        .map_err(|e| pg.error(e))?;
+    lock::hold(&mut conn, pg, lock::LockScope::Data, opts.lock_wait).await?;
     // A partitioned table's partitions must stay put from their creation to
     // the commit of the rows loaded into them: partition-rotate waits.
     let partitioned = match (&files, input) {

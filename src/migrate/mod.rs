@@ -33,7 +33,7 @@ use crate::migration::{self, Divergence, Migration, PlanError, Refusal};
 use crate::progress::{Progress, Unit};
 use crate::provision::{self, Connections, ObjectRow};
 use crate::store::pg::migrator::{self, AppliedNow, Failure};
-use crate::store::pg::{self, history, lock, Pg};
+use crate::store::pg::{history, lock, Pg};
 
 /// What a run does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -121,8 +121,15 @@ impl MigrateReport {
     /// (its history row). None for a refusal of the file's SQL: a finding.
     pub fn failure(&self) -> Option<ErrorKind> {
         let failed = self.failed.as_ref()?;
-        let refusal = migration::refusal(failed.sqlstate.as_deref());
-        (failed.own_statement || refusal == Refusal::OfTheServer).then_some(ErrorKind::Failed)
+        if failed.own_statement {
+            return Some(ErrorKind::Failed);
+        }
+        match migration::refusal(failed.sqlstate.as_deref()) {
+            Refusal::OfTheFile => None,
+            Refusal::OfTheServer => Some(ErrorKind::Failed),
+            Refusal::LockNotGranted => Some(ErrorKind::LockHeld),
+            Refusal::TimedOut => Some(ErrorKind::Unreachable),
+        }
     }
 }
 
@@ -164,16 +171,7 @@ pub async fn run_with(
     let mut conn = pg.connect().await?;
     let mode = options.mode;
     if mode == Mode::Apply {
-        lock::acquire(
-            &mut conn,
-            &pg.url,
-            lock::LockScope::Schema,
-            options.lock_wait,
-        )
-        .await?;
-        pg::set_ddl_timeouts(&mut conn, pg.lock_timeout, pg.statement_timeout)
-            .await
-            .map_err(err)?;
+        lock::hold(&mut conn, pg, lock::LockScope::Schema, options.lock_wait).await?;
     }
     let applied = history::read(&mut conn).await.map_err(err)?;
     let plan = migration::plan(local, &applied, options.target).map_err(plan_error)?;

@@ -23,6 +23,13 @@ pub enum Refusal {
     OfTheFile,
     /// The server, the role or the connection: the run could not do its job (exit 5).
     OfTheServer,
+    /// A table lock not granted within `lock_timeout` (`55P03`): another
+    /// session holds it; the same file passes once it is gone (exit 4, as
+    /// every lock rez-db does not get).
+    LockNotGranted,
+    /// A statement cancelled by `statement_timeout` (`57014`): exit 3, as
+    /// every statement that times out.
+    TimedOut,
 }
 
 /// `insufficient_privilege`: the role may not do what the file asks.
@@ -36,6 +43,8 @@ const SERVER_CLASSES: [&str; 4] = ["53", "57", "58", "XX"];
 pub fn refusal(sqlstate: Option<&str>) -> Refusal {
     match sqlstate {
         None => Refusal::OfTheServer,
+        Some("55P03") => Refusal::LockNotGranted,
+        Some("57014") => Refusal::TimedOut,
         Some(INSUFFICIENT_PRIVILEGE) => Refusal::OfTheServer,
         Some(code) if SERVER_CLASSES.iter().any(|c| code.starts_with(c)) => Refusal::OfTheServer,
         Some(_) => Refusal::OfTheFile,
@@ -45,6 +54,12 @@ pub fn refusal(sqlstate: Option<&str>) -> Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_not_granted_and_a_timeout_are_neither() {
+        assert_eq!(refusal(Some("55P03")), Refusal::LockNotGranted);
+        assert_eq!(refusal(Some("57014")), Refusal::TimedOut);
+    }
 
     #[test]
     fn what_the_file_says_is_a_finding() {
@@ -57,9 +72,7 @@ mod tests {
 
     #[test]
     fn what_the_server_or_the_role_says_is_not() {
-        for code in [
-            "42501", "53100", "53200", "57014", "57P01", "58030", "XX000",
-        ] {
+        for code in ["42501", "53100", "53200", "57P01", "58030", "XX000"] {
             assert_eq!(refusal(Some(code)), Refusal::OfTheServer, "{code}");
         }
         assert_eq!(refusal(None), Refusal::OfTheServer);

@@ -26,7 +26,7 @@ use crate::config::Policy;
 use crate::error::{CommandError, ErrorKind, Result};
 use crate::partition::naming::{Period, PARTITIONED};
 use crate::partition::plan::{self, Action};
-use crate::store::pg::{self, archive, lock, rotate, Pg};
+use crate::store::pg::{archive, lock, rotate, Pg};
 
 use action::{execute, Step, Target};
 
@@ -116,10 +116,7 @@ pub async fn run(pg: &Pg, options: &Options) -> Result<RotateReport> {
     let err = |e| pg.error(e);
     let mut conn = pg.connect().await?;
     if !options.dry_run {
-        lock::acquire(&mut conn, url, lock::LockScope::Schema, options.lock_wait).await?;
-        pg::set_ddl_timeouts(&mut conn, pg.lock_timeout, pg.statement_timeout)
-            .await
-            .map_err(err)?;
+        lock::hold(&mut conn, pg, lock::LockScope::Schema, options.lock_wait).await?;
         // Excludes import-csv / seed of partitioned tables and backup (shared holders).
         lock::acquire(
             &mut conn,

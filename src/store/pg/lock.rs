@@ -43,9 +43,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::postgres::PgConnection;
 
-use crate::config::Config;
 use crate::error::{CommandError, ErrorKind, Remedy};
 use crate::secret::RedactedUrl;
+
+use super::Pg;
 
 /// First half of every rez-db advisory lock key: "REZD" in ASCII.
 const LOCK_CLASS: i32 = 0x5245_5a44;
@@ -204,18 +205,19 @@ async fn poll(
     }
 }
 
-/// The way a mutating command starts work on `conn`: take the `scope` lock
-/// (waiting up to `lock_wait`, else exit 4), then set the DDL timeouts.
+/// The way a mutating operation starts work on `conn`, a session of `pg`:
+/// take the `scope` lock (waiting up to `wait`, else exit 4), then set the
+/// DDL timeouts of `pg`.
 pub async fn hold(
     conn: &mut PgConnection,
-    config: &Config,
+    pg: &Pg,
     scope: LockScope,
+    wait: Duration,
 ) -> Result<(), CommandError> {
-    let url = &config.database_url;
-    acquire(conn, url, scope, config.lock_wait).await?;
-    super::set_ddl_timeouts(conn, config.lock_timeout, config.statement_timeout)
+    acquire(conn, &pg.url, scope, wait).await?;
+    super::set_ddl_timeouts(conn, pg.lock_timeout, pg.statement_timeout)
         .await
-        .map_err(|e| super::error(url, e))
+        .map_err(|e| pg.error(e))
 }
 
 /// Releases the exclusive lock early; closing the connection releases it too.
