@@ -119,6 +119,36 @@ impl StoreArgs {
 
 /// The hint for `remedy`, in the words of the flags that apply: the layers
 /// below the face name a remedy, never a flag.
+/// A command line clap refused: clap's own message on stderr and exit 2, as
+/// always, and under `--json` also the error document every other failure
+/// prints, so a script that reads stdout always gets one JSON document.
+/// `--help` and `--version` print as usual.
+pub fn refuse_arguments(e: clap::Error) -> std::process::ExitCode {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return std::process::ExitCode::SUCCESS;
+    }
+    // clap quotes the value it refused, which may be a URL with a password.
+    let rendered = crate::secret::redact(&e.to_string());
+    eprint!("{rendered}");
+    let first = rendered.lines().next().unwrap_or_default();
+    let err = CommandError::usage(first.strip_prefix("error: ").unwrap_or(first))
+        .with_hint("run with --help to see the accepted arguments");
+    if json_requested(std::env::args_os()) {
+        crate::output::emit_error_document(&err);
+    }
+    err.exit_code()
+}
+
+/// Whether `--json` is among the options (before a `--`), read from the raw
+/// arguments because clap could not parse them.
+fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
 pub fn remedy_hint(remedy: Remedy) -> String {
     match remedy {
         Remedy::LockWait => "pass --lock-wait SECONDS to wait for it".to_string(),

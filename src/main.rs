@@ -12,7 +12,10 @@ fn main() -> ExitCode {
         std::process::exit(255);
     }));
 
-    let cli = rez_db::cli::Cli::parse();
+    let cli = match rez_db::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return rez_db::cli::refuse_arguments(e),
+    };
     let level = ["warn", "info", "debug", "trace"][usize::from(cli.global.verbose.min(3))];
     tracing_subscriber::fmt()
         .with_env_filter(

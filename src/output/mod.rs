@@ -62,17 +62,23 @@ pub fn emit<R: Render>(report: &R, json: bool) -> io::Result<()> {
 pub fn emit_error(err: &CommandError, json: bool) {
     eprintln!("error: {}", redact(&err.to_string()));
     if json {
-        let hints: Vec<String> = err.hints.iter().map(|h| redact(h)).collect();
-        let doc = serde_json::json!({
-            "error": {
-                "kind": format!("{:?}", err.kind).to_lowercase(),
-                "exit_code": err.kind.exit_code(),
-                "message": redact(&err.message),
-                "hints": hints,
-            }
-        });
-        let _ = ignore_broken_pipe(writeln!(io::stdout(), "{doc:#}"));
+        emit_error_document(err);
     }
+}
+
+/// The JSON document of a failed command, on stdout, without the stderr line
+/// (for an error whose message is already on stderr, such as clap's).
+pub fn emit_error_document(err: &CommandError) {
+    let hints: Vec<String> = err.hints.iter().map(|h| redact(h)).collect();
+    let doc = serde_json::json!({
+        "error": {
+            "kind": format!("{:?}", err.kind).to_lowercase(),
+            "exit_code": err.kind.exit_code(),
+            "message": redact(&err.message),
+            "hints": hints,
+        }
+    });
+    let _ = ignore_broken_pipe(writeln!(io::stdout(), "{doc:#}"));
 }
 
 fn ignore_broken_pipe(result: io::Result<()>) -> io::Result<()> {

@@ -209,6 +209,35 @@ fn json_errors_are_one_document_on_stdout() {
 }
 
 #[test]
+fn argument_errors_are_exit_2_and_under_json_one_document() {
+    // A value clap refuses is quoted back: the password in it must not be.
+    let args = [
+        "--json",
+        "create",
+        "--only",
+        "postgres://rez:hunter2@127.0.0.1/rez",
+    ];
+    let out = rez(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["error"]["exit_code"], 2);
+    assert_eq!(doc["error"]["kind"], "usage");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(message.contains("--only"), "{message}");
+    assert!(stderr(&out).contains("--only"), "{}", stderr(&out));
+    for text in [stdout(&out), stderr(&out)] {
+        assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    // Without --json, stdout stays empty: clap's message is on stderr alone.
+    let out = rez(&["migrate", "--no-such-flag"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("--no-such-flag"), "{}", stderr(&out));
+}
+
+#[test]
 fn profile_selects_its_settings_and_env_beats_the_file() {
     let file = repo_path("fixtures/config/valid/profiles.yaml");
     let file = file.to_str().unwrap();
