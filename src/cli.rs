@@ -255,6 +255,23 @@ pub fn confirm(question: &str, action: &str) -> Result<(), CommandError> {
     }
 }
 
+/// Parses a `--now` value: an RFC 3339 time (`2026-01-15T10:00:00Z`,
+/// any offset) or a date (`2026-01-15`), which means midnight UTC of that day.
+/// Every command's `--now` goes through here, so they all accept the same.
+pub fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{DateTime, NaiveDate, Utc};
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(day) => Ok(day.and_time(chrono::NaiveTime::MIN).and_utc()),
+        Err(_) => Err(format!(
+            "`{text}` is neither an RFC 3339 time like 2026-01-15T10:00:00Z \
+             nor a date like 2026-01-15 (midnight UTC)"
+        )),
+    }
+}
+
 /// A parsed `--only` list (one flag value holding several stores).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreList(pub Vec<StoreKind>);
@@ -376,6 +393,33 @@ mod tests {
     use super::*;
     use crate::provision::Action;
     use crate::validate::{Severity, Violation};
+
+    #[test]
+    fn now_is_a_date_at_midnight_utc_or_any_rfc3339_time() {
+        let at = |s: &str| parse_now(s).map(|t| t.to_rfc3339());
+        assert_eq!(at("2031-06-15").unwrap(), "2031-06-15T00:00:00+00:00");
+        assert_eq!(
+            at("2031-06-15T10:00:00+05:30").unwrap(),
+            "2031-06-15T04:30:00+00:00"
+        );
+        assert_eq!(
+            at("2031-06-15T10:00:00.5Z").unwrap(),
+            "2031-06-15T10:00:00.500+00:00"
+        );
+        for bad in [
+            "",
+            "2031-06-31",
+            "2031-06-15T25:00:00Z",
+            "tomorrow",
+            "2031-06-15 ",
+        ] {
+            let err = at(bad).unwrap_err();
+            assert!(
+                err.contains("RFC 3339") && err.contains("a date like"),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn the_remedies_of_report_rows_are_worded_once_in_place() {

@@ -28,8 +28,9 @@ pub struct ExpireCoinsArgs {
     #[command(flatten)]
     pub lock: LockArgs,
 
-    /// Expire what is due at this instant instead of the current time (RFC 3339)
-    #[arg(long, value_name = "TIMESTAMP")]
+    /// Expire what is due at this instant instead of the current time: RFC 3339
+    /// (2026-01-15T10:00:00Z) or a date (2026-01-15, midnight UTC)
+    #[arg(long, value_name = "TIMESTAMP", value_parser = crate::cli::parse_now)]
     pub now: Option<DateTime<Utc>>,
 
     /// Wallets per transaction

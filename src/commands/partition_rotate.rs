@@ -30,8 +30,9 @@ pub struct PartitionRotateArgs {
     #[command(flatten)]
     pub lock: LockArgs,
 
-    /// Rotate as if it were this instant (RFC 3339): for catch-up tests and time travel
-    #[arg(long, value_name = "TIMESTAMP")]
+    /// Rotate as if it were this instant, RFC 3339 (2026-01-15T10:00:00Z) or a date
+    /// (2026-01-15, midnight UTC): for catch-up tests and time travel
+    #[arg(long, value_name = "TIMESTAMP", value_parser = crate::cli::parse_now)]
     pub now: Option<DateTime<Utc>>,
 
     /// Only this partitioned table (repeatable) [default: all]

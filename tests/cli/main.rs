@@ -332,3 +332,45 @@ fn migrate_status_takes_the_store_flags_of_migrate() {
     // Unreachable (3), not an unknown flag (2).
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 }
+
+#[test]
+fn every_now_takes_a_date_or_rfc3339_and_names_both_when_bad() {
+    let commands: [&[&str]; 3] = [
+        &["expire-coins", "--dry-run"],
+        &["partition-rotate", "--dry-run"],
+        &["seed", "--synthetic", "--scale", "1", "--rng-seed", "1"],
+    ];
+    for command in commands {
+        for (now, code) in [
+            ("2031-06-15", 3),
+            ("2031-06-15T10:00:00+05:30", 3),
+            ("2031-13-01", 2),
+            ("2031-06-15 10:00", 2),
+        ] {
+            let out = rez(command)
+                .args([
+                    "--now",
+                    now,
+                    "--database-url",
+                    "postgres://rez@127.0.0.1:1/rez",
+                ])
+                .output()
+                .unwrap();
+            // Accepted (3: the server is unreachable) or refused as usage (2).
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{command:?} --now {now}: {}",
+                stderr(&out)
+            );
+            if code == 2 {
+                let err = stderr(&out);
+                assert!(
+                    err.contains("RFC 3339 time like 2026-01-15T10:00:00Z")
+                        && err.contains("date like 2026-01-15 (midnight UTC)"),
+                    "{command:?} --now {now}: {err}"
+                );
+            }
+        }
+    }
+}
