@@ -55,6 +55,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// On exit, record this run in PATH (Prometheus text format, for node_exporter's
+    /// textfile collector), keeping the other commands' series [config: metrics_file]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -335,6 +340,33 @@ impl Command {
             Command::Restore(_) => None,
             Command::Validate(_) | Command::Status(_) => None,
         }
+    }
+
+    /// The command's name in the metrics file: the subcommand, with its
+    /// action for those that have one (`audit enable`, `migrate status`).
+    pub fn name(&self) -> String {
+        use crate::commands::audit::AuditAction;
+        match self {
+            Command::Create(_) => "create",
+            Command::Migrate(a) if a.status_requested() => "migrate status",
+            Command::Migrate(_) => "migrate",
+            Command::Seed(_) => "seed",
+            Command::ImportCsv(_) => "import-csv",
+            Command::ExpireCoins(_) => "expire-coins",
+            Command::PartitionRotate(_) => "partition-rotate",
+            Command::Audit(a) => match &a.action {
+                AuditAction::Enable(_) => "audit enable",
+                AuditAction::Disable(_) => "audit disable",
+                AuditAction::Status(_) => "audit status",
+                AuditAction::Log(_) => "audit log",
+            },
+            Command::Validate(_) => "validate",
+            Command::ReindexEs(_) => "reindex-es",
+            Command::Backup(_) => "backup",
+            Command::Restore(_) => "restore",
+            Command::Status(_) => "status",
+        }
+        .to_string()
     }
 
     /// The connection flags of whichever subcommand this is.

@@ -10,6 +10,7 @@ use clap::Args;
 use crate::backup::{self, stream::Compression};
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::error::Result;
+use crate::output::metrics::Sample;
 use crate::output::progress::Bars;
 use crate::output::{table, Render};
 use crate::Ctx;
@@ -92,6 +93,29 @@ impl Render for backup::Report {
             "backup complete: {}",
             self.directory.join(backup::manifest::MANIFEST).display()
         )
+    }
+
+    fn metrics(&self) -> Vec<Sample> {
+        self.manifest
+            .stores
+            .iter()
+            .flat_map(|s| {
+                [
+                    Sample::count(
+                        "backup_bytes",
+                        "Bytes the last backup wrote, per store (as stored: compressed or encrypted).",
+                        backup::bytes(&s.files) as i64,
+                    )
+                    .with("store", s.store.clone()),
+                    Sample::count(
+                        "backup_files",
+                        "Files the last backup wrote, per store.",
+                        s.files.len() as i64,
+                    )
+                    .with("store", s.store.clone()),
+                ]
+            })
+            .collect()
     }
 }
 
