@@ -190,6 +190,9 @@ pub fn remedy_hint(remedy: Remedy) -> String {
                 .to_string()
         }
         Remedy::OnlyStoresOfBackup => "pass --only with the stores the backup holds".to_string(),
+        Remedy::AllowVersionChange => "restore onto a server (and pg_restore) at least as new as \
+             the source, or pass --allow-version-change if you know this change is safe"
+            .to_string(),
         Remedy::FixDrift => "fix with `rez-db migrate --fix-drift`".to_string(),
         Remedy::RebuildDerived => "run `rez-db seed --redis-only`".to_string(),
     }
