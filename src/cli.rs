@@ -337,6 +337,8 @@ impl Command {
                 _ => None,
             },
             Command::ReindexEs(a) => (!a.dry_run).then_some("reindex-es"),
+            // Prune changes files, not a database: no database's log records it.
+            Command::Backup(a) if a.action.is_some() => None,
             Command::Backup(_) => Some("backup"),
             // Not recorded here: this log lives in the database being replaced.
             // `restore` records itself in the restored database when it is done.
@@ -365,6 +367,7 @@ impl Command {
             },
             Command::Validate(_) => "validate",
             Command::ReindexEs(_) => "reindex-es",
+            Command::Backup(a) if a.action.is_some() => "backup prune",
             Command::Backup(_) => "backup",
             Command::Restore(_) => "restore",
             Command::Status(_) => "status",
@@ -384,7 +387,7 @@ impl Command {
             Command::Audit(args) => args.pg(),
             Command::Validate(args) => &args.pg,
             Command::ReindexEs(args) => &args.pg,
-            Command::Backup(args) => &args.pg,
+            Command::Backup(args) => &args.run.pg,
             Command::Restore(args) => &args.pg,
             Command::Status(args) => &args.pg,
         }
@@ -397,7 +400,7 @@ impl Command {
             Command::Migrate(args) => Some(args.stores()),
             Command::Validate(args) => Some(&args.stores),
             Command::ReindexEs(args) => Some(&args.stores),
-            Command::Backup(args) => Some(&args.stores),
+            Command::Backup(args) if args.action.is_none() => Some(&args.run.stores),
             Command::Restore(args) => Some(&args.stores),
             Command::Status(args) => Some(&args.stores),
             #[allow(unreachable_patterns)]
@@ -416,7 +419,7 @@ impl Command {
             Command::Audit(args) => args.lock(),
             Command::Validate(_) => None,
             Command::ReindexEs(args) => Some(&args.lock),
-            Command::Backup(args) => Some(&args.lock),
+            Command::Backup(args) => args.action.is_none().then_some(&args.run.lock),
             Command::Restore(args) => Some(&args.lock),
             Command::Status(_) => None,
         }

@@ -261,7 +261,12 @@ async fn execute(
         Command::Validate(args) if args.list => finish(commands::validate::list(), json),
         Command::Validate(args) => finish(commands::validate::run(ctx, args).await?, json),
         Command::ReindexEs(args) => finish(commands::reindex_es::run(ctx, args).await?, json),
-        Command::Backup(args) => finish(commands::backup::run(ctx, args).await?, json),
+        Command::Backup(args) => match &args.action {
+            Some(commands::backup::BackupAction::Prune(prune)) => {
+                finish(commands::backup::prune(prune)?, json)
+            }
+            None => finish(commands::backup::run(ctx, &args.run).await?, json),
+        },
         Command::Restore(args) => finish(commands::restore::run(ctx, args).await?, json),
         Command::Status(args) => finish(commands::status::run(ctx, args).await?, json),
     }

@@ -14,6 +14,7 @@ pub mod es;
 pub mod manifest;
 pub mod mongo;
 pub mod postgres;
+pub mod prune;
 pub mod redis;
 pub mod restore;
 pub mod stream;
@@ -277,11 +278,7 @@ pub async fn backup_redis(
             store: StoreKind::Redis,
             source: prefixed("key", r.prefix()),
             server_version: format!("{} {}", info.product, info.version),
-            versions: Versions {
-                product: info.product.clone(),
-                server: info.version.clone(),
-                ..Versions::default()
-            },
+            versions: Versions::of_server(&info.product, &info.version),
             compression,
             schema_version: layout.and_then(|(version, _, _)| version.parse().ok()),
             migrations: Vec::new(),
@@ -305,10 +302,8 @@ pub async fn backup_mongo(m: &Mongo, dir: &Path, compression: Compression) -> Re
             source: m.database_name().to_string(),
             server_version: format!("{} {}", info.product, info.version),
             versions: Versions {
-                product: info.product.to_lowercase(),
-                server: info.version.clone(),
                 feature_compatibility,
-                ..Versions::default()
+                ..Versions::of_server(info.product.to_lowercase(), &info.version)
             },
             compression,
             schema_version: None,
@@ -331,11 +326,7 @@ pub async fn backup_es(e: &Es, dir: &Path, compression: Compression) -> Result<S
             store: StoreKind::Elasticsearch,
             source: prefixed("index", e.prefix()),
             server_version: format!("{} {}", info.product, info.version),
-            versions: Versions {
-                product: info.product.clone(),
-                server: info.version.clone(),
-                ..Versions::default()
-            },
+            versions: Versions::of_server(&info.product, &info.version),
             compression,
             schema_version: None,
             migrations: Vec::new(),

@@ -283,14 +283,7 @@ pub async fn run(
                     leases.push(lease::redis(&redis, Scope::Data, "restore", wait).await?);
                 }
                 let info = redis.server_info().await?;
-                judge(
-                    &entry,
-                    Versions {
-                        product: info.product,
-                        server: info.version,
-                        ..Versions::default()
-                    },
-                );
+                judge(&entry, Versions::of_server(info.product, info.version));
                 let keys = super::redis::occupied(&mut redis).await?;
                 Prepared::Redis { entry, redis, keys }
             }
@@ -303,10 +296,8 @@ pub async fn run(
                 judge(
                     &entry,
                     Versions {
-                        product: info.product.to_lowercase(),
-                        server: info.version,
                         feature_compatibility: mongo.feature_compatibility_version().await?,
-                        ..Versions::default()
+                        ..Versions::of_server(info.product.to_lowercase(), info.version)
                     },
                 );
                 let existing = super::mongo::collections(&mongo).await?.len();
@@ -324,14 +315,7 @@ pub async fn run(
                     leases.push(lease::es(&es, Scope::Data, "restore", wait).await?);
                 }
                 let info = es.server_info().await?;
-                judge(
-                    &entry,
-                    Versions {
-                        product: info.product,
-                        server: info.version,
-                        ..Versions::default()
-                    },
-                );
+                judge(&entry, Versions::of_server(info.product, info.version));
                 let with_documents = super::es::occupied(&es).await?;
                 Prepared::Es {
                     entry,

@@ -28,6 +28,17 @@ pub struct Versions {
     pub feature_compatibility: Option<String>,
 }
 
+impl Versions {
+    /// A server's product and version, nothing else known.
+    pub fn of_server(product: impl Into<String>, server: impl Into<String>) -> Versions {
+        Versions {
+            product: product.into(),
+            server: server.into(),
+            ..Versions::default()
+        }
+    }
+}
+
 /// The leading dotted number of a version text: `15.10 (Debian 15.10-1)` ->
 /// [15, 10]; `8.13.0-SNAPSHOT` -> [8, 13, 0]; trailing zeros dropped, so
 /// `8.13` and `8.13.0` are the same version.
