@@ -15,7 +15,8 @@
 //!   report). *Invariant*: a command never holds an operation's logic, never
 //!   touches a store itself, never calls another command.
 //! - **Output**: [`output`] renders a report as a table or one JSON document,
-//!   and draws progress bars on a terminal. *Invariant*: it knows no operation.
+//!   draws progress bars on a terminal, and writes the metrics file of
+//!   `--metrics-file` (`output::metrics`: the series a report hands it). *Invariant*: it knows no operation.
 //! - **Operations**, one folder each: options, store handles and a
 //!   [`progress::Progress`] in, a serializable report out. *Invariant*: never
 //!   `Ctx`, a clap type, `output::` or one of rez-db's flag names (a way out
@@ -51,7 +52,7 @@
 //! | `expire-coins` | `commands/expire_coins.rs` | [`expire`] |
 //! | `audit` | `commands/audit.rs` | [`audit`] |
 //! | `reindex-es` | `commands/reindex_es.rs` | [`search`] (`search::reindex::run`) |
-//! | `backup`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (restore in `backup::restore`, calling [`provision`] and [`validate`]) |
+//! | `backup`, `backup prune`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (prune in `backup::prune`, the version checks in `backup::versions`, restore in `backup::restore`, calling [`provision`] and [`validate`]) |
 //! | `status` | `commands/status.rs` | [`status`] |
 //!
 //! Every mutating run is recorded by [`oplog`] in `rez_meta.operations`.
