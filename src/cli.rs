@@ -55,6 +55,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// On exit, record this run in PATH (Prometheus text format, for node_exporter's
+    /// textfile collector), keeping the other commands' series [config: metrics_file]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -215,6 +220,9 @@ pub fn remedy_hint(remedy: Remedy) -> String {
                 .to_string()
         }
         Remedy::OnlyStoresOfBackup => "pass --only with the stores the backup holds".to_string(),
+        Remedy::AllowVersionChange => "restore onto a server (and pg_restore) at least as new as \
+             the source, or pass --allow-version-change if you know this change is safe"
+            .to_string(),
         Remedy::FixDrift => "fix with `rez-db migrate --fix-drift`".to_string(),
         Remedy::RebuildDerived => "run `rez-db seed --redis-only`".to_string(),
     }
@@ -285,6 +293,23 @@ pub fn confirm(question: &str, action: &str) -> Result<(), CommandError> {
     }
 }
 
+/// Parses a `--now` value: an RFC 3339 time (`2026-01-15T10:00:00Z`,
+/// any offset) or a date (`2026-01-15`), which means midnight UTC of that day.
+/// Every command's `--now` goes through here, so they all accept the same.
+pub fn parse_now(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{DateTime, NaiveDate, Utc};
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        Ok(day) => Ok(day.and_time(chrono::NaiveTime::MIN).and_utc()),
+        Err(_) => Err(format!(
+            "`{text}` is neither an RFC 3339 time like 2026-01-15T10:00:00Z \
+             nor a date like 2026-01-15 (midnight UTC)"
+        )),
+    }
+}
+
 /// A parsed `--only` list (one flag value holding several stores).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreList(pub Vec<StoreKind>);
@@ -342,12 +367,42 @@ impl Command {
                 _ => None,
             },
             Command::ReindexEs(a) => (!a.dry_run).then_some("reindex-es"),
+            // Prune changes files, not a database: no database's log records it.
+            Command::Backup(a) if a.action.is_some() => None,
             Command::Backup(_) => Some("backup"),
             // Not recorded here: this log lives in the database being replaced.
             // `restore` records itself in the restored database when it is done.
             Command::Restore(_) => None,
             Command::Validate(_) | Command::Status(_) => None,
         }
+    }
+
+    /// The command's name in the metrics file: the subcommand, with its
+    /// action for those that have one (`audit enable`, `migrate status`).
+    pub fn name(&self) -> String {
+        use crate::commands::audit::AuditAction;
+        match self {
+            Command::Create(_) => "create",
+            Command::Migrate(a) if a.status_requested() => "migrate status",
+            Command::Migrate(_) => "migrate",
+            Command::Seed(_) => "seed",
+            Command::ImportCsv(_) => "import-csv",
+            Command::ExpireCoins(_) => "expire-coins",
+            Command::PartitionRotate(_) => "partition-rotate",
+            Command::Audit(a) => match &a.action {
+                AuditAction::Enable(_) => "audit enable",
+                AuditAction::Disable(_) => "audit disable",
+                AuditAction::Status(_) => "audit status",
+                AuditAction::Log(_) => "audit log",
+            },
+            Command::Validate(_) => "validate",
+            Command::ReindexEs(_) => "reindex-es",
+            Command::Backup(a) if a.action.is_some() => "backup prune",
+            Command::Backup(_) => "backup",
+            Command::Restore(_) => "restore",
+            Command::Status(_) => "status",
+        }
+        .to_string()
     }
 
     /// The connection flags of whichever subcommand this is.
@@ -362,7 +417,7 @@ impl Command {
             Command::Audit(args) => args.pg(),
             Command::Validate(args) => &args.pg,
             Command::ReindexEs(args) => &args.pg,
-            Command::Backup(args) => &args.pg,
+            Command::Backup(args) => &args.run.pg,
             Command::Restore(args) => &args.pg,
             Command::Status(args) => &args.pg,
         }
@@ -375,7 +430,7 @@ impl Command {
             Command::Migrate(args) => Some(args.stores()),
             Command::Validate(args) => Some(&args.stores),
             Command::ReindexEs(args) => Some(&args.stores),
-            Command::Backup(args) => Some(&args.stores),
+            Command::Backup(args) if args.action.is_none() => Some(&args.run.stores),
             Command::Restore(args) => Some(&args.stores),
             Command::Status(args) => Some(&args.stores),
             #[allow(unreachable_patterns)]
@@ -394,7 +449,7 @@ impl Command {
             Command::Audit(args) => args.lock(),
             Command::Validate(_) => None,
             Command::ReindexEs(args) => Some(&args.lock),
-            Command::Backup(args) => Some(&args.lock),
+            Command::Backup(args) => args.action.is_none().then_some(&args.run.lock),
             Command::Restore(args) => Some(&args.lock),
             Command::Status(_) => None,
         }
@@ -406,6 +461,33 @@ mod tests {
     use super::*;
     use crate::provision::Action;
     use crate::validate::{Severity, Violation};
+
+    #[test]
+    fn now_is_a_date_at_midnight_utc_or_any_rfc3339_time() {
+        let at = |s: &str| parse_now(s).map(|t| t.to_rfc3339());
+        assert_eq!(at("2031-06-15").unwrap(), "2031-06-15T00:00:00+00:00");
+        assert_eq!(
+            at("2031-06-15T10:00:00+05:30").unwrap(),
+            "2031-06-15T04:30:00+00:00"
+        );
+        assert_eq!(
+            at("2031-06-15T10:00:00.5Z").unwrap(),
+            "2031-06-15T10:00:00.500+00:00"
+        );
+        for bad in [
+            "",
+            "2031-06-31",
+            "2031-06-15T25:00:00Z",
+            "tomorrow",
+            "2031-06-15 ",
+        ] {
+            let err = at(bad).unwrap_err();
+            assert!(
+                err.contains("RFC 3339") && err.contains("a date like"),
+                "{bad}: {err}"
+            );
+        }
+    }
 
     #[test]
     fn the_remedies_of_report_rows_are_worded_once_in_place() {

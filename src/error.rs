@@ -96,6 +96,10 @@ pub enum Remedy {
     RestoreAgain,
     /// The backup lacks a selected store: select only those it holds (`--only`).
     OnlyStoresOfBackup,
+    /// A restore's target (or pg_restore) is older than, or another product
+    /// than, what the backup was taken from: restore anyway when the user
+    /// knows it is safe (`restore --allow-version-change`).
+    AllowVersionChange,
     /// An object differs from its definition file (`migrate --fix-drift`).
     FixDrift,
     /// The Redis structures derived from PostgreSQL are missing or wrong

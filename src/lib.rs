@@ -15,7 +15,8 @@
 //!   report). *Invariant*: a command never holds an operation's logic, never
 //!   touches a store itself, never calls another command.
 //! - **Output**: [`output`] renders a report as a table or one JSON document,
-//!   and draws progress bars on a terminal. *Invariant*: it knows no operation.
+//!   draws progress bars on a terminal, and writes the metrics file of
+//!   `--metrics-file` (`output::metrics`: the series a report hands it). *Invariant*: it knows no operation.
 //! - **Operations**, one folder each: options, store handles and a
 //!   [`progress::Progress`] in, a serializable report out. *Invariant*: never
 //!   `Ctx`, a clap type, `output::` or one of rez-db's flag names (a way out
@@ -51,7 +52,7 @@
 //! | `expire-coins` | `commands/expire_coins.rs` | [`expire`] |
 //! | `audit` | `commands/audit.rs` | [`audit`] |
 //! | `reindex-es` | `commands/reindex_es.rs` | [`search`] (`search::reindex::run`) |
-//! | `backup`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (restore in `backup::restore`, calling [`provision`] and [`validate`]) |
+//! | `backup`, `backup prune`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (prune in `backup::prune`, the version checks in `backup::versions`, restore in `backup::restore`, calling [`provision`] and [`validate`]) |
 //! | `status` | `commands/status.rs` | [`status`] |
 //!
 //! Every mutating run is recorded by [`oplog`] in `rez_meta.operations`.
@@ -88,7 +89,7 @@ pub use context::Ctx;
 
 use cli::{Cli, Command};
 use config::{Config, Overrides};
-use error::CommandError;
+use error::{CommandError, ErrorKind};
 use output::Render;
 
 /// Runs one parsed command line to its exit code. Ctrl-C stops the command
@@ -100,27 +101,82 @@ use output::Render;
 /// rez-db's exit is seen, nothing of it still writes.
 pub async fn run(cli: Cli) -> ExitCode {
     let json = cli.global.json;
+    let clock = std::time::Instant::now();
+    let mut metrics = Metrics {
+        file: cli.global.metrics_file.clone(),
+        target: "unknown".to_string(),
+        samples: Vec::new(),
+    };
     let outcome = tokio::select! {
-        code = dispatch(cli) => code,
+        code = dispatch(&cli, &mut metrics) => code,
         _ = tokio::signal::ctrl_c() => {
             eprintln!("interrupted: open transactions are rolled back by the server");
             stop_children().await;
-            Ok(ExitCode::from(130))
+            Ok(130)
         }
         _ = terminated() => {
             eprintln!("terminated: open transactions are rolled back by the server");
             stop_children().await;
-            Ok(ExitCode::from(143))
+            Ok(143)
         }
     };
     // Store leases a command left behind (an error, Ctrl-C, SIGTERM) are
     // given back now, so the next run does not wait for them to expire.
     store::lease::release_abandoned(std::time::Duration::from_secs(3)).await;
-    outcome.unwrap_or_else(|err| {
+    let code = outcome.unwrap_or_else(|err| {
         let err = cli::word_remedies(err);
         output::emit_error(&err, json);
-        err.exit_code()
-    })
+        err.kind.exit_code()
+    });
+    ExitCode::from(metrics.record(&cli.command, clock, code))
+}
+
+/// Where the metrics of this run go (`--metrics-file`, `metrics_file:`),
+/// filled in as the run learns it: the file and target once the
+/// configuration is read, the samples from the command's report.
+struct Metrics {
+    file: Option<std::path::PathBuf>,
+    target: String,
+    samples: Vec<output::metrics::Sample>,
+}
+
+impl Metrics {
+    /// Writes the run into the metrics file, if there is one; the exit code
+    /// to leave with. A metrics file that cannot be written fails a run that
+    /// would exit 0 (exit 5): a cron job's monitoring must not go blind
+    /// silently. A run that already failed keeps its own exit code.
+    fn record(self, command: &Command, clock: std::time::Instant, code: u8) -> u8 {
+        let Some(file) = &self.file else {
+            return code;
+        };
+        let duration = clock.elapsed();
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .saturating_sub(duration);
+        let run = output::metrics::Run {
+            command: command.name(),
+            target: self.target,
+            started: started.as_secs_f64(),
+            duration_secs: duration.as_secs_f64(),
+            exit_code: code,
+            samples: self.samples,
+        };
+        match output::metrics::record(file, &run) {
+            Ok(()) => code,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot write the metrics file {}: {e}",
+                    file.display()
+                );
+                if code == 0 {
+                    ErrorKind::Failed.exit_code()
+                } else {
+                    code
+                }
+            }
+        }
+    }
 }
 
 /// After an interruption: the command's future is dropped; waits for the
@@ -151,12 +207,13 @@ async fn terminated() {
     std::future::pending::<()>().await
 }
 
-async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
+async fn dispatch(cli: &Cli, metrics: &mut Metrics) -> Result<u8, CommandError> {
     let overrides = Overrides {
         config_file: cli.global.config.clone(),
         profile: cli.global.profile.clone(),
         database_url: cli.command.pg_args().database_url.clone(),
         lock_wait_secs: cli.command.lock_args().and_then(|l| l.lock_wait),
+        metrics_file: cli.global.metrics_file.clone(),
         ..cli
             .command
             .store_args()
@@ -164,11 +221,10 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
             .unwrap_or_default()
     };
     let json = cli.global.json;
-    let ctx = Ctx::new(
-        Config::load(&partition::partitioned_tables(), &overrides)?,
-        json,
-        output::progress::enabled(json),
-    );
+    let config = Config::load(&partition::partitioned_tables(), &overrides)?;
+    metrics.file = config.metrics_file.clone();
+    metrics.target = config.database_url.server_and_database();
+    let ctx = Ctx::new(config, json, output::progress::enabled(json));
     let record = cli.command.mutation().map(|command| oplog::Operation {
         command: command.to_string(),
         arguments: secret::redact_args(std::env::args()),
@@ -176,12 +232,19 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
         started_at: chrono::Utc::now(),
     });
     let oplog = oplog::OpLog::begin(&ctx.pg(), record).await;
-    let outcome = execute(&ctx, &cli.command).await;
+    let outcome = execute(&ctx, &cli.command).await.map(|(code, samples)| {
+        metrics.samples = samples;
+        code
+    });
     oplog.finish(&ctx.pg(), &outcome).await;
-    outcome.map(ExitCode::from)
+    outcome
 }
 
-async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
+/// The exit code of the command, and what it did for the metrics file.
+async fn execute(
+    ctx: &Ctx,
+    command: &Command,
+) -> Result<(u8, Vec<output::metrics::Sample>), CommandError> {
     let json = ctx.json;
     match command {
         Command::Create(args) => finish(commands::create::run(ctx, args).await?, json),
@@ -199,14 +262,22 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
         Command::Validate(args) if args.list => finish(commands::validate::list(), json),
         Command::Validate(args) => finish(commands::validate::run(ctx, args).await?, json),
         Command::ReindexEs(args) => finish(commands::reindex_es::run(ctx, args).await?, json),
-        Command::Backup(args) => finish(commands::backup::run(ctx, args).await?, json),
+        Command::Backup(args) => match &args.action {
+            Some(commands::backup::BackupAction::Prune(prune)) => {
+                finish(commands::backup::prune(prune)?, json)
+            }
+            None => finish(commands::backup::run(ctx, &args.run).await?, json),
+        },
         Command::Restore(args) => finish(commands::restore::run(ctx, args).await?, json),
         Command::Status(args) => finish(commands::status::run(ctx, args).await?, json),
     }
 }
 
-fn finish<R: Render>(report: R, json: bool) -> Result<u8, CommandError> {
+fn finish<R: Render>(
+    report: R,
+    json: bool,
+) -> Result<(u8, Vec<output::metrics::Sample>), CommandError> {
     output::emit(&report, json)
         .map_err(|e| CommandError::failed(format!("cannot write the output: {e}")))?;
-    Ok(output::exit_code(&report))
+    Ok((output::exit_code(&report), report.metrics()))
 }

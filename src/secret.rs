@@ -250,6 +250,14 @@ impl RedactedUrl {
         out
     }
 
+    /// `host:port/path` without user, password or query: which server and
+    /// database, for a label (the metrics file's `target`).
+    pub fn server_and_database(&self) -> String {
+        let host = self.0.host_str().unwrap_or_default();
+        let port = self.0.port().map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{host}{port}{}", self.0.path())
+    }
+
     /// The last path segment: the database name for PostgreSQL and MongoDB.
     pub fn database_name(&self) -> Option<String> {
         let name = self.0.path().trim_start_matches('/');

@@ -54,6 +54,10 @@ pub struct StoreEntry {
     pub source: String,
     /// The server's version as it reported it.
     pub server_version: String,
+    /// The versions a restore of this part depends on, which `restore`
+    /// checks against its target; absent in older manifests (nothing checked).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub versions: Option<super::versions::Versions>,
     /// How the files are stored (`none`, `gzip`); absent in older manifests.
     #[serde(default)]
     pub compression: Compression,
@@ -408,6 +412,7 @@ mod tests {
                 folder: "postgres".into(),
                 source: "rez".into(),
                 server_version: "15".into(),
+                versions: None,
                 compression: Compression::None,
                 schema_version: Some(1),
                 migrations: vec![1],

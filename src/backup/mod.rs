@@ -14,9 +14,11 @@ pub mod es;
 pub mod manifest;
 pub mod mongo;
 pub mod postgres;
+pub mod prune;
 pub mod redis;
 pub mod restore;
 pub mod stream;
+pub mod versions;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -37,6 +39,7 @@ use crate::store::redis::Redis;
 use crate::store::Connections;
 use manifest::{FileEntry, Manifest, StoreEntry, VerifyError};
 use stream::Compression;
+use versions::Versions;
 
 /// The folder of each store inside a backup directory.
 pub fn folder(store: StoreKind) -> &'static str {
@@ -170,7 +173,7 @@ pub async fn backup_postgres(
     let mut conn = pg.connect().await?;
     let err = |e| pg.error(e);
     let (server, major) = postgres::server_version(&mut conn).await.map_err(err)?;
-    postgres::check_tool("pg_dump", &server, major).map_err(CommandError::usage)?;
+    let pg_dump = postgres::check_tool("pg_dump", &server, major).map_err(CommandError::usage)?;
     // Held until pg_dump has finished (see `pg::lock`): shared with other
     // backups, exclusive for loads that set indexes aside and for rotation.
     for scope in [LockScope::Data, LockScope::Partitions] {
@@ -187,12 +190,23 @@ pub async fn backup_postgres(
         .await
         .map_err(CommandError::failed)?;
     drop(conn);
+    let listing = postgres::list(url, &target)
+        .await
+        .map_err(CommandError::failed)?;
+    let versions = Versions {
+        product: "postgresql".to_string(),
+        server: versions::numbers_text(&server),
+        client: versions::tool_version(&pg_dump),
+        archive_format: versions::archive_format(&listing),
+        feature_compatibility: None,
+    };
     describe(
         dir,
         Dumped {
             store: StoreKind::Postgres,
             source: url.database_name().unwrap_or_default(),
             server_version: server,
+            versions,
             compression,
             schema_version: migrations.last().copied(),
             migrations,
@@ -207,6 +221,7 @@ struct Dumped {
     store: StoreKind,
     source: String,
     server_version: String,
+    versions: Versions,
     compression: Compression,
     schema_version: Option<i64>,
     migrations: Vec<i64>,
@@ -227,6 +242,7 @@ async fn describe(dir: &Path, dumped: Dumped) -> Result<StoreEntry> {
         folder: name.to_string(),
         source: dumped.source,
         server_version: dumped.server_version,
+        versions: Some(dumped.versions),
         compression: dumped.compression,
         schema_version: dumped.schema_version,
         migrations: dumped.migrations,
@@ -262,6 +278,7 @@ pub async fn backup_redis(
             store: StoreKind::Redis,
             source: prefixed("key", r.prefix()),
             server_version: format!("{} {}", info.product, info.version),
+            versions: Versions::of_server(&info.product, &info.version),
             compression,
             schema_version: layout.and_then(|(version, _, _)| version.parse().ok()),
             migrations: Vec::new(),
@@ -275,6 +292,7 @@ pub async fn backup_redis(
 pub async fn backup_mongo(m: &Mongo, dir: &Path, compression: Compression) -> Result<StoreEntry> {
     let started_at = Utc::now();
     let info = m.server_info().await?;
+    let feature_compatibility = m.feature_compatibility_version().await?;
     let name = folder(StoreKind::Mongodb);
     mongo::dump(m, &dir.join(name), compression).await?;
     describe(
@@ -283,6 +301,10 @@ pub async fn backup_mongo(m: &Mongo, dir: &Path, compression: Compression) -> Re
             store: StoreKind::Mongodb,
             source: m.database_name().to_string(),
             server_version: format!("{} {}", info.product, info.version),
+            versions: Versions {
+                feature_compatibility,
+                ..Versions::of_server(info.product.to_lowercase(), &info.version)
+            },
             compression,
             schema_version: None,
             migrations: Vec::new(),
@@ -304,6 +326,7 @@ pub async fn backup_es(e: &Es, dir: &Path, compression: Compression) -> Result<S
             store: StoreKind::Elasticsearch,
             source: prefixed("index", e.prefix()),
             server_version: format!("{} {}", info.product, info.version),
+            versions: Versions::of_server(&info.product, &info.version),
             compression,
             schema_version: None,
             migrations: Vec::new(),

@@ -161,12 +161,13 @@ pub const TOC: &str = "toc.dat";
 /// Reads the archive's table of contents with `pg_restore --list`, which
 /// connects to no database: an archive that pg_restore cannot read is
 /// refused here, during verification, before anything is dropped.
-pub async fn list(url: &RedactedUrl, folder: &Path) -> Result<(), String> {
+/// Returns the listing, whose header names the archive's format version.
+pub async fn list(url: &RedactedUrl, folder: &Path) -> Result<String, String> {
     let mut cmd = tools::command("pg_restore", None);
     cmd.arg("--list").arg(folder);
     run(url, "pg_restore --list", cmd)
         .await
-        .map(drop)
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
         .map_err(|e| {
             format!(
                 "pg_restore cannot read the archive {}: {e}",

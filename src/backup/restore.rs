@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
+use super::versions::{self, Versions};
 use super::{connected, manifest::StoreEntry, postgres};
 use crate::config::StoreKind;
 use crate::definitions::Definitions;
@@ -52,6 +53,9 @@ pub struct Options {
     pub force: bool,
     /// How long to wait for another run's lock or lease before exit 4.
     pub lock_wait: Duration,
+    /// Restore onto an older server or pg_restore, or another product, than
+    /// the manifest records (see [`super::versions`]).
+    pub allow_version_change: bool,
     /// This run, as the restored database's operations log records it.
     pub record: Operation,
 }
@@ -244,6 +248,13 @@ pub async fn run(
     // before it is looked at (see `crate::store::lease`).
     let mut leases: Vec<Lease> = Vec::new();
     let mut prepared = Vec::new();
+    // Each store's versions against its target's, all of them before anything changes.
+    let mut refused: Vec<String> = Vec::new();
+    let mut judge = |entry: &StoreEntry, target: Versions| {
+        if let Some(source) = &entry.versions {
+            refused.extend(versions::refusals(&entry.store, source, &target));
+        }
+    };
     for store in stores {
         let entry = manifest
             .stores
@@ -259,12 +270,20 @@ pub async fn run(
                 .with_remedy(Remedy::OnlyStoresOfBackup)
             })?;
         prepared.push(match store {
-            StoreKind::Postgres => prepare_pg(pg, from, entry).await?,
+            StoreKind::Postgres => {
+                let (prepared, target) = prepare_pg(pg, from, entry).await?;
+                if let Prepared::Pg { entry, .. } = &prepared {
+                    judge(entry, target);
+                }
+                prepared
+            }
             StoreKind::Redis => {
                 let mut redis = connected(&conns.redis)?.clone();
                 if !options.dry_run {
                     leases.push(lease::redis(&redis, Scope::Data, "restore", wait).await?);
                 }
+                let info = redis.server_info().await?;
+                judge(&entry, Versions::of_server(info.product, info.version));
                 let keys = super::redis::occupied(&mut redis).await?;
                 Prepared::Redis { entry, redis, keys }
             }
@@ -273,6 +292,14 @@ pub async fn run(
                 if !options.dry_run {
                     leases.push(lease::mongo(&mongo, Scope::Data, "restore", wait).await?);
                 }
+                let info = mongo.server_info().await?;
+                judge(
+                    &entry,
+                    Versions {
+                        feature_compatibility: mongo.feature_compatibility_version().await?,
+                        ..Versions::of_server(info.product.to_lowercase(), info.version)
+                    },
+                );
                 let existing = super::mongo::collections(&mongo).await?.len();
                 let with_documents = super::mongo::occupied(&mongo).await?;
                 Prepared::Mongo {
@@ -287,6 +314,8 @@ pub async fn run(
                 if !options.dry_run {
                     leases.push(lease::es(&es, Scope::Data, "restore", wait).await?);
                 }
+                let info = es.server_info().await?;
+                judge(&entry, Versions::of_server(info.product, info.version));
                 let with_documents = super::es::occupied(&es).await?;
                 Prepared::Es {
                     entry,
@@ -295,6 +324,12 @@ pub async fn run(
                 }
             }
         });
+    }
+    if !refused.is_empty() && !options.allow_version_change {
+        return Err(
+            CommandError::usage(format!("refusing to restore: {}", refused.join("; ")))
+                .with_remedy(Remedy::AllowVersionChange),
+        );
     }
     let occupied: Vec<String> = prepared.iter().filter_map(|p| p.occupied(pg)).collect();
     if !occupied.is_empty() && !options.force {
@@ -441,14 +476,22 @@ impl PgLocks {
 }
 
 /// Checks pg_restore's version, that it can read the archive (`--list`),
-/// and what the target database holds.
-async fn prepare_pg(pg: &Pg, from: &Path, entry: StoreEntry) -> Result<Prepared> {
+/// and what the target database holds; with the target's versions (the
+/// server's and pg_restore's).
+async fn prepare_pg(pg: &Pg, from: &Path, entry: StoreEntry) -> Result<(Prepared, Versions)> {
     let url = &pg.url;
     let name = database_name(url)?;
     let err = |e| pg.error(e);
     let mut admin = pg.maintenance().connect().await?;
     let (server, major) = postgres::server_version(&mut admin).await.map_err(err)?;
-    postgres::check_tool("pg_restore", &server, major).map_err(CommandError::usage)?;
+    let pg_restore =
+        postgres::check_tool("pg_restore", &server, major).map_err(CommandError::usage)?;
+    let versions = Versions {
+        product: "postgresql".to_string(),
+        server: versions::numbers_text(&server),
+        client: versions::tool_version(&pg_restore),
+        ..Versions::default()
+    };
     // The last check of the backup, by the tool that will read it, before
     // the target is looked at (let alone dropped).
     let folder = from.join(&entry.folder);
@@ -465,11 +508,14 @@ async fn prepare_pg(pg: &Pg, from: &Path, entry: StoreEntry) -> Result<Prepared>
     } else {
         Target::Missing
     };
-    Ok(Prepared::Pg {
-        entry,
-        name,
-        target,
-    })
+    Ok((
+        Prepared::Pg {
+            entry,
+            name,
+            target,
+        },
+        versions,
+    ))
 }
 
 /// (Re)creates the database through the provision operation, as `create`

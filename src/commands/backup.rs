@@ -1,15 +1,18 @@
 //! `rez-db backup`: dump the selected stores into a new directory and write
 //! its manifest last. Reads the datastores, never changes them. The work is
 //! `crate::backup::run`'s; this file builds its options and renders the report.
+//! `rez-db backup prune`: the retention of a directory of backups
+//! (`crate::backup::prune`).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
-use crate::backup::{self, stream::Compression};
-use crate::cli::{LockArgs, PgArgs, StoreArgs};
+use crate::backup::{self, prune, stream::Compression};
+use crate::cli::{self, LockArgs, PgArgs, StoreArgs};
 use crate::error::Result;
+use crate::output::metrics::Sample;
 use crate::output::progress::Bars;
 use crate::output::{table, Render};
 use crate::Ctx;
@@ -42,7 +45,75 @@ use crate::Ctx;
 /// aside) or a partition-rotate running makes it exit 4 (after --lock-wait),
 /// and they in turn wait for it or exit 4.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: Option<BackupAction>,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    Prune(PruneArgs),
+}
+
+/// Delete the backups of a directory that no retention rule keeps
+///
+/// The backups are the subdirectories of --root with a valid manifest.json; a
+/// backup's time is its manifest's `started_at`, in UTC. Like restic's `forget`:
+/// from the newest backup to the oldest, --keep-last N keeps the N newest;
+/// --keep-daily D keeps the newest backup of each of the D most recent days that
+/// have one; --keep-weekly W the same per ISO week (Monday to Sunday);
+/// --keep-monthly M per calendar month. A backup any rule keeps is kept; the
+/// report says which rules keep it. A subdirectory without a valid manifest
+/// (interrupted, still being written, not a backup) is kept unless
+/// --include-incomplete: do not pass it while a backup into --root runs.
+///
+/// Everything is listed and decided before anything is deleted; deleting asks
+/// first unless --yes (without a terminal: refused, exit 2). Each deletion
+/// removes the manifest first, so a half-deleted backup is recognisably
+/// incomplete. Exit 2 when every count is 0 (everything would go) or --root
+/// does not exist; 5 when a backup cannot be deleted.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// The directory holding one backup per subdirectory
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+
+    /// Keep the N newest backups
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_last: u32,
+
+    /// Keep the newest backup of each of the D most recent days that have one
+    #[arg(long, value_name = "D", default_value_t = 0)]
+    pub keep_daily: u32,
+
+    /// Keep the newest backup of each of the W most recent ISO weeks that have one
+    #[arg(long, value_name = "W", default_value_t = 0)]
+    pub keep_weekly: u32,
+
+    /// Keep the newest backup of each of the M most recent months that have one
+    #[arg(long, value_name = "M", default_value_t = 0)]
+    pub keep_monthly: u32,
+
+    /// Print what would be kept and deleted; delete nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Delete subdirectories without a valid manifest too
+    #[arg(long)]
+    pub include_incomplete: bool,
+
+    /// Do not ask before deleting
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// The flags of `backup` itself.
+#[derive(Debug, Args)]
+pub struct RunArgs {
     #[command(flatten)]
     pub pg: PgArgs,
 
@@ -53,8 +124,9 @@ pub struct BackupArgs {
     pub lock: LockArgs,
 
     /// The backup directory; it must be empty or absent
-    #[arg(long, value_name = "DIR")]
-    pub to: PathBuf,
+    // An Option only so that `backup prune` can leave it out: clap requires it otherwise.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub to: Option<PathBuf>,
 
     /// Replace the backup already in DIR (its manifest is removed first)
     #[arg(long)]
@@ -93,11 +165,110 @@ impl Render for backup::Report {
             self.directory.join(backup::manifest::MANIFEST).display()
         )
     }
+
+    fn metrics(&self) -> Vec<Sample> {
+        self.manifest
+            .stores
+            .iter()
+            .flat_map(|s| {
+                [
+                    Sample::count(
+                        "backup_bytes",
+                        "Bytes the last backup wrote, per store (as stored: compressed or encrypted).",
+                        backup::bytes(&s.files) as i64,
+                    )
+                    .with("store", s.store.clone()),
+                    Sample::count(
+                        "backup_files",
+                        "Files the last backup wrote, per store.",
+                        s.files.len() as i64,
+                    )
+                    .with("store", s.store.clone()),
+                ]
+            })
+            .collect()
+    }
 }
 
-pub async fn run(ctx: &Ctx, args: &BackupArgs) -> Result<backup::Report> {
+impl Render for prune::Report {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        let mut t = table(["backup", "started at", "action", "why"]);
+        for b in &self.backups {
+            let action = match (b.keep, self.dry_run) {
+                (true, _) => "keep",
+                (false, true) => "would delete",
+                (false, false) => "deleted",
+            };
+            let mut why = b.reasons.join(", ");
+            if !b.complete && b.keep {
+                why.push_str(" (kept; --include-incomplete deletes it)");
+            }
+            t.add_row([
+                b.name.clone(),
+                b.started_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                action.to_string(),
+                why,
+            ]);
+        }
+        writeln!(out, "{t}")?;
+        let verb = if self.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
+        writeln!(
+            out,
+            "{}: kept {}, {verb} {}",
+            self.root.display(),
+            self.kept,
+            self.deleted
+        )
+    }
+
+    fn metrics(&self) -> Vec<Sample> {
+        vec![
+            Sample::count(
+                "backups_kept",
+                "Backups the last prune kept.",
+                self.kept as i64,
+            ),
+            Sample::count(
+                "backups_deleted",
+                "Backups the last prune deleted (or would have, under --dry-run).",
+                self.deleted as i64,
+            ),
+        ]
+    }
+}
+
+/// `backup prune`: builds the policy, hands the operation the question to
+/// ask before deleting, renders what it kept and deleted.
+pub fn prune(args: &PruneArgs) -> Result<prune::Report> {
+    let options = prune::Options {
+        root: args.root.clone(),
+        policy: prune::Policy {
+            last: args.keep_last,
+            daily: args.keep_daily,
+            weekly: args.keep_weekly,
+            monthly: args.keep_monthly,
+        },
+        dry_run: args.dry_run,
+        include_incomplete: args.include_incomplete,
+    };
+    let confirm = |question: &str| match args.yes {
+        true => Ok(()),
+        false => cli::confirm(question, "delete backups"),
+    };
+    prune::run(&options, &confirm)
+}
+
+pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<backup::Report> {
+    let dir = args
+        .to
+        .clone()
+        .ok_or_else(|| crate::error::CommandError::usage("backup needs --to DIR"))?;
     let options = backup::Options {
-        dir: args.to.clone(),
+        dir,
         stores: ctx.config.stores.clone(),
         force: args.force,
         compression: Compression::from_flag(args.compress),

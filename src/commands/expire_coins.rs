@@ -12,6 +12,7 @@ use crate::cli::{LockArgs, PgArgs};
 use crate::config::StoreKind;
 use crate::error::Result;
 use crate::expire;
+use crate::output::metrics::Sample;
 use crate::output::{table, Render};
 use crate::Ctx;
 
@@ -28,8 +29,9 @@ pub struct ExpireCoinsArgs {
     #[command(flatten)]
     pub lock: LockArgs,
 
-    /// Expire what is due at this instant instead of the current time (RFC 3339)
-    #[arg(long, value_name = "TIMESTAMP")]
+    /// Expire what is due at this instant instead of the current time: RFC 3339
+    /// (2026-01-15T10:00:00Z) or a date (2026-01-15, midnight UTC)
+    #[arg(long, value_name = "TIMESTAMP", value_parser = crate::cli::parse_now)]
     pub now: Option<DateTime<Utc>>,
 
     /// Wallets per transaction
@@ -72,6 +74,32 @@ impl Render for expire::Report {
 
     fn has_problems(&self) -> bool {
         !self.skipped.is_empty()
+    }
+
+    fn metrics(&self) -> Vec<Sample> {
+        let skipped = "Wallets the last run left alone, per reason: inconsistent promo data, \
+                       or busy (a spend in flight held the wallet's lock).";
+        vec![
+            Sample::count(
+                "coins_expired",
+                "Promo coins the last run expired.",
+                self.coins,
+            ),
+            Sample::count(
+                "wallets_expired",
+                "Wallets whose promo coins the last run expired.",
+                self.wallets as i64,
+            ),
+            Sample::count(
+                "lots_expired",
+                "Promo lots the last run marked expired.",
+                self.lots as i64,
+            ),
+            Sample::count("wallets_skipped", skipped, self.skipped.len() as i64)
+                .with("reason", "inconsistent"),
+            Sample::count("wallets_skipped", skipped, self.busy.len() as i64)
+                .with("reason", "busy"),
+        ]
     }
 }
 

@@ -16,6 +16,7 @@ use crate::import::outcome::Abort;
 use crate::import::partitions::Retention;
 use crate::import::rejects::RejectFormat;
 use crate::import::{self, ImportReport, Input, ManifestReport, Mode, Outcome, Report};
+use crate::output::metrics::Sample;
 use crate::output::progress::Bars;
 use crate::output::{table, Render};
 use crate::Ctx;
@@ -386,6 +387,43 @@ impl Render for Report {
             Report::File(r) => r.has_problems(),
             Report::Manifest(r) => r.has_problems(),
         }
+    }
+
+    fn metrics(&self) -> Vec<Sample> {
+        let files: Vec<(&str, &Outcome)> = match self {
+            Report::File(r) => vec![(r.table.as_str(), &r.outcome)],
+            Report::Manifest(r) => r
+                .files
+                .iter()
+                .map(|f| (f.table.as_str(), &f.outcome))
+                .collect(),
+        };
+        // Per table: a manifest may list several files of one table.
+        let mut per_table = std::collections::BTreeMap::<&str, (u64, u64)>::new();
+        for (table, outcome) in files {
+            let counts = per_table.entry(table).or_default();
+            counts.0 += outcome.loaded;
+            counts.1 += outcome.rejected;
+        }
+        per_table
+            .into_iter()
+            .flat_map(|(table, (loaded, rejected))| {
+                [
+                    Sample::count(
+                        "rows_imported",
+                        "Rows the last run loaded, per table.",
+                        loaded as i64,
+                    )
+                    .with("table", table),
+                    Sample::count(
+                        "rows_rejected",
+                        "Rows the last run refused (written to the reject file), per table.",
+                        rejected as i64,
+                    )
+                    .with("table", table),
+                ]
+            })
+            .collect()
     }
 }
 

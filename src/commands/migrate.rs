@@ -9,7 +9,7 @@ use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::config::StoreKind;
 use crate::error::{ErrorKind, Result};
 use crate::migrate::{self, MigrateReport, Mode, Options, State, StatusReport};
-use crate::output::{progress::Bars, table, Render};
+use crate::output::{metrics::Sample, progress::Bars, table, Render};
 use crate::Ctx;
 
 /// Apply pending PostgreSQL migrations; bring the other stores up to their files.
@@ -189,6 +189,21 @@ impl Render for MigrateReport {
 
     fn failure(&self) -> Option<ErrorKind> {
         MigrateReport::failure(self)
+    }
+
+    fn metrics(&self) -> Vec<Sample> {
+        vec![
+            Sample::count(
+                "migrations_applied",
+                "Migrations the last run applied.",
+                self.applied.len() as i64,
+            ),
+            Sample::count(
+                "migrations_pending",
+                "Migrations still to apply after the last run.",
+                self.pending.len() as i64,
+            ),
+        ]
     }
 }
 

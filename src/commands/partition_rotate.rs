@@ -9,6 +9,7 @@ use clap::Args;
 
 use crate::cli::{LockArgs, PgArgs};
 use crate::error::{ErrorKind, Result};
+use crate::output::metrics::Sample;
 use crate::output::{table, Render};
 use crate::partition::plan::Action;
 use crate::rotate::{self, Options, RotateReport};
@@ -30,8 +31,9 @@ pub struct PartitionRotateArgs {
     #[command(flatten)]
     pub lock: LockArgs,
 
-    /// Rotate as if it were this instant (RFC 3339): for catch-up tests and time travel
-    #[arg(long, value_name = "TIMESTAMP")]
+    /// Rotate as if it were this instant, RFC 3339 (2026-01-15T10:00:00Z) or a date
+    /// (2026-01-15, midnight UTC): for catch-up tests and time travel
+    #[arg(long, value_name = "TIMESTAMP", value_parser = crate::cli::parse_now)]
     pub now: Option<DateTime<Utc>>,
 
     /// Only this partitioned table (repeatable) [default: all]
@@ -109,6 +111,58 @@ impl Render for RotateReport {
     fn failure(&self) -> Option<ErrorKind> {
         RotateReport::failure(self)
     }
+
+    fn metrics(&self) -> Vec<Sample> {
+        let kinds = [
+            "create",
+            "move_and_create",
+            "detach",
+            "archive",
+            "drop",
+            "refused",
+        ];
+        let mut out: Vec<Sample> = kinds
+            .iter()
+            .map(|kind| {
+                let n = self
+                    .actions
+                    .iter()
+                    .filter(|d| action_kind(&d.action) == Some(*kind))
+                    .count();
+                Sample::count(
+                    "partitions",
+                    "Partitions the last run acted on, per action (or would have, under --dry-run).",
+                    n as i64,
+                )
+                .with("action", *kind)
+            })
+            .collect();
+        let moved: u64 = self.actions.iter().filter_map(|d| d.moved).sum();
+        out.push(Sample::count(
+            "rows_moved_from_default",
+            "Rows the last run moved out of DEFAULT partitions.",
+            moved as i64,
+        ));
+        out.push(Sample::count(
+            "rows_left_in_default",
+            "Rows left in DEFAULT partitions (periods beyond retention).",
+            self.rows_left_in_default,
+        ));
+        out
+    }
+}
+
+/// The `action` label of a done action; None for rows left in DEFAULT (their own series).
+fn action_kind(action: &Action) -> Option<&'static str> {
+    Some(match action {
+        Action::Create { .. } => "create",
+        Action::MoveAndCreate { .. } => "move_and_create",
+        Action::Detach { .. } => "detach",
+        Action::Archive { .. } => "archive",
+        Action::Drop { .. } => "drop",
+        Action::Refused { .. } => "refused",
+        Action::LeftInDefault { .. } => return None,
+    })
 }
 
 pub async fn run(ctx: &Ctx, args: &PartitionRotateArgs) -> Result<RotateReport> {

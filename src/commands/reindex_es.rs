@@ -10,7 +10,7 @@ use clap::Args;
 
 use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::error::{CommandError, Result};
-use crate::output::{progress::Bars, table, Render};
+use crate::output::{metrics::Sample, progress::Bars, table, Render};
 use crate::search::reindex::{self, Options, Outcome, ReindexReport};
 use crate::search::BulkSettings;
 use crate::Ctx;
@@ -112,6 +112,28 @@ impl Render for ReindexReport {
 
     fn has_problems(&self) -> bool {
         ReindexReport::has_problems(self)
+    }
+
+    fn metrics(&self) -> Vec<Sample> {
+        self.indices
+            .iter()
+            .flat_map(|r| {
+                [
+                    Sample::count(
+                        "documents_indexed",
+                        "Documents the last run indexed, per alias.",
+                        r.indexed as i64,
+                    )
+                    .with("alias", r.alias.clone()),
+                    Sample::count(
+                        "documents_deleted",
+                        "Documents the last run deleted, per alias.",
+                        r.deleted as i64,
+                    )
+                    .with("alias", r.alias.clone()),
+                ]
+            })
+            .collect()
     }
 }
 

@@ -44,6 +44,13 @@ use crate::Ctx;
 /// bulk-loaded. Compressed backups (`backup --compress`) are read as the
 /// manifest records them.
 ///
+/// Versions: the manifest records each source's server version (and
+/// pg_dump's, the archive format, MongoDB's feature compatibility version);
+/// a target older than its source, a pg_restore older than the pg_dump that
+/// wrote the archive, or another product (OpenSearch for Elasticsearch) is
+/// refused before anything changes (exit 2, naming both versions) unless
+/// --allow-version-change.
+///
 /// A PostgreSQL restore holds the data lock that seed and import-csv take
 /// and the partitions lock of partition-rotate, exclusive (and a lock on the
 /// database's name): while one of them, a backup, or another restore of the
@@ -78,6 +85,11 @@ pub struct RestoreArgs {
     /// Do not ask before replacing data
     #[arg(long, short = 'y')]
     pub yes: bool,
+
+    /// Restore even onto an older server (or with an older pg_restore), or another
+    /// product, than the backup's manifest records
+    #[arg(long)]
+    pub allow_version_change: bool,
 }
 
 impl Render for restore::Report {
@@ -135,6 +147,7 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<restore::Report> {
         dry_run: args.dry_run,
         force: args.force,
         lock_wait: ctx.config.lock_wait,
+        allow_version_change: args.allow_version_change,
         record: Operation {
             command: "restore".to_string(),
             arguments: crate::secret::redact_args(std::env::args()),

@@ -59,9 +59,9 @@ pub struct SeedArgs {
     #[arg(long, value_name = "S", requires = "synthetic")]
     pub rng_seed: Option<u64>,
 
-    /// The dataset's present, RFC 3339 (2026-01-15T10:00:00Z); its history is the 90
-    /// days before [default: now, to the second]
-    #[arg(long, value_name = "RFC3339", requires = "synthetic", value_parser = parse_now)]
+    /// The dataset's present, RFC 3339 (2026-01-15T10:00:00Z) or a date (2026-01-15, midnight
+    /// UTC); its history is the 90 days before [default: now, to the second]
+    #[arg(long, value_name = "TIMESTAMP", requires = "synthetic", value_parser = parse_now)]
     pub now: Option<DateTime<Utc>>,
 
     /// Do everything inside a transaction, report it, then roll back: nothing changes
@@ -74,10 +74,9 @@ pub struct SeedArgs {
     pub redis_only: bool,
 }
 
+/// `cli::parse_now`, to the second: the dataset is deterministic for it.
 fn parse_now(text: &str) -> std::result::Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc).trunc_subsecs(0))
-        .map_err(|e| format!("`{text}` is not an RFC 3339 time like 2026-01-15T10:00:00Z: {e}"))
+    crate::cli::parse_now(text).map(|t| t.trunc_subsecs(0))
 }
 
 impl Render for seed::Report {

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::cli::{self, PgArgs, StoreArgs};
 use crate::config::StoreKind;
 use crate::error::{CommandError, Result};
+use crate::output::metrics::Sample;
 use crate::output::progress::Bars;
 use crate::output::{table, Render};
 use crate::validate::{self, Check, Connections, Severity};
@@ -95,6 +96,21 @@ impl Render for validate::Report {
 
     fn has_problems(&self) -> bool {
         self.errors > 0
+    }
+
+    fn metrics(&self) -> Vec<Sample> {
+        self.checks
+            .iter()
+            .map(|c| {
+                Sample::count(
+                    "violations",
+                    "Violations the last run found, per check and severity (0 for a check that passed).",
+                    c.violations as i64,
+                )
+                .with("check", c.id)
+                .with("severity", severity(c.severity))
+            })
+            .collect()
     }
 }
 

@@ -81,6 +81,9 @@ pub struct Config {
     /// Where the MongoDB, Redis and Elasticsearch definitions are read from
     /// (`--definitions`, `definitions_dir:`); `None`: the built-in copies.
     pub definitions_dir: Option<PathBuf>,
+    /// The Prometheus textfile every run records itself in
+    /// (`--metrics-file`, `metrics_file:`); `None`: no metrics.
+    pub metrics_file: Option<PathBuf>,
     /// The file the configuration came from, if any (for messages).
     pub file: Option<PathBuf>,
     pub profile: Option<String>,
@@ -102,6 +105,7 @@ pub struct Overrides {
     pub es_index_prefix: Option<String>,
     pub es_keep_indices: Option<usize>,
     pub definitions_dir: Option<PathBuf>,
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// `audit:` in rez-db.yaml: the tables whose changes must be audited.
@@ -129,6 +133,7 @@ struct FileSettings {
     es_index_prefix: Option<String>,
     es_keep_indices: Option<usize>,
     definitions_dir: Option<PathBuf>,
+    metrics_file: Option<PathBuf>,
     #[serde(default)]
     partitions: BTreeMap<String, Policy>,
     audit: Option<AuditSettings>,
@@ -153,6 +158,7 @@ impl FileSettings {
             es_index_prefix: profile.es_index_prefix.or(self.es_index_prefix),
             es_keep_indices: profile.es_keep_indices.or(self.es_keep_indices),
             definitions_dir: profile.definitions_dir.or(self.definitions_dir),
+            metrics_file: profile.metrics_file.or(self.metrics_file),
             // A profile's policies replace the top level's as a whole.
             partitions: if profile.partitions.is_empty() {
                 self.partitions
@@ -346,6 +352,7 @@ impl Config {
                 .definitions_dir
                 .clone()
                 .or(settings.definitions_dir),
+            metrics_file: overrides.metrics_file.clone().or(settings.metrics_file),
             file,
             profile,
         })
@@ -364,7 +371,7 @@ fn parse_file(path: &Path, text: &str) -> Result<FileSettings, CommandError> {
         CommandError::usage(format!("{}{at}: {e}", path.display())).with_hint(
             "valid keys: database_url, redis_url, mongodb_uri, elasticsearch_url, lock_wait_secs, \
              lock_timeout_ms, statement_timeout_ms, connect_timeout_secs, stores, redis_key_prefix, \
-             es_index_prefix, es_keep_indices, definitions_dir, partitions, audit, profiles (see README)",
+             es_index_prefix, es_keep_indices, definitions_dir, metrics_file, partitions, audit, profiles (see README)",
         )
     })?;
     if let Some((name, _)) = settings

@@ -3,6 +3,7 @@
 //! (and, under `--json`, also as the one JSON document on stdout). Commands
 //! never print; they only build reports.
 
+pub mod metrics;
 pub mod progress;
 
 use std::io::{self, IsTerminal, Write};
@@ -29,6 +30,12 @@ pub trait Render: Serialize {
     /// [`Render::has_problems`].
     fn failure(&self) -> Option<ErrorKind> {
         None
+    }
+
+    /// What the run did, for the metrics file (`--metrics-file`): the
+    /// command's own series; the face adds the ones every run has.
+    fn metrics(&self) -> Vec<metrics::Sample> {
+        Vec::new()
     }
 }
 

@@ -167,6 +167,25 @@ impl Mongo {
         }
     }
 
+    /// The feature compatibility version (`7.0`), None when the server does
+    /// not tell it (a MongoDB-compatible server without the parameter).
+    pub async fn feature_compatibility_version(&self) -> Result<Option<String>, CommandError> {
+        let reply = self
+            .client
+            .database("admin")
+            .run_command(doc! {"getParameter": 1, "featureCompatibilityVersion": 1})
+            .await;
+        match reply {
+            Ok(reply) => Ok(reply
+                .get_document("featureCompatibilityVersion")
+                .ok()
+                .and_then(|d| d.get_str("version").ok())
+                .map(str::to_string)),
+            Err(e) if code_of(&e).is_some() => Ok(None),
+            Err(e) => Err(self.err(e)),
+        }
+    }
+
     pub async fn server_info(&self) -> Result<ServerInfo, CommandError> {
         let info = self
             .client

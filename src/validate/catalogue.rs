@@ -198,7 +198,7 @@ pub fn catalogue() -> Vec<Check> {
             "ledger.owner",
             "a row's user is its wallet's; branded rows (only) name a merchant",
             "SELECT 'wallet_transactions' AS table, t.id::text AS entity, \
-                    format('user_id %s, merchant_id %s', w.user_id, CASE WHEN t.coin_type = 'branded' THEN 'set' ELSE 'NULL' END) AS expected, \
+                    format('user_id %s (wallet %s), merchant_id %s', w.user_id, w.id, CASE WHEN t.coin_type = 'branded' THEN 'set' ELSE 'NULL' END) AS expected, \
                     format('user_id %s, merchant_id %s', t.user_id, coalesce(t.merchant_id::text, 'NULL')) AS actual \
              FROM wallet_transactions t JOIN wallets w ON w.id = t.wallet_id \
              WHERE t.user_id <> w.user_id OR (t.coin_type = 'branded') <> (t.merchant_id IS NOT NULL)",
@@ -275,7 +275,7 @@ pub fn catalogue() -> Vec<Check> {
             "order.paid_payment",
             "a paid order has a success payment of the same amount",
             "SELECT 'orders' AS table, o.id::text AS entity, 'a success payment of ' || o.total_amount AS expected, \
-                    coalesce(string_agg(p.status || ' ' || p.amount, ', '), 'no payment') AS actual \
+                    coalesce(string_agg('payment ' || p.id || ' ' || p.status || ' ' || p.amount, ', ' ORDER BY p.id), 'no payment') AS actual \
              FROM orders o LEFT JOIN payments p ON p.order_id = o.id \
              WHERE o.payment_status = 'paid' GROUP BY o.id, o.total_amount \
              HAVING NOT coalesce(bool_or(p.status = 'success' AND p.amount = o.total_amount), false)",
@@ -287,7 +287,7 @@ pub fn catalogue() -> Vec<Check> {
         sql(
             "redemption.merchant",
             "a redemption's merchant is its offer's merchant",
-            "SELECT 'offer_redemptions' AS table, r.id::text AS entity, 'merchant ' || o.merchant_id AS expected, \
+            "SELECT 'offer_redemptions' AS table, r.id::text AS entity, 'merchant ' || o.merchant_id || ' (offer ' || o.id || ')' AS expected, \
                     'merchant ' || r.merchant_id AS actual \
              FROM offer_redemptions r JOIN offers o ON o.id = r.offer_id WHERE r.merchant_id <> o.merchant_id",
         ),

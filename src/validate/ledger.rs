@@ -171,6 +171,8 @@ struct WalletReplay {
     /// The balance being replayed: (coin, merchant).
     balance: Option<(String, Option<Uuid>)>,
     replay: Replay,
+    /// The balance's previous row, which a chain break names beside its own.
+    previous: Option<Uuid>,
 }
 
 impl WalletReplay {
@@ -180,6 +182,7 @@ impl WalletReplay {
             totals: WalletLedger::default(),
             balance: None,
             replay: Replay::new(),
+            previous: None,
         }
     }
 
@@ -191,6 +194,7 @@ impl WalletReplay {
         if !same {
             self.close_balance();
             self.balance = Some((row.coin.clone(), row.merchant));
+            self.previous = None;
         }
         let entry = Entry {
             tx_type: row.tx_type,
@@ -198,7 +202,7 @@ impl WalletReplay {
             balance_after: row.balance_after,
         };
         for found in self.replay.apply(&entry) {
-            let (check, expected, actual) = describe(found);
+            let (check, expected, actual) = describe(found, row.amount, self.previous);
             sink.report(check, || {
                 let entity = match row.merchant {
                     Some(m) => format!(
@@ -216,6 +220,7 @@ impl WalletReplay {
                 }
             });
         }
+        self.previous = Some(row.id);
     }
 
     fn close_balance(&mut self) {
@@ -233,15 +238,25 @@ impl WalletReplay {
     }
 }
 
-/// (check id, expected, actual) of a broken ledger rule.
-fn describe(found: LedgerViolation) -> (&'static str, String, String) {
+/// (check id, expected, actual) of a broken ledger rule, for a row of
+/// `amount` whose balance's previous row is `previous`.
+fn describe(
+    found: LedgerViolation,
+    amount: i64,
+    previous: Option<Uuid>,
+) -> (&'static str, String, String) {
     match found {
         LedgerViolation::ChainBreak {
             expected_balance_after,
             actual_balance_after,
         } => (
             "ledger.chain",
-            format!("balance_after = {expected_balance_after}"),
+            // Both rows compared are named: the previous one and (as the entity) this one.
+            format!(
+                "balance_after = {} + {amount} = {expected_balance_after} ({})",
+                expected_balance_after - amount,
+                previous.map_or("no previous row".to_string(), |p| format!("after row {p}"))
+            ),
             format!("balance_after = {actual_balance_after}"),
         ),
         LedgerViolation::WrongSign { tx_type, amount } => (

@@ -225,11 +225,12 @@ async fn redemptions(conn: &mut PgConnection, sink: &mut Sink) -> Result<(), sql
         DateTime<Utc>,
         Option<serde_json::Value>,
         Option<serde_json::Value>,
+        String,
     );
     let mut rows = sqlx::query_as::<_, Row>(
         "SELECT r.id::text, r.original_amount, r.discount_amount, r.final_amount, r.redeemed_at, \
                 o.offer_type, o.discount_value, o.max_discount, o.min_order_value, o.valid_from, o.valid_until, \
-                o.available_days, o.available_hours \
+                o.available_days, o.available_hours, o.id::text \
          FROM offer_redemptions r JOIN offers o ON o.id = r.offer_id",
     )
     .fetch(conn);
@@ -248,6 +249,7 @@ async fn redemptions(conn: &mut PgConnection, sink: &mut Sink) -> Result<(), sql
             until,
             days,
             hours,
+            offer_id,
         ) = row;
         let (original, discount, final_amount) = (
             Money::round(original),
@@ -275,11 +277,14 @@ async fn redemptions(conn: &mut PgConnection, sink: &mut Sink) -> Result<(), sql
             };
             let problem = match offer::discount(&terms, original) {
                 Ok(rule) if rule.allows(discount) => None,
-                Ok(Discount::Exact(d)) => Some(format!("discount_amount = {d} ({kind})")),
-                Ok(Discount::UpTo(max)) => {
-                    Some(format!("discount_amount from 0 to {max} ({kind})"))
-                }
-                Err(e) => Some(format!("no redemption: {e}")),
+                // The offer compared with is named beside the redemption.
+                Ok(Discount::Exact(d)) => Some(format!(
+                    "discount_amount = {d} ({kind} of offer {offer_id})"
+                )),
+                Ok(Discount::UpTo(max)) => Some(format!(
+                    "discount_amount from 0 to {max} ({kind} of offer {offer_id})"
+                )),
+                Err(e) => Some(format!("no redemption: {e} (offer {offer_id})")),
             };
             if let Some(expected) = problem {
                 sink.report("redemption.discount", || {
@@ -299,7 +304,9 @@ async fn redemptions(conn: &mut PgConnection, sink: &mut Sink) -> Result<(), sql
                 violation(
                     "offer_redemptions",
                     id.clone(),
-                    format!("redeemed within {from} .. {until} on an available day and hour (IST)"),
+                    format!(
+                        "redeemed within {from} .. {until} on an available day and hour (IST) of offer {offer_id}"
+                    ),
                     format!("redeemed_at = {at}"),
                 )
             }),
@@ -307,7 +314,7 @@ async fn redemptions(conn: &mut PgConnection, sink: &mut Sink) -> Result<(), sql
                 violation(
                     "offer_redemptions",
                     id.clone(),
-                    "a readable offer window",
+                    format!("a readable window of offer {offer_id}"),
                     unreadable,
                 )
             }),

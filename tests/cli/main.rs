@@ -23,6 +23,7 @@ fn every_help_is_snapshotted() {
     insta::assert_snapshot!("help_reindex_es", help(&["reindex-es", "--help"]));
     insta::assert_snapshot!("help_status", help(&["status", "--help"]));
     insta::assert_snapshot!("help_backup", help(&["backup", "--help"]));
+    insta::assert_snapshot!("help_backup_prune", help(&["backup", "prune", "--help"]));
     insta::assert_snapshot!("help_restore", help(&["restore", "--help"]));
     insta::assert_snapshot!("help_expire_coins", help(&["expire-coins", "--help"]));
     insta::assert_snapshot!(
@@ -360,4 +361,152 @@ fn migrate_status_takes_the_store_flags_of_migrate() {
     .unwrap();
     // Unreachable (3), not an unknown flag (2).
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+}
+
+#[test]
+fn every_now_takes_a_date_or_rfc3339_and_names_both_when_bad() {
+    let commands: [&[&str]; 3] = [
+        &["expire-coins", "--dry-run"],
+        &["partition-rotate", "--dry-run"],
+        &["seed", "--synthetic", "--scale", "1", "--rng-seed", "1"],
+    ];
+    for command in commands {
+        for (now, code) in [
+            ("2031-06-15", 3),
+            ("2031-06-15T10:00:00+05:30", 3),
+            ("2031-13-01", 2),
+            ("2031-06-15 10:00", 2),
+        ] {
+            let out = rez(command)
+                .args([
+                    "--now",
+                    now,
+                    "--database-url",
+                    "postgres://rez@127.0.0.1:1/rez",
+                ])
+                .output()
+                .unwrap();
+            // Accepted (3: the server is unreachable) or refused as usage (2).
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "{command:?} --now {now}: {}",
+                stderr(&out)
+            );
+            if code == 2 {
+                let err = stderr(&out);
+                assert!(
+                    err.contains("RFC 3339 time like 2026-01-15T10:00:00Z")
+                        && err.contains("date like 2026-01-15 (midnight UTC)"),
+                    "{command:?} --now {now}: {err}"
+                );
+            }
+        }
+    }
+}
+
+/// A backup directory `name` under `root` whose manifest says it started at `at`.
+fn fake_backup(root: &std::path::Path, name: &str, at: &str) {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("postgres")).unwrap();
+    std::fs::write(dir.join("postgres/toc.dat"), "toc").unwrap();
+    let manifest = serde_json::json!({
+        "format": 1, "tool": "rez-db", "tool_version": "test",
+        "started_at": at, "finished_at": at, "stores": [],
+    });
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+}
+
+fn names_in(root: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn backup_prune_keeps_what_a_rule_keeps_asks_and_spares_incomplete_backups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // Two a day on 1, 2 and 4 March; names that sort against time.
+    for (name, at) in [
+        ("f", "2026-03-01T06:00:00Z"),
+        ("e", "2026-03-01T18:00:00Z"),
+        ("d", "2026-03-02T06:00:00Z"),
+        ("c", "2026-03-02T18:00:00Z"),
+        ("b", "2026-03-04T06:00:00Z"),
+        ("a", "2026-03-04T18:00:00Z"),
+    ] {
+        fake_backup(root, name, at);
+    }
+    std::fs::create_dir(root.join("interrupted")).unwrap();
+    std::fs::write(root.join("interrupted/keys.bin"), "x").unwrap();
+    std::fs::write(root.join("notes.txt"), "not a backup").unwrap();
+    let all = names_in(root);
+    let root_arg = root.to_str().unwrap();
+    let prune = |extra: &[&str]| {
+        let mut args = vec![
+            "backup",
+            "prune",
+            "--root",
+            root_arg,
+            "--keep-last",
+            "1",
+            "--keep-daily",
+            "2",
+        ];
+        args.extend(extra);
+        rez(&args).output().unwrap()
+    };
+
+    let out = prune(&["--dry-run", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = |name: &str| {
+        report["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        row("a")["reasons"],
+        serde_json::json!(["last 1 of 1", "daily 2026-03-04"])
+    );
+    assert_eq!(row("c")["reasons"], serde_json::json!(["daily 2026-03-02"]));
+    for gone in ["b", "d", "e", "f"] {
+        assert_eq!(row(gone)["keep"], false, "{gone}");
+    }
+    assert_eq!(row("interrupted")["keep"], true);
+    assert_eq!(row("interrupted")["complete"], false);
+    assert_eq!(
+        (report["kept"].as_u64(), report["deleted"].as_u64()),
+        (Some(3), Some(4))
+    );
+    assert_eq!(names_in(root), all, "a dry run deletes nothing");
+
+    // No terminal and no --yes: refused, nothing deleted.
+    let out = prune(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
+    assert_eq!(names_in(root), all);
+
+    let out = prune(&["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(names_in(root), ["a", "c", "interrupted", "notes.txt"]);
+
+    let out = prune(&["--yes", "--include-incomplete"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(names_in(root), ["a", "c", "notes.txt"]);
+
+    // A policy that keeps nothing would delete everything: refused.
+    let out = rez(&["backup", "prune", "--root", root_arg, "--yes"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(names_in(root), ["a", "c", "notes.txt"]);
 }

@@ -725,3 +725,96 @@ async fn a_second_restore_of_the_same_database_exits_4_before_creating_it() {
         "a restore that waits for the lock creates nothing"
     );
 }
+
+/// Rewrites the manifest's PostgreSQL `versions` with `edit` (the manifest
+/// holds no checksum of itself: it is what the checksums are read from).
+fn edit_pg_versions(dir: &Path, edit: impl Fn(&mut serde_json::Value)) {
+    let path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut manifest["stores"][0]["versions"]);
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn the_manifest_records_versions_and_an_older_target_is_refused_unless_allowed() {
+    let (source, _tmp, dir, target, before) =
+        a_backup_and_an_occupied_target("restore_versions").await;
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let recorded = &manifest["stores"][0]["versions"];
+    let (server,): (String,) = sqlx::query_as("SELECT current_setting('server_version')")
+        .fetch_one(&mut source.conn().await)
+        .await
+        .unwrap();
+    let server = server.split_whitespace().next().unwrap().to_string();
+    assert_eq!(recorded["product"], "postgresql");
+    assert_eq!(recorded["server"], server.as_str());
+    assert!(
+        recorded["client"]
+            .as_str()
+            .unwrap()
+            .starts_with(&server[..2]),
+        "{recorded}"
+    );
+    assert!(
+        recorded["archive_format"]
+            .as_str()
+            .unwrap()
+            .starts_with("1."),
+        "{recorded}"
+    );
+
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "restore",
+            "--from",
+            dir.to_str().unwrap(),
+            "--force",
+            "--yes",
+        ];
+        args.extend(extra);
+        target.rez(&args).output().unwrap()
+    };
+    // A newer source server than the target.
+    edit_pg_versions(&dir, |v| v["server"] = "99.1".into());
+    let out = restore(&[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "the target runs postgresql {server}, older than the postgresql 99.1"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--allow-version-change"), "{err}");
+    assert_eq!(
+        fingerprint(&mut target.conn().await).await,
+        before,
+        "untouched"
+    );
+    // An archive written by a newer pg_dump than this pg_restore.
+    edit_pg_versions(&dir, |v| {
+        v["server"] = server.as_str().into();
+        v["client"] = "99.2".into();
+    });
+    let out = restore(&["--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is older than the pg_dump 99.2 that wrote the archive"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fingerprint(&mut target.conn().await).await,
+        before,
+        "untouched"
+    );
+    // Allowed: the restore goes through.
+    let out = restore(&["--allow-version-change"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        fingerprint(&mut target.conn().await).await,
+        fingerprint(&mut source.conn().await).await
+    );
+}

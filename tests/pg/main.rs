@@ -14,6 +14,7 @@ mod import;
 mod import_inputs;
 mod import_phase3;
 mod locks;
+mod metrics;
 mod migrate;
 mod output;
 mod reference;

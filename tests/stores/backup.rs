@@ -405,3 +405,70 @@ async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_ref
     assert_eq!(redis_snapshot(&mut r, &p).await.len(), redis_before.len());
     assert_eq!(mongo_snapshot(&db).await, mongo_before);
 }
+
+/// The manifest records each store's versions, and a restore onto a target
+/// older than (or another product than) its source is refused before
+/// anything is touched, naming both, unless --allow-version-change.
+#[tokio::test]
+async fn restore_checks_each_stores_versions_against_the_manifest() {
+    let s = Stores::new("backup_versions").await;
+    let mut r = s.redis().await;
+    let _: () = r.set(format!("{}k", s.redis_prefix), "v").await.unwrap();
+    s.json(&["create", "--only", "mongo,es"], 0);
+    let tmp = tempfile::tempdir().unwrap();
+    let to = tmp.path().join("backup").to_str().unwrap().to_string();
+    let report = s.json(&["backup", "--only", "redis,mongo,es", "--to", &to], 0);
+    let manifest_path = std::path::Path::new(&to).join("manifest.json");
+    let manifest: Value = serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    assert_eq!(manifest, report["manifest"]);
+    let mut older = manifest.clone();
+    for store in older["stores"].as_array_mut().unwrap() {
+        let versions = &mut store["versions"];
+        let product = versions["product"].as_str().unwrap().to_string();
+        let server = versions["server"].as_str().unwrap().to_string();
+        assert!(!product.is_empty() && !server.is_empty(), "{store}");
+        assert!(
+            rez_db::backup::versions::numbers(&server).len() >= 2,
+            "{product} {server}"
+        );
+        // As if the backup came from a newer server than the target.
+        versions["server"] = "999.0".into();
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&older).unwrap()).unwrap();
+    let err = restore(&s, "redis,mongo,es", &to, &["--force", "--yes"], Some(2));
+    for store in ["redis", "mongodb", "elasticsearch"] {
+        assert!(
+            err.contains(&format!("{store}: the target runs")) && err.contains("999.0"),
+            "{store}: {err}"
+        );
+    }
+    assert!(err.contains("--allow-version-change"), "{err}");
+    // Nothing was touched: the key is still there.
+    let value: String = r.get(format!("{}k", s.redis_prefix)).await.unwrap();
+    assert_eq!(value, "v");
+    // Another product is refused the same way.
+    let mut other = manifest.clone();
+    for store in other["stores"].as_array_mut().unwrap() {
+        if store["store"] == "redis" {
+            store["versions"]["product"] = "keydb".into();
+        }
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&other).unwrap()).unwrap();
+    let err = restore(
+        &s,
+        "redis",
+        &to,
+        &["--force", "--yes", "--dry-run"],
+        Some(2),
+    );
+    assert!(err.contains("taken from keydb"), "{err}");
+    // Allowed: the restore runs.
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&older).unwrap()).unwrap();
+    restore(
+        &s,
+        "redis",
+        &to,
+        &["--force", "--yes", "--allow-version-change"],
+        Some(0),
+    );
+}
