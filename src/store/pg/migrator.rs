@@ -19,7 +19,7 @@ use sqlx::Connection;
 
 use super::history;
 use crate::migration::split::{line_at, statements};
-use crate::migration::Migration;
+use crate::migration::{Migration, Repeatable};
 
 /// A migration applied by this run.
 #[derive(Debug, Clone, Serialize)]
@@ -124,6 +124,122 @@ async fn apply_outside_transaction(conn: &mut PgConnection, m: &Migration) -> Re
     history::record(conn, m, ms)
         .await
         .map_err(|e| own_failure(m, &e))
+}
+
+/// Runs the down files of `migrations` in the order given (newest first),
+/// each removing its history row: in one transaction with it, or, for a
+/// no-transaction down, statement by statement and the row last. Stops at
+/// the first failure, whose `file` is the down file.
+pub async fn revert(
+    conn: &mut PgConnection,
+    migrations: &[&Migration],
+    mut on_start: impl FnMut(&Migration),
+) -> Result<Vec<AppliedNow>, (Vec<AppliedNow>, Failure)> {
+    let mut done = Vec::new();
+    for m in migrations {
+        let Some(down) = &m.down else { continue };
+        on_start(m);
+        // The down as a migration of its own, so failures point into its file.
+        let as_migration = Migration {
+            file_name: down.file_name.clone(),
+            sql: down.sql.clone(),
+            no_transaction: down.no_transaction,
+            down: None,
+            ..(*m).clone()
+        };
+        let started = Instant::now();
+        let outcome = if down.no_transaction {
+            revert_outside_transaction(conn, &as_migration).await
+        } else {
+            revert_in_transaction(conn, &as_migration).await
+        };
+        match outcome {
+            Ok(()) => done.push(AppliedNow {
+                version: m.version,
+                name: m.name.clone(),
+                execution_ms: started.elapsed().as_millis() as i64,
+            }),
+            Err(f) => return Err((done, f)),
+        }
+    }
+    Ok(done)
+}
+
+async fn revert_in_transaction(conn: &mut PgConnection, down: &Migration) -> Result<(), Failure> {
+    let mut tx = conn.begin().await.map_err(|e| own_failure(down, &e))?;
+    if let Err(e) = sqlx::raw_sql(&down.sql).execute(&mut *tx).await {
+        let _ = tx.rollback().await;
+        return Err(failure(down, None, &e));
+    }
+    if let Err(e) = history::remove(&mut tx, down.version).await {
+        let _ = tx.rollback().await;
+        return Err(own_failure(down, &e));
+    }
+    tx.commit().await.map_err(|e| failure(down, None, &e))
+}
+
+async fn revert_outside_transaction(
+    conn: &mut PgConnection,
+    down: &Migration,
+) -> Result<(), Failure> {
+    for statement in statements(&down.sql) {
+        if let Err(e) = sqlx::raw_sql(statement.sql).execute(&mut *conn).await {
+            return Err(failure(down, Some(statement.offset), &e));
+        }
+    }
+    history::remove(conn, down.version)
+        .await
+        .map(|_| ())
+        .map_err(|e| own_failure(down, &e))
+}
+
+/// Applies `repeatables` in order, each in its own transaction with its
+/// history row, and stops at the first failure (its `version` is 0).
+pub async fn apply_repeatables(
+    conn: &mut PgConnection,
+    repeatables: &[&Repeatable],
+    mut on_start: impl FnMut(&Repeatable),
+) -> Result<Vec<String>, (Vec<String>, Failure)> {
+    let mut done = Vec::new();
+    for r in repeatables {
+        on_start(r);
+        // The same transaction as a versioned migration's, under the file's name.
+        let as_migration = Migration {
+            version: 0,
+            name: r.name.clone(),
+            file_name: r.file_name.clone(),
+            sql: r.sql.clone(),
+            checksum: r.checksum.clone(),
+            raw_checksum: r.checksum.clone(),
+            no_transaction: false,
+            down: None,
+        };
+        let started = Instant::now();
+        let outcome = async {
+            let mut tx = conn
+                .begin()
+                .await
+                .map_err(|e| own_failure(&as_migration, &e))?;
+            if let Err(e) = sqlx::raw_sql(&r.sql).execute(&mut *tx).await {
+                let _ = tx.rollback().await;
+                return Err(failure(&as_migration, None, &e));
+            }
+            let ms = started.elapsed().as_millis() as i64;
+            if let Err(e) = history::record_repeatable(&mut tx, r, ms).await {
+                let _ = tx.rollback().await;
+                return Err(own_failure(&as_migration, &e));
+            }
+            tx.commit()
+                .await
+                .map_err(|e| failure(&as_migration, None, &e))
+        }
+        .await;
+        match outcome {
+            Ok(()) => done.push(r.name.clone()),
+            Err(f) => return Err((done, f)),
+        }
+    }
+    Ok(done)
 }
 
 /// Qualified names of the INVALID indexes in the database.
