@@ -10,8 +10,8 @@ use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::config::StoreKind;
 use crate::error::{ErrorKind, Result};
 use crate::migrate::{
-    self, BaselineOptions, BaselineReport, MigrateReport, Mode, NewReport, Options,
-    RepeatableState, RevertOptions, RevertReport, State, StatusReport,
+    self, AppliedNow, BaselineOptions, BaselineReport, Failure, MigrateReport, Mode, NewReport,
+    Options, RepeatableState, RevertOptions, RevertReport, State, StatusReport,
 };
 use crate::output::{progress::Bars, table, Render};
 use crate::Ctx;
@@ -283,20 +283,9 @@ impl Render for MigrateReport {
                 self.database
             );
         }
-        if !self.applied.is_empty() {
-            let mut t = table(["version", "name", "ms"]);
-            for a in &self.applied {
-                t.add_row([
-                    a.version.to_string(),
-                    a.name.clone(),
-                    a.execution_ms.to_string(),
-                ]);
-            }
-            writeln!(out, "{t}")?;
-        }
+        done_table("version", &self.applied, out)?;
         if let Some(f) = &self.failed {
-            let at = f.line.map(|l| format!(":{l}")).unwrap_or_default();
-            writeln!(out, "FAILED migrations/{}{at}: {}", f.file, f.message)?;
+            failed_line(&format!("migrations/{}", f.file), f, out)?;
             writeln!(
                 out,
                 "its transaction was rolled back; {} migration(s) were applied before it by this run",
@@ -483,6 +472,28 @@ pub async fn run(ctx: &Ctx, args: &MigrateArgs) -> Result<MigrateReport> {
     Ok(report)
 }
 
+/// The migrations a run applied (or reverted), if any: version, name, ms.
+fn done_table(first: &str, done: &[AppliedNow], out: &mut dyn Write) -> io::Result<()> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let mut t = table([first, "name", "ms"]);
+    for a in done {
+        t.add_row([
+            a.version.to_string(),
+            a.name.clone(),
+            a.execution_ms.to_string(),
+        ]);
+    }
+    writeln!(out, "{t}")
+}
+
+/// `FAILED file:line: message` of the migration a run stopped at.
+fn failed_line(file: &str, f: &Failure, out: &mut dyn Write) -> io::Result<()> {
+    let at = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+    writeln!(out, "FAILED {file}{at}: {}", f.message)
+}
+
 /// `migrate status`: PostgreSQL's migrations, then the other selected stores
 /// as `migrate --check` sees them.
 pub async fn status(ctx: &Ctx, _args: &MigrateArgs) -> Result<StatusReport> {
@@ -574,20 +585,9 @@ impl Render for RevertReport {
                 self.database
             );
         }
-        if !self.reverted.is_empty() {
-            let mut t = table(["reverted", "name", "ms"]);
-            for r in &self.reverted {
-                t.add_row([
-                    format!("{:04}", r.version),
-                    r.name.clone(),
-                    r.execution_ms.to_string(),
-                ]);
-            }
-            writeln!(out, "{t}")?;
-        }
+        done_table("reverted", &self.reverted, out)?;
         if let Some(f) = &self.failed {
-            let at = f.line.map(|l| format!(":{l}")).unwrap_or_default();
-            writeln!(out, "FAILED {}{at}: {}", f.file, f.message)?;
+            failed_line(&f.file, f, out)?;
             writeln!(
                 out,
                 "its transaction was rolled back; the history still lists {} migration(s) above {}",

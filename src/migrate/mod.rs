@@ -28,6 +28,7 @@ mod new;
 mod revert;
 mod status;
 
+pub use crate::store::pg::migrator::{AppliedNow, Failure};
 pub use baseline::{baseline, BaselineOptions, BaselineReport};
 pub use new::{new_migration, NewReport};
 pub use revert::{revert, DownRow, RevertOptions, RevertReport};
@@ -44,7 +45,7 @@ use crate::error::{CommandError, ErrorKind, Result};
 use crate::migration::{self, Divergence, Migration, MigrationSet, PlanError, Refusal, Repeatable};
 use crate::progress::{Progress, Unit};
 use crate::provision::{self, Connections, ObjectRow};
-use crate::store::pg::migrator::{self, AppliedNow, Failure};
+use crate::store::pg::migrator;
 use crate::store::pg::{history, lock, Pg};
 
 /// What a run does.
@@ -151,16 +152,24 @@ impl MigrateReport {
     /// role's (`crate::migration::refusal`), or rez-db's own statement failed
     /// (its history row). None for a refusal of the file's SQL: a finding.
     pub fn failure(&self) -> Option<ErrorKind> {
-        let failed = self.failed.as_ref()?;
-        if failed.own_statement {
-            return Some(ErrorKind::Failed);
-        }
-        match migration::refusal(failed.sqlstate.as_deref()) {
-            Refusal::OfTheFile => None,
-            Refusal::OfTheServer => Some(ErrorKind::Failed),
-            Refusal::LockNotGranted => Some(ErrorKind::LockHeld),
-            Refusal::TimedOut => Some(ErrorKind::Unreachable),
-        }
+        self.failed.as_ref().and_then(failure_kind)
+    }
+}
+
+/// What a migration (or a down) the run stopped at means for the run:
+/// `Failed` when rez-db's own statement failed or the server refused it for
+/// a reason of the server's or the role's (`crate::migration::refusal`),
+/// `LockHeld` / `Unreachable` for a lock not granted / a statement timeout;
+/// None for a refusal of the file's SQL: a finding.
+pub fn failure_kind(failed: &Failure) -> Option<ErrorKind> {
+    if failed.own_statement {
+        return Some(ErrorKind::Failed);
+    }
+    match migration::refusal(failed.sqlstate.as_deref()) {
+        Refusal::OfTheFile => None,
+        Refusal::OfTheServer => Some(ErrorKind::Failed),
+        Refusal::LockNotGranted => Some(ErrorKind::LockHeld),
+        Refusal::TimedOut => Some(ErrorKind::Unreachable),
     }
 }
 

@@ -13,6 +13,7 @@
 //!
 //! A down the server refuses stops the run: its transaction is rolled back,
 //! so the history still lists exactly the migrations whose downs did not run.
+//! Once anything was reverted, every repeatable migration is pending again.
 
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use serde::Serialize;
 use crate::domain::ledger::LEDGER_TABLES;
 use crate::error::{CommandError, ErrorKind, Result};
 use crate::migration::revert::{plan_revert, RevertError};
-use crate::migration::{self, Divergence, Migration, MigrationSet, Refusal};
+use crate::migration::{Divergence, Migration, MigrationSet};
 use crate::progress::{Progress, Unit};
 use crate::provision::Confirm;
 use crate::store::pg::migrator::{self, AppliedNow, Failure};
@@ -68,16 +69,7 @@ impl RevertReport {
 
     /// As `migrate`: a refusal of the server's, not the file's, is exit 5 (or 4, 3).
     pub fn failure(&self) -> Option<ErrorKind> {
-        let failed = self.failed.as_ref()?;
-        if failed.own_statement {
-            return Some(ErrorKind::Failed);
-        }
-        match migration::refusal(failed.sqlstate.as_deref()) {
-            Refusal::OfTheFile => None,
-            Refusal::OfTheServer => Some(ErrorKind::Failed),
-            Refusal::LockNotGranted => Some(ErrorKind::LockHeld),
-            Refusal::TimedOut => Some(ErrorKind::Unreachable),
-        }
+        self.failed.as_ref().and_then(super::failure_kind)
     }
 }
 
@@ -139,6 +131,11 @@ pub async fn revert(
             report.reverted = done;
             report.failed = Some(failure);
         }
+    }
+    // The downs may have dropped what the repeatable migrations define (0002's
+    // functions, 0014's policies): the next `migrate` applies them all again.
+    if !report.reverted.is_empty() {
+        history::forget_repeatables(&mut conn).await.map_err(err)?;
     }
     lock::release(&mut conn, lock::LockScope::Schema)
         .await

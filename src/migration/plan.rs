@@ -199,7 +199,7 @@ pub fn verify(local: &[Migration], applied: &[Applied]) -> Vec<Divergence> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::source::from_files;
     use super::*;
 
@@ -214,7 +214,8 @@ mod tests {
             .collect()
     }
 
-    fn applied_from(migrations: &[Migration], versions: &[i64]) -> Vec<Applied> {
+    /// The history rows of `versions` of `migrations`, as a run writes them.
+    pub(crate) fn applied_from(migrations: &[Migration], versions: &[i64]) -> Vec<Applied> {
         migrations
             .iter()
             .filter(|m| versions.contains(&m.version))

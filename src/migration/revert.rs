@@ -112,9 +112,9 @@ fn words(sql: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::plan::tests::applied_from as applied;
     use super::super::source::parse_set;
     use super::*;
-    use chrono::DateTime;
 
     fn set(files: &[(&str, &str)]) -> Vec<Migration> {
         parse_set(
@@ -123,21 +123,6 @@ mod tests {
         )
         .unwrap()
         .versioned
-    }
-
-    fn applied(local: &[Migration], versions: &[i64]) -> Vec<Applied> {
-        local
-            .iter()
-            .filter(|m| versions.contains(&m.version))
-            .map(|m| Applied {
-                version: m.version,
-                name: m.name.clone(),
-                checksum: m.checksum.clone(),
-                checksum_algorithm: super::super::source::CHECKSUM_ALGORITHM.into(),
-                applied_at: DateTime::UNIX_EPOCH,
-                execution_ms: 0,
-            })
-            .collect()
     }
 
     #[test]

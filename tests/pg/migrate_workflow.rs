@@ -274,6 +274,47 @@ async fn view_n(conn: &mut PgConnection) -> i32 {
         .unwrap()
 }
 
+/// Names of the repeatable migrations the database applied.
+async fn repeatables_applied(conn: &mut PgConnection) -> Vec<String> {
+    sqlx::query_scalar("SELECT DISTINCT name FROM rez_meta.repeatable_history ORDER BY name")
+        .fetch_all(conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_definitions_moved_to_repeatable_files_leave_the_schema_identical() {
+    // Before the move: the versioned files alone (migrations/ without repeatable/).
+    let before = TestDb::unborn("mmove_before");
+    before.rez(&["create"]).assert().success();
+    let dir = copy_of_migrations();
+    assert!(!dir.path().join("repeatable").exists());
+    before
+        .rez(&["migrate", "--migrations", &arg(dir.path())])
+        .assert()
+        .success();
+    // After: the built-in set, whose repeatable files state 0002's trigger
+    // functions and 0014's policies and grants again.
+    let after = TestDb::migrated("mmove_after").await;
+    let (mut a, mut b) = (before.conn().await, after.conn().await);
+    assert_eq!(repeatables_applied(&mut b).await, ["functions", "security"]);
+    assert_eq!(
+        compare(&schema(&mut a).await, &schema(&mut b).await),
+        vec![]
+    );
+
+    // A database migrated before the move gets them on its next run, and stays the same.
+    let out = before.rez(&["--json", "migrate"]).output().unwrap();
+    assert_eq!(
+        json(&out)["repeatable_applied"],
+        serde_json::json!(["functions", "security"])
+    );
+    assert_eq!(
+        compare(&schema(&mut a).await, &schema(&mut b).await),
+        vec![]
+    );
+}
+
 // ---- migrate revert
 
 #[tokio::test]
@@ -462,13 +503,11 @@ async fn a_failing_down_leaves_the_history_consistent() {
 
 // ---- migrate baseline
 
-/// A database built the way the platform's production one was: `create`, then
-/// every migration file through `psql -f`, without rez-db's history.
-fn built_with_psql(label: &str) -> TestDb {
-    let db = TestDb::unborn(label);
-    db.rez(&["create"]).assert().success();
+/// Runs the first `count` migration files of the built-in set on `db` through
+/// `psql -f`, as the platform's production database was built: no history.
+fn psql_migrations(db: &TestDb, count: usize) {
     let set = rez_db::migration::embedded().unwrap();
-    for m in &set.versioned {
+    for m in set.versioned.iter().take(count) {
         let file = repo_path(&format!("migrations/{}", m.file_name));
         let out = std::process::Command::new("psql")
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
@@ -482,6 +521,13 @@ fn built_with_psql(label: &str) -> TestDb {
             stderr(&out)
         );
     }
+}
+
+/// A database made by `create`, then every migration file through `psql -f`.
+fn built_with_psql(label: &str) -> TestDb {
+    let db = TestDb::unborn(label);
+    db.rez(&["create"]).assert().success();
+    psql_migrations(&db, usize::MAX);
     db
 }
 
@@ -614,15 +660,7 @@ async fn baseline_refuses_planted_differences_and_accepts_an_exact_copy() {
 async fn baseline_to_an_earlier_version_and_through_a_shadow_url() {
     let db = TestDb::unborn("mbase_mid");
     db.rez(&["create"]).assert().success();
-    let set = rez_db::migration::embedded().unwrap();
-    for m in set.versioned.iter().take(4) {
-        let out = std::process::Command::new("psql")
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db.url, "-f"])
-            .arg(repo_path(&format!("migrations/{}", m.file_name)))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-    }
+    psql_migrations(&db, 4);
     // A shadow URL naming a database that does not exist: exit 2, nothing recorded.
     let nowhere = format!("{}_nowhere", db.url);
     let out = db

@@ -193,3 +193,16 @@ pub async fn record_repeatable(
     .await
     .map(|_| ())
 }
+
+/// Forgets every application of the repeatable migrations, so that the next
+/// run applies them all again: after a revert, whose downs may have dropped
+/// or replaced what they define.
+pub async fn forget_repeatables(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(
+        "DO $$ BEGIN IF to_regclass('rez_meta.repeatable_history') IS NOT NULL THEN \
+         DELETE FROM rez_meta.repeatable_history; END IF; END $$",
+    )
+    .execute(conn)
+    .await
+    .map(|_| ())
+}

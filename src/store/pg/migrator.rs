@@ -1,4 +1,6 @@
-//! Applies planned migrations, one at a time, and says how far it got.
+//! Applies planned migrations, one at a time, and says how far it got; runs
+//! down files ([`revert`]) and repeatable migrations ([`apply_repeatables`])
+//! the same way, each with its history row in its transaction.
 //!
 //! A normal migration runs in one transaction together with its history row,
 //! so it is applied whole or not at all. A no-transaction migration runs
@@ -61,7 +63,7 @@ pub async fn apply(
         let result = if migration.no_transaction {
             apply_outside_transaction(conn, migration).await
         } else {
-            apply_in_transaction(conn, migration).await
+            in_transaction(conn, migration, Row::Applied).await
         };
         match result {
             Ok(()) => done.push(AppliedNow {
@@ -75,7 +77,22 @@ pub async fn apply(
     Ok(done)
 }
 
-async fn apply_in_transaction(conn: &mut PgConnection, m: &Migration) -> Result<(), Failure> {
+/// The history row that goes with a file run in one transaction.
+enum Row<'a> {
+    /// A versioned migration applied: its row is written.
+    Applied,
+    /// A down run: its migration's row is removed.
+    Reverted,
+    /// A repeatable migration applied: a row of its history is written.
+    Repeatable(&'a Repeatable),
+}
+
+/// Runs `m`'s SQL and writes its `row` in one transaction.
+async fn in_transaction(
+    conn: &mut PgConnection,
+    m: &Migration,
+    row: Row<'_>,
+) -> Result<(), Failure> {
     let started = Instant::now();
     let mut tx = conn.begin().await.map_err(|e| own_failure(m, &e))?;
     if let Err(e) = sqlx::raw_sql(&m.sql).execute(&mut *tx).await {
@@ -84,7 +101,12 @@ async fn apply_in_transaction(conn: &mut PgConnection, m: &Migration) -> Result<
         return Err(failure(m, None, &e));
     }
     let ms = started.elapsed().as_millis() as i64;
-    if let Err(e) = history::record(&mut tx, m, ms).await {
+    let written = match row {
+        Row::Applied => history::record(&mut tx, m, ms).await,
+        Row::Reverted => history::remove(&mut tx, m.version).await.map(|_| ()),
+        Row::Repeatable(r) => history::record_repeatable(&mut tx, r, ms).await,
+    };
+    if let Err(e) = written {
         let _ = tx.rollback().await;
         return Err(own_failure(m, &e));
     }
@@ -151,7 +173,7 @@ pub async fn revert(
         let outcome = if down.no_transaction {
             revert_outside_transaction(conn, &as_migration).await
         } else {
-            revert_in_transaction(conn, &as_migration).await
+            in_transaction(conn, &as_migration, Row::Reverted).await
         };
         match outcome {
             Ok(()) => done.push(AppliedNow {
@@ -163,19 +185,6 @@ pub async fn revert(
         }
     }
     Ok(done)
-}
-
-async fn revert_in_transaction(conn: &mut PgConnection, down: &Migration) -> Result<(), Failure> {
-    let mut tx = conn.begin().await.map_err(|e| own_failure(down, &e))?;
-    if let Err(e) = sqlx::raw_sql(&down.sql).execute(&mut *tx).await {
-        let _ = tx.rollback().await;
-        return Err(failure(down, None, &e));
-    }
-    if let Err(e) = history::remove(&mut tx, down.version).await {
-        let _ = tx.rollback().await;
-        return Err(own_failure(down, &e));
-    }
-    tx.commit().await.map_err(|e| failure(down, None, &e))
 }
 
 async fn revert_outside_transaction(
@@ -214,26 +223,7 @@ pub async fn apply_repeatables(
             no_transaction: false,
             down: None,
         };
-        let started = Instant::now();
-        let outcome = async {
-            let mut tx = conn
-                .begin()
-                .await
-                .map_err(|e| own_failure(&as_migration, &e))?;
-            if let Err(e) = sqlx::raw_sql(&r.sql).execute(&mut *tx).await {
-                let _ = tx.rollback().await;
-                return Err(failure(&as_migration, None, &e));
-            }
-            let ms = started.elapsed().as_millis() as i64;
-            if let Err(e) = history::record_repeatable(&mut tx, r, ms).await {
-                let _ = tx.rollback().await;
-                return Err(own_failure(&as_migration, &e));
-            }
-            tx.commit()
-                .await
-                .map_err(|e| failure(&as_migration, None, &e))
-        }
-        .await;
+        let outcome = in_transaction(conn, &as_migration, Row::Repeatable(r)).await;
         match outcome {
             Ok(()) => done.push(r.name.clone()),
             Err(f) => return Err((done, f)),
