@@ -16,6 +16,8 @@ mod import_phase3;
 mod locks;
 mod metrics;
 mod migrate;
+mod migrate_workflow;
+mod migrations_dir;
 mod output;
 mod reference;
 mod rotate;

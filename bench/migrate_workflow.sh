@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# bench/migrate_workflow.sh: the migration workflow of issue 14 against its floors.
+#
+#   bench/migrate_workflow.sh [RUNS]      (default 7; needs the local stack: scripts/stack up)
+#
+# A directory of 200 generated versioned migrations (a table and an index each) and 20
+# repeatable ones (a view and a function each), applied once to a database. Then, each
+# RUNS*3 times: `rez-db migrate status --migrations DIR` and a no-op `rez-db migrate
+# --migrations DIR` (process start and connection included), against `psql -c 'SELECT 1'`
+# (goal: each <= 150 ms). Then `rez-db migrate baseline --to 14` of a database built with
+# `psql -f` of the platform's migrations (shadow database created, migrated, read and
+# dropped; live schema read; compared), against its floor: `pg_dump --schema-only` of that
+# database and of one `rez-db migrate` built, plus `diff` (goal: <= 1.5x). The history a
+# baseline records is dropped between runs, untimed. Medians print as a markdown table for
+# docs/benchmarks.md.
+set -euo pipefail
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+RUNS=${1:-7}
+SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+command -v pg_dump >/dev/null || { echo "pg_dump is required" >&2; exit 1; }
+
+cargo build --release --locked -q
+REZ="$ROOT/target/release/rez-db"
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+DIR="$WORK/migrations"
+mkdir -p "$DIR/repeatable"
+for i in $(seq 1 200); do
+  printf 'CREATE TABLE bench_t%d (id bigint PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());\nCREATE INDEX bench_t%d_name ON bench_t%d (name);\n' \
+    "$i" "$i" "$i" >"$DIR/$(printf '%04d' "$i")_table_$i.sql"
+done
+for i in $(seq 1 20); do
+  printf 'CREATE OR REPLACE VIEW bench_v%d AS SELECT id, name FROM bench_t%d;\nCREATE OR REPLACE FUNCTION bench_f%d() RETURNS bigint LANGUAGE sql AS $$ SELECT count(*) FROM bench_t%d $$;\n' \
+    "$i" "$i" "$i" "$i" >"$DIR/repeatable/r$(printf '%02d' "$i").sql"
+done
+
+now_ns() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+ms_since() { echo $(( ($(now_ns) - $1) / 1000000 )); }
+db() { echo "$SERVER/$1"; }
+fresh_db() { "$REZ" create --only pg --database-url "$(db "$1")" >/dev/null; }
+drop_db() { "$REZ" create --only pg --drop --yes --database-url "$(db "$1")" >/dev/null; }
+for name in bench_wf_dir bench_wf_live bench_wf_ref; do
+  drop_db "$name" 2>/dev/null || true
+done
+
+# 200 + 20 migrations in a directory.
+fresh_db bench_wf_dir
+"$REZ" migrate --only pg --migrations "$DIR" --database-url "$(db bench_wf_dir)" >/dev/null
+declare -a floor status noop
+for _ in $(seq $((RUNS * 3))); do
+  t0=$(now_ns); psql -q -X -d "$(db bench_wf_dir)" -c 'SELECT 1' >/dev/null; floor+=($(ms_since "$t0"))
+  t0=$(now_ns); "$REZ" migrate status --only pg --migrations "$DIR" --database-url "$(db bench_wf_dir)" >/dev/null
+  status+=($(ms_since "$t0"))
+  t0=$(now_ns); "$REZ" migrate --only pg --migrations "$DIR" --database-url "$(db bench_wf_dir)" >/dev/null
+  noop+=($(ms_since "$t0"))
+done
+drop_db bench_wf_dir
+
+# Baseline of the platform's schema against pg_dump --schema-only of both databases + diff.
+fresh_db bench_wf_live
+for f in $(ls migrations/[0-9][0-9][0-9][0-9]_*.sql | grep -v '\.down\.sql$'); do
+  psql -q -X -v ON_ERROR_STOP=1 -d "$(db bench_wf_live)" -f "$f" >/dev/null
+done
+fresh_db bench_wf_ref
+"$REZ" migrate --only pg --database-url "$(db bench_wf_ref)" >/dev/null
+declare -a base dump
+for _ in $(seq "$RUNS"); do
+  t0=$(now_ns)
+  pg_dump --schema-only -d "$(db bench_wf_live)" >"$WORK/live.sql"
+  pg_dump --schema-only -d "$(db bench_wf_ref)" >"$WORK/ref.sql"
+  diff "$WORK/live.sql" "$WORK/ref.sql" >/dev/null || true
+  dump+=($(ms_since "$t0"))
+  t0=$(now_ns); "$REZ" migrate baseline --to 14 --database-url "$(db bench_wf_live)" >/dev/null
+  base+=($(ms_since "$t0"))
+  psql -q -X -d "$(db bench_wf_live)" -c 'DROP SCHEMA rez_meta CASCADE' >/dev/null
+done
+drop_db bench_wf_live; drop_db bench_wf_ref
+
+fl=$(printf '%s\n' "${floor[@]}" | median)
+st=$(printf '%s\n' "${status[@]}" | median); no=$(printf '%s\n' "${noop[@]}" | median)
+bs=$(printf '%s\n' "${base[@]}" | median); dm=$(printf '%s\n' "${dump[@]}" | median)
+echo "| case | rez-db (median ms) | floor (median ms) | ratio | goal |"
+echo "|---|---|---|---|---|"
+echo "| migrate status, 200 versioned + 20 repeatable ($((RUNS * 3)) runs) | $st | $fl (psql -c 'SELECT 1') | $(ratio "$st" "$fl")x | <= 150 ms |"
+echo "| no-op migrate, 200 versioned + 20 repeatable ($((RUNS * 3)) runs) | $no | $fl (psql -c 'SELECT 1') | $(ratio "$no" "$fl")x | <= 150 ms |"
+echo "| migrate baseline --to 14, full schema ($RUNS runs) | $bs | $dm (pg_dump -s x2 + diff) | $(ratio "$bs" "$dm")x | <= 1.5x |"
