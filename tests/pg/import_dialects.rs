@@ -253,6 +253,32 @@ async fn other_encodings_load_exactly() {
         "+919800000201|a@example.com|O\u{2019}Brien \u{2013} \u{20ac}5 \u{201c}VIP\u{201d}|<null>"
     );
 
+    // A manifest's entry names its file's encoding.
+    clear(&mut conn).await;
+    let manifest = dir.path().join("m.yaml");
+    std::fs::write(
+        &manifest,
+        format!("files:\n  - {{table: users, path: {file}, encoding: windows-1252}}\n"),
+    )
+    .unwrap();
+    let out = db
+        .rez(&[
+            "--json",
+            "import-csv",
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--allow-outside",
+            "--timezone",
+            "UTC",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert_eq!(
+        users(&mut conn).await[1],
+        "+919800000202|b@example.com|Ren\u{e9}e M\u{fc}ller|<null>"
+    );
+
     // Excel's "Unicode Text": UTF-16LE with a BOM, tab-separated; the BOM
     // decides even under another --encoding.
     clear(&mut conn).await;

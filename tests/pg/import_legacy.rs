@@ -414,3 +414,53 @@ async fn the_tables_that_come_with_the_wallets_load_with_their_rules() {
             .unwrap();
     assert_eq!(finals, ["242.00"]);
 }
+
+#[tokio::test]
+async fn one_file_with_validate_is_checked_against_the_tables_before_its_commit() {
+    let db = TestDb::migrated("legacy_validate_one").await;
+    let (code, report) = import(&db, &repo_path("fixtures/csv/legacy"), &[]);
+    assert_eq!(code, 0, "{report}");
+    // A coin credited to wallet 3 in the ledger alone: its balance stays 50.
+    let row = "id,wallet_id,user_id,transaction_type,coin_type,amount,balance_after,created_at\n\
+               dddddddd-0000-4000-8000-000000000009,cccccccc-0000-4000-8000-000000000003,\
+               aaaaaaaa-0000-4000-8000-000000000003,earn,rez,10,60,2021-01-03 08:00:00\n";
+    let mut with = vec!["--validate"];
+    with.extend_from_slice(&FLAGS);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ledger.csv");
+    std::fs::write(&file, row).unwrap();
+    let file = file.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "import-csv",
+            "--table",
+            "wallet_transactions",
+            file,
+        ];
+        args.extend_from_slice(extra);
+        let out = db.rez(&args).output().unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), doc)
+    };
+    let (code, report) = run(&with);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["loaded"], 0, "{report}");
+    let balance = report["validation"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "wallet.balance")
+        .unwrap();
+    assert_eq!(
+        balance["shown"][0]["entity"],
+        "cccccccc-0000-4000-8000-000000000003"
+    );
+    assert_eq!(balance["shown"][0]["expected"], "rez_coins_balance = 60");
+    let mut conn = db.conn().await;
+    assert_eq!(counts(&mut conn).await[3], 5);
+    // Without it, one file is loaded as it is (validate finds it later).
+    let (code, report) = run(&FLAGS);
+    assert_eq!(code, 0, "{report}");
+    assert_eq!(counts(&mut conn).await[3], 6);
+}
