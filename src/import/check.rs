@@ -202,27 +202,20 @@ pub fn check_value(
     out: &mut Vec<u8>,
 ) -> Result<(), Problem> {
     let name = column.name.as_str();
-    let null = |out: &mut Vec<u8>| {
+    // NULL: refused in a NOT NULL column, `\N` for COPY otherwise.
+    let null = |out: &mut Vec<u8>, what: &str| {
         if column.not_null {
             return Err(Problem::new(
                 name,
                 "not_null",
-                format!("`{name}` is NOT NULL and the field is NULL"),
+                format!("`{name}` is NOT NULL and the field is {what}"),
             ));
         }
         out.extend_from_slice(b"\\N");
         Ok(())
     };
     let Some(text) = value else {
-        if column.not_null {
-            return Err(Problem::new(
-                name,
-                "not_null",
-                format!("`{name}` is NOT NULL and the field is empty"),
-            ));
-        }
-        out.extend_from_slice(b"\\N");
-        return Ok(());
+        return null(out, "empty");
     };
     let bad = |what: &str| {
         Problem::new(
@@ -267,7 +260,7 @@ pub fn check_value(
             };
             match time.date(text).map_err(fault)? {
                 Some(d) => out.extend_from_slice(d.format("%Y-%m-%d").to_string().as_bytes()),
-                None => return null(out),
+                None => return null(out, "a zero date, read as NULL"),
             }
         }
         SqlType::TimestampTz => {
@@ -280,7 +273,7 @@ pub fn check_value(
                 Some(t) => {
                     out.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes())
                 }
-                None => return null(out),
+                None => return null(out, "a zero date, read as NULL"),
             }
         }
         SqlType::Varchar(limit) => {

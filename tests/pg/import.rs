@@ -8,15 +8,21 @@ use sqlx::PgConnection;
 
 use super::common::{keys_and_indexes, repo_path, stderr, stdout, TestDb};
 
-fn fixture(name: &str) -> String {
+pub(crate) fn fixture(name: &str) -> String {
     repo_path(&format!("fixtures/csv/{name}"))
         .to_str()
         .unwrap()
         .to_string()
 }
 
-/// Runs import-csv with its reject file in `dir`; (exit code, JSON report or error).
-fn import(db: &TestDb, dir: &Path, file: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+/// Runs import-csv into users with its reject file in `dir` (`rejects.out`);
+/// (exit code, JSON report or error).
+pub(crate) fn import(
+    db: &TestDb,
+    dir: &Path,
+    file: &str,
+    extra: &[&str],
+) -> (i32, serde_json::Value) {
     let rejects = dir.join("rejects.out");
     let mut args = vec![
         "--json",

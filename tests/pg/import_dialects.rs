@@ -9,38 +9,12 @@ use std::path::Path;
 
 use sqlx::PgConnection;
 
-use super::common::{repo_path, stderr, stdout, TestDb};
-
-fn fixture(name: &str) -> String {
-    repo_path(&format!("fixtures/csv/{name}"))
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Runs import-csv into users; (exit code, JSON report or error).
-fn import(db: &TestDb, dir: &Path, file: &str, extra: &[&str]) -> (i32, serde_json::Value) {
-    let rejects = dir.join("rejects.csv");
-    let mut args = vec![
-        "--json",
-        "import-csv",
-        "--table",
-        "users",
-        file,
-        "--rejects",
-        rejects.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = db.rez(&args).output().unwrap();
-    let code = out.status.code().unwrap();
-    let doc = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(&out), stderr(&out)));
-    (code, doc)
-}
+use super::common::{stderr, stdout, TestDb};
+use super::import::{fixture, import};
 
 /// The reject file's entries: (line, column, reason, raw).
 fn rejects(dir: &Path) -> Vec<(u64, String, String, String)> {
-    let mut reader = csv::Reader::from_path(dir.join("rejects.csv")).unwrap();
+    let mut reader = csv::Reader::from_path(dir.join("rejects.out")).unwrap();
     reader
         .deserialize()
         .map(|r| r.unwrap())
