@@ -6,6 +6,8 @@
 #   2. bare COPY then indexes: `\copy` into a copy of `users` without indexes,
 #      then the same indexes built: the floor for an empty table;
 #   3. pgloader (Debian package), CSV into `users`.
+# and the same file converted to Windows-1252 (iconv) imported with
+# `--encoding windows-1252` (the transcoder in the pipeline), against the UTF-8 run.
 #
 #   bench/import_csv.sh [ROWS]      (default 2000000)
 #
@@ -24,6 +26,7 @@ else
   REZ="$ROOT/target/release/rez-db"
 fi
 command -v pgloader >/dev/null || { echo "pgloader is missing: apt-get install pgloader" >&2; exit 2; }
+command -v iconv >/dev/null || { echo "iconv is missing: apt-get install libc-bin" >&2; exit 2; }
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 FILE="$WORK/users.csv"
@@ -32,7 +35,7 @@ awk -v n="$ROWS" -v cols="$COLUMNS" 'BEGIN {
   print cols
   split("male,female,other,prefer_not_to_say", g, ",")
   for (i = 1; i <= n; i++)
-    printf "+9198%08d,user%d@example.com,\"User %d, Test\",%s,19%02d-%02d-%02d,active,regular,%s,2025-%02d-%02dT10:00:00+05:30\n",
+    printf "+9198%08d,user%d@example.com,\"User %d, Tést\",%s,19%02d-%02d-%02d,active,regular,%s,2025-%02d-%02dT10:00:00+05:30\n",
       i, i, i, g[i % 4 + 1], 50 + i % 50, i % 12 + 1, i % 28 + 1, (i % 2 ? "true" : "false"), i % 12 + 1, i % 28 + 1
 }' > "$FILE"
 
@@ -49,11 +52,24 @@ loaded() { psql -X -At -d "$BASE/$1" -c "SELECT count(*) FROM $2"; }
 fresh bench_import_rez
 t0=$(now)
 /usr/bin/time -f "%M" -o "$WORK/rss" "$REZ" import-csv --database-url "$BASE/bench_import_rez" \
-  --table users "$FILE" --rejects "$WORK/rejects.csv" >/dev/null
+  --table users "$FILE" --encoding utf-8 --rejects "$WORK/rejects.csv" >/dev/null
 rez=$(echo "$(now) - $t0" | bc)
 rss_mib=$(( $(tail -1 "$WORK/rss") / 1024 ))
 rez_rows=$(loaded bench_import_rez users)
 drop bench_import_rez
+
+# 1b. The same rows in Windows-1252, decoded while read.
+iconv -f UTF-8 -t WINDOWS-1252 "$FILE" > "$WORK/users-1252.csv"
+fresh bench_import_rez1252
+t0=$(now)
+/usr/bin/time -f "%M" -o "$WORK/rss1252" "$REZ" import-csv --database-url "$BASE/bench_import_rez1252" \
+  --table users "$WORK/users-1252.csv" --encoding windows-1252 --rejects "$WORK/rejects1252.csv" >/dev/null
+rez1252=$(echo "$(now) - $t0" | bc)
+rss1252_mib=$(( $(tail -1 "$WORK/rss1252") / 1024 ))
+rez1252_rows=$(loaded bench_import_rez1252 users)
+[[ $(psql -X -At -d "$BASE/bench_import_rez1252" -c "SELECT count(*) FROM users WHERE full_name LIKE '%, Tést'") == "$ROWS" ]] \
+  || { echo "the windows-1252 run did not decode é" >&2; exit 1; }
+drop bench_import_rez1252
 
 # 2. \copy into the indexed table.
 fresh bench_import_copy
@@ -96,7 +112,7 @@ pgl=$(echo "$(now) - $t0" | bc)
 pgl_rows=$(loaded bench_import_pgloader users)
 drop bench_import_pgloader
 
-for n in "$rez_rows" "$copy_rows" "$bare_rows" "$pgl_rows"; do
+for n in "$rez_rows" "$rez1252_rows" "$copy_rows" "$bare_rows" "$pgl_rows"; do
   [[ $n == "$ROWS" ]] || { echo "a side loaded $n rows, not $ROWS" >&2; exit 1; }
 done
 echo "load: $(uptime | sed 's/.*load average: //')"
@@ -105,3 +121,8 @@ echo "|---|---|---|---|---|---|---|---|---|---|"
 awk -v n="$ROWS" -v rez="$rez" -v copy="$copy" -v bare="$bare" -v pgl="$pgl" -v rss="$rss_mib" 'BEGIN {
   printf "| %d | %.2f | %.2f | %.2f | %.2f | %.0f | %.2fx | %.2fx | %.2fx | %d |\n",
     n, rez, copy, bare, pgl, n / rez, copy / rez, bare / rez, pgl / rez, rss }'
+echo
+echo "| rows | import-csv utf-8 (s) | import-csv windows-1252 (s) | windows-1252 throughput vs utf-8 | windows-1252 peak RSS (MiB) |"
+echo "|---|---|---|---|---|"
+awk -v n="$ROWS" -v rez="$rez" -v w="$rez1252" -v rss="$rss1252_mib" 'BEGIN {
+  printf "| %d | %.2f | %.2f | %.2fx | %d |\n", n, rez, w, rez / w, rss }'

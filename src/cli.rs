@@ -193,6 +193,14 @@ pub fn remedy_hint(remedy: Remedy) -> String {
              reports them missing until then"
             .to_string(),
         Remedy::QuoteChar => "close the quote, or pick another --quote character".to_string(),
+        Remedy::Encoding => "if the file is not UTF-8, name its encoding with --encoding \
+             (windows-1252 for most Western exports, iso-8859-15, utf-16le...); rez-db decodes \
+             it exactly, where converting it as another encoding could corrupt its text"
+            .to_string(),
+        Remedy::TimeZone => "say which zone the file's times are in with --timezone ZONE \
+             (an IANA name such as Asia/Kolkata, UTC, or an offset such as +05:30)"
+            .to_string(),
+        Remedy::ZeroDateAsNull => "--zero-date-as-null loads it as NULL".to_string(),
         Remedy::RejectsPath => "choose another path with --rejects PATH".to_string(),
         Remedy::AllowOutside => concat!(
             "a manifest's paths stay inside its folder, symbolic links and `..` resolved; ",

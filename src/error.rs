@@ -71,6 +71,14 @@ pub enum Remedy {
     /// Close an unterminated quote of a CSV file, or pick another quote
     /// character (import-csv's `--quote`).
     QuoteChar,
+    /// A file is not UTF-8: name its encoding (import-csv's `--encoding`);
+    /// never a conversion that could corrupt its text.
+    Encoding,
+    /// A timestamp has no offset: name the zone the file's times are in
+    /// (import-csv's `--timezone`).
+    TimeZone,
+    /// A zero date (`0000-00-00`): load it as NULL (`--zero-date-as-null`).
+    ZeroDateAsNull,
     /// Write the reject file elsewhere (import-csv's `--rejects`).
     RejectsPath,
     /// Let a manifest's paths lead outside its folder (`--allow-outside`).

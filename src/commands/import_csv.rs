@@ -10,15 +10,18 @@ use chrono::Utc;
 use clap::{Args, ValueEnum};
 use serde::{Serialize, Serializer};
 
-use crate::cli::{remedy_hint, LockArgs, PgArgs};
+use crate::cli::{remedy_hint, word_violation_remedies, LockArgs, PgArgs};
 use crate::error::{Remedy, Result};
 use crate::import::outcome::Abort;
 use crate::import::partitions::Retention;
+use crate::import::reader::Dialect;
 use crate::import::rejects::RejectFormat;
+use crate::import::timestamps::{TimeReading, Zone};
 use crate::import::{self, ImportReport, Input, ManifestReport, Mode, Outcome, Report};
 use crate::output::metrics::Sample;
 use crate::output::progress::Bars;
 use crate::output::{table, Render};
+use crate::validate;
 use crate::Ctx;
 
 /// Import rows from a CSV file into one table, checking every row first
@@ -37,18 +40,36 @@ use crate::Ctx;
 /// partition, unless --allow-past-retention.
 ///
 /// --manifest FILE imports a YAML list of files (`files: [{table: T, path: P, map:
-/// {CSV_COL: DB_COL}}]`, paths relative to it and inside its folder unless
-/// --allow-outside) in dependency order, in one transaction.
+/// {CSV_COL: DB_COL}, encoding: NAME}]`, paths relative to it and inside its folder
+/// unless --allow-outside) in one transaction, each table after the tables it
+/// references (the catalog's foreign keys and docs/schema.md's checked references);
+/// the report names the order.
 ///
-/// An empty field is NULL. A file with a header and no rows loads nothing (exit 0).
+/// NULL, as PostgreSQL's CSV format has it: an unquoted empty field is NULL, a quoted
+/// empty field ("") is the empty string; an unquoted field equal to a --null STRING is
+/// NULL (a quoted one is that text); --empty-as-null makes every empty field NULL, for
+/// files that quote everything. Timestamps with an offset are that instant; without one
+/// (2019-03-04 10:20:30) they are read in --timezone ZONE, and refused without it, as
+/// are times a daylight-saving change skipped or repeated in ZONE, and 0000-00-00
+/// unless --zero-date-as-null. A file that is not UTF-8 is decoded from --encoding (a
+/// UTF-8 or UTF-16 BOM decides whatever it says); line numbers are the file's.
+///
+/// A row that cannot be read is rejected like any bad row, and the rest loads: the
+/// wrong number of fields (field_count), bytes its encoding cannot decode
+/// (bad_encoding), a NUL byte (nul_byte), a quote inside an unquoted field
+/// (stray_quote), JSON nested deeper than PostgreSQL parses (json_depth). A file with a
+/// header and no rows loads nothing (exit 0).
 /// Exit codes: 0 all rows loaded; 1 rows were rejected (the others are loaded), or
-/// --max-errors / --max-error-ratio was exceeded (nothing loaded); 2 the file or
-/// manifest is malformed (empty, invalid UTF-8, wrong field count, unterminated quote,
-/// unknown key), or the table or a column is unknown (nothing loaded); 4 another run
+/// --max-errors / --max-error-ratio was exceeded (nothing loaded; every reject counts);
+/// 2 the file or manifest is malformed (empty, a header its encoding cannot decode, a
+/// quoted field still open at the end of the file, an unknown key), or the table or a
+/// column is unknown (nothing loaded); 4 another run
 /// holds the data lock (a seed, an import, a backup, a restore) or, for orders and
 /// wallet_transactions, the partitions lock (a partition-rotate).
 ///
-/// Loads: users, merchants, products, offers, orders, wallet_transactions, reviews.
+/// Loads: users, merchants, merchant_outlets, user_addresses, wallets (with
+/// branded_coins), promo_coins, products, offers, orders, payments, offer_redemptions,
+/// wallet_transactions, reviews, referrals, user_loyalty.
 #[derive(Debug, Args)]
 pub struct ImportCsvArgs {
     #[command(flatten)]
@@ -57,7 +78,7 @@ pub struct ImportCsvArgs {
     #[command(flatten)]
     pub lock: LockArgs,
 
-    /// The CSV file (UTF-8; a BOM and CRLF line endings are fine)
+    /// The CSV file (UTF-8 unless --encoding; a BOM and CRLF line endings are fine)
     #[arg(
         value_name = "FILE",
         required_unless_present = "manifest",
@@ -95,6 +116,40 @@ pub struct ImportCsvArgs {
     /// Quote character, one ASCII character
     #[arg(long, value_name = "CHAR", default_value = "\"", value_parser = parse_byte)]
     pub quote: u8,
+
+    /// Inside a quoted field, this character before the quote or before itself makes it
+    /// literal, as PostgreSQL's COPY ... (ESCAPE '\'); for MySQL's SELECT ... INTO
+    /// OUTFILE and the ETL tools that write \" for a quote [default: the quote doubled]
+    #[arg(long, value_name = "CHAR", value_parser = parse_byte)]
+    pub escape: Option<u8>,
+
+    /// The file's encoding, by its WHATWG name: utf-8, utf-16le, utf-16be,
+    /// windows-1252, iso-8859-1 (latin1: read as windows-1252, its superset), iso-8859-15,
+    /// shift_jis, gbk... Decoded while reading; a UTF-8 or UTF-16 BOM overrides it. Bytes it
+    /// cannot decode reject their row (bad_encoding)
+    #[arg(long, value_name = "NAME", default_value = "utf-8",
+          value_parser = import::reader::encoding_for)]
+    pub encoding: &'static encoding_rs::Encoding,
+
+    /// An unquoted field equal to STRING is NULL (repeatable: --null '\N' --null NULL);
+    /// an unquoted empty field always is, a quoted one ("\N") never
+    #[arg(long = "null", value_name = "STRING")]
+    pub nulls: Vec<String>,
+
+    /// Every empty field is NULL, quoted ("") or not: for files that quote everything
+    #[arg(long)]
+    pub empty_as_null: bool,
+
+    /// The zone of timestamps without an offset: an IANA name (Asia/Kolkata), UTC, or a
+    /// fixed offset (+05:30). Times a daylight-saving change skips or repeats there are
+    /// rejected (dst_gap, dst_overlap); without the flag, every timestamp without an
+    /// offset is (no_time_zone)
+    #[arg(long, value_name = "ZONE", value_parser = Zone::parse)]
+    pub timezone: Option<Zone>,
+
+    /// Load 0000-00-00 dates and timestamps as NULL; without it they are rejected (zero_date)
+    #[arg(long)]
+    pub zero_date_as_null: bool,
 
     /// Reject file [default: FILE.rejects.csv, or FILE.rejects.jsonl with --reject-format jsonl];
     /// with --manifest, the directory for the reject files (N-NAME.rejects.csv, N the file's
@@ -137,6 +192,18 @@ pub struct ImportCsvArgs {
     /// are rejected (past_retention)
     #[arg(long)]
     pub allow_past_retention: bool,
+
+    /// Before the commit, run the validate checks that read the imported tables (wallet
+    /// balances against the imported ledger, promo balances against their lots, paid
+    /// orders against payments, counters...) on the rows the import holds; an error-level
+    /// violation rolls everything back (exit 1) and the report lists it as validate does.
+    /// On by default with --manifest
+    #[arg(long, conflicts_with_all = ["no_validate", "resume"])]
+    pub validate: bool,
+
+    /// Skip those checks with --manifest
+    #[arg(long)]
+    pub no_validate: bool,
 
     /// Rows per committed batch with --resume
     #[arg(long, value_name = "N", default_value_t = 50_000, requires = "resume",
@@ -315,6 +382,7 @@ impl Render for ImportReport {
         if let Some(reason) = &o.aborted {
             writeln!(out, "aborted: {reason}; {} rows stay loaded", o.loaded)?;
         }
+        validation(out, o.validation.as_ref(), self.dry_run)?;
         dry_run_note(out, self.dry_run)?;
         writeln!(
             out,
@@ -332,12 +400,23 @@ impl Render for ImportReport {
     }
 
     fn has_problems(&self) -> bool {
-        self.outcome.rejected > 0 || self.outcome.aborted.is_some()
+        self.outcome.rejected > 0
+            || self.outcome.aborted.is_some()
+            || self
+                .outcome
+                .validation
+                .as_ref()
+                .is_some_and(|v| v.errors > 0)
     }
 }
 
 impl Render for ManifestReport {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(
+            out,
+            "order (each table after those it references): {}",
+            self.order.join(", ")
+        )?;
         let mut t = table(SUMMARY);
         for f in &self.files {
             t.add_row(summary_row(&f.file, &f.table, &f.outcome));
@@ -350,6 +429,7 @@ impl Render for ManifestReport {
                 writeln!(out, "aborted at {}: {reason}; nothing was loaded", f.file)?;
             }
         }
+        validation(out, self.validation.as_ref(), self.dry_run)?;
         dry_run_note(out, self.dry_run)?;
         let loaded: u64 = self.files.iter().map(|f| f.outcome.loaded).sum();
         writeln!(
@@ -368,9 +448,11 @@ impl Render for ManifestReport {
     }
 
     fn has_problems(&self) -> bool {
-        self.files
-            .iter()
-            .any(|f| f.outcome.rejected > 0 || f.outcome.aborted.is_some())
+        self.validation.as_ref().is_some_and(|v| v.errors > 0)
+            || self
+                .files
+                .iter()
+                .any(|f| f.outcome.rejected > 0 || f.outcome.aborted.is_some())
     }
 }
 
@@ -443,8 +525,21 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
         },
     };
     let options = import::Options {
-        delimiter: args.delimiter,
-        quote: args.quote,
+        dialect: Dialect {
+            delimiter: args.delimiter,
+            quote: args.quote,
+            escape: args.escape,
+            encoding: args.encoding,
+            nulls: args.nulls.clone(),
+            empty_as_null: args.empty_as_null,
+        },
+        timestamps: TimeReading {
+            zone: args.timezone.clone(),
+            zero_as_null: args.zero_date_as_null,
+            zone_hint: remedy_hint(Remedy::TimeZone),
+            zero_hint: remedy_hint(Remedy::ZeroDateAsNull),
+        },
+        encoding_hint: remedy_hint(Remedy::Encoding),
         reject_format: args.reject_format.into(),
         max_errors: args.max_errors,
         max_error_ratio: args.max_error_ratio,
@@ -460,8 +555,37 @@ pub async fn run(ctx: &Ctx, args: &ImportCsvArgs) -> Result<Report> {
             waiver: remedy_hint(Remedy::AllowPastRetention),
         },
         lock_wait: ctx.config.lock_wait,
+        validate: args.validate || (args.manifest.is_some() && !args.no_validate),
     };
-    import::run(&input, &options, &ctx.pg(), &Bars::new(ctx.progress)).await
+    let mut report = import::run(&input, &options, &ctx.pg(), &Bars::new(ctx.progress)).await?;
+    let validation = match &mut report {
+        Report::File(r) => r.outcome.validation.as_mut(),
+        Report::Manifest(r) => r.validation.as_mut(),
+    };
+    if let Some(v) = validation {
+        word_violation_remedies(&mut v.checks);
+    }
+    Ok(report)
+}
+
+/// The validation before the commit, when it ran.
+fn validation(out: &mut dyn Write, v: Option<&validate::Report>, dry_run: bool) -> io::Result<()> {
+    let Some(v) = v else { return Ok(()) };
+    if v.errors > 0 {
+        writeln!(
+            out,
+            "validation before the commit: {} error(s); everything was rolled back, nothing was loaded",
+            v.errors
+        )?;
+        return v.human(out);
+    }
+    let verb = if dry_run { "would commit" } else { "committed" };
+    writeln!(
+        out,
+        "validation before the commit: {} checks, no error, {} warning(s); {verb}",
+        v.checks.len(),
+        v.warnings
+    )
 }
 
 #[cfg(test)]

@@ -8,11 +8,12 @@
 use std::str::FromStr;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, FixedOffset, NaiveDate};
+use chrono::SecondsFormat;
 use regex::Regex;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::timestamps::TimeReading;
 use crate::domain::money::Money;
 use crate::domain::vocabulary::{self, EMAIL_PATTERN, PHONE_PATTERN};
 use crate::store::pg::copy::escape_into;
@@ -159,21 +160,62 @@ impl Problem {
     }
 }
 
-/// Checks `value` (None for an empty field: NULL) for `column` and appends its
-/// COPY text encoding to `out`. On a problem `out` may hold a partial field:
-/// the caller drops the whole row.
-pub fn check_value(column: &Column, value: Option<&str>, out: &mut Vec<u8>) -> Result<(), Problem> {
+/// JSON nested deeper than this is refused (`json_depth`). PostgreSQL's
+/// parser recurses once per level and stops at `max_stack_depth` (about
+/// 13,000 levels at its default 2MB, far fewer on a server set lower), failing
+/// the whole COPY; no real document nests a thousand levels.
+pub const MAX_JSON_DEPTH: usize = 1000;
+
+/// How deep `text` nests its arrays and objects (strings skipped).
+pub fn json_depth(text: &str) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for &b in text.as_bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
+/// Checks `value` (None for NULL) for `column` and appends its COPY text
+/// encoding to `out`; timestamps are read as `time` says. On a problem
+/// `out` may hold a partial field: the caller drops the whole row.
+pub fn check_value(
+    column: &Column,
+    value: Option<&str>,
+    time: &TimeReading,
+    out: &mut Vec<u8>,
+) -> Result<(), Problem> {
     let name = column.name.as_str();
-    let Some(text) = value else {
+    // NULL: refused in a NOT NULL column, `\N` for COPY otherwise.
+    let null = |out: &mut Vec<u8>, what: &str| {
         if column.not_null {
             return Err(Problem::new(
                 name,
                 "not_null",
-                format!("`{name}` is NOT NULL and the field is empty"),
+                format!("`{name}` is NOT NULL and the field is {what}"),
             ));
         }
         out.extend_from_slice(b"\\N");
-        return Ok(());
+        Ok(())
+    };
+    let Some(text) = value else {
+        return null(out, "empty");
     };
     let bad = |what: &str| {
         Problem::new(
@@ -213,16 +255,26 @@ pub fn check_value(column: &Column, value: Option<&str>, out: &mut Vec<u8>) -> R
             out.push(b);
         }
         SqlType::Date => {
-            let d = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map_err(|_| bad("a date YYYY-MM-DD"))?;
-            out.extend_from_slice(d.format("%Y-%m-%d").to_string().as_bytes());
+            let fault = |f: super::timestamps::TimeFault| {
+                Problem::new(name, f.code, format!("{} (column `{name}`)", f.detail))
+            };
+            match time.date(text).map_err(fault)? {
+                Some(d) => out.extend_from_slice(d.format("%Y-%m-%d").to_string().as_bytes()),
+                None => return null(out, "a zero date, read as NULL"),
+            }
         }
         SqlType::TimestampTz => {
-            // An offset is required: a bare local time would be read in the
-            // session's TimeZone, which is not the old system's.
-            let t = parse_timestamp(text)
-                .ok_or_else(|| bad("a timestamp with a UTC offset (2026-01-15T10:00:00+05:30)"))?;
-            out.extend_from_slice(t.to_rfc3339().as_bytes());
+            // A bare local time is never left to the session's TimeZone,
+            // which is not the old system's: `time` reads it, or refuses it.
+            let fault = |f: super::timestamps::TimeFault| {
+                Problem::new(name, f.code, format!("{} (column `{name}`)", f.detail))
+            };
+            match time.instant(text).map_err(fault)? {
+                Some(t) => {
+                    out.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::AutoSi, true).as_bytes())
+                }
+                None => return null(out, "a zero date, read as NULL"),
+            }
         }
         SqlType::Varchar(limit) => {
             if let Some(limit) = limit {
@@ -240,6 +292,18 @@ pub fn check_value(column: &Column, value: Option<&str>, out: &mut Vec<u8>) -> R
         SqlType::Text => escape_into(out, text),
         SqlType::Json => {
             serde_json::from_str::<serde::de::IgnoredAny>(text).map_err(|_| bad("JSON"))?;
+            let depth = json_depth(text);
+            if depth > MAX_JSON_DEPTH {
+                return Err(Problem::new(
+                    name,
+                    "json_depth",
+                    format!(
+                        "the JSON nests {depth} levels deep, more than the {MAX_JSON_DEPTH} \
+                         import-csv lets through (PostgreSQL's parser gives up past its stack \
+                         depth limit) (column `{name}`)"
+                    ),
+                ));
+            }
             escape_into(out, text);
         }
         SqlType::Inet => {
@@ -278,23 +342,16 @@ pub fn check_value(column: &Column, value: Option<&str>, out: &mut Vec<u8>) -> R
     Ok(())
 }
 
-/// A timestamptz value as import-csv accepts it: RFC 3339, or PostgreSQL's
-/// `2026-01-15 10:00:00+05:30`; the offset is required.
-pub fn parse_timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
-    DateTime::parse_from_rfc3339(text)
-        .or_else(|_| DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%#z"))
-        .ok()
-}
-
 /// The form in which a checked value is compared with the table's (unique
 /// keys, foreign keys, upsert keys): what PostgreSQL prints for the SQL of
-/// [`canonical_sql`]. UUIDs in lower case, instants in UTC, the rest as written.
-pub fn canonical(ty: &SqlType, text: &str) -> String {
+/// [`canonical_sql`]. UUIDs in lower case, instants in UTC (read as `time`
+/// says), the rest as written.
+pub fn canonical(ty: &SqlType, text: &str, time: &TimeReading) -> String {
     match ty {
         SqlType::Uuid => {
             Uuid::parse_str(text).map_or_else(|_| text.to_string(), |u| u.hyphenated().to_string())
         }
-        SqlType::TimestampTz => parse_timestamp(text).map_or_else(
+        SqlType::TimestampTz => time.instant(text).ok().flatten().map_or_else(
             || text.to_string(),
             |t| t.to_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
         ),
@@ -366,7 +423,7 @@ mod tests {
 
     fn check(column: &Column, value: Option<&str>) -> Result<String, &'static str> {
         let mut out = Vec::new();
-        check_value(column, value, &mut out)
+        check_value(column, value, &TimeReading::default(), &mut out)
             .map(|()| String::from_utf8(out).unwrap())
             .map_err(|p| p.code)
     }
@@ -422,11 +479,22 @@ mod tests {
         let d = col(SqlType::Date, false);
         assert_eq!(check(&d, Some("2026-02-30")), Err("bad_type"));
         let ts = col(SqlType::TimestampTz, false);
-        assert_eq!(check(&ts, Some("2026-01-15 10:00:00")), Err("bad_type"));
+        assert_eq!(check(&ts, Some("2026-01-15 10:00:00")), Err("no_time_zone"));
         assert_eq!(
             check(&ts, Some("2026-01-15 10:00:00+05:30")),
-            Ok("2026-01-15T10:00:00+05:30".into())
+            Ok("2026-01-15T04:30:00Z".into())
         );
+        assert_eq!(check(&ts, Some("0000-00-00 00:00:00")), Err("zero_date"));
+        let nested = format!(
+            "{}{}",
+            "[".repeat(MAX_JSON_DEPTH + 1),
+            "]".repeat(MAX_JSON_DEPTH + 1)
+        );
+        assert_eq!(
+            check(&col(SqlType::Json, false), Some(&nested)),
+            Err("json_depth")
+        );
+        assert_eq!(json_depth(r#"{"a":"[[[[","b":[{"c":"\"["}]}"#), 3);
         let v = col(SqlType::Varchar(Some(3)), false);
         assert_eq!(check(&v, Some("ünï")), Ok("ünï".into()));
         assert_eq!(check(&v, Some("abcd")), Err("too_long"));

@@ -27,7 +27,7 @@ use super::keys::{self, Fingerprint, Fp, UniqueKey, KEY_SEP};
 use super::options::{FileJob, Mode, Options};
 use super::outcome::Outcome;
 use super::partitions;
-use super::reader::{input, CsvSource, Record};
+use super::reader::{input, CsvSource, Fault, Record};
 use super::rejects::RejectWriter;
 use super::seen::{self, Seen, IN_MEMORY_VALUES};
 use super::tables::{self, Row, Settings, TableRules};
@@ -147,6 +147,8 @@ pub(super) struct Import<'a> {
     pub(super) outcome: Outcome,
     /// With --resume: the file's checkpoint key.
     pub(super) key: Option<FileKey>,
+    /// The encoding the file is read in.
+    pub(super) encoding: &'static encoding_rs::Encoding,
 }
 
 impl Import<'_> {
@@ -232,27 +234,79 @@ impl Import<'_> {
         })
     }
 
+    /// What is wrong with a record as read, in the words of a reject.
+    fn fault(&self, columns: &[Column], fault: &Fault) -> Problem {
+        let column = |field: usize| {
+            columns
+                .get(field)
+                .map_or_else(|| format!("field {}", field + 1), |c| c.name.clone())
+        };
+        match *fault {
+            Fault::FieldCount { expected, found } => Problem::new(
+                "",
+                "field_count",
+                format!(
+                    "{found} fields where the header has {expected}; quote fields that hold the \
+                     delimiter"
+                ),
+            ),
+            Fault::Encoding { field, byte } => {
+                let detail = match byte {
+                    Some(byte) => format!(
+                        "bytes that are not UTF-8 (from byte {byte} of the file); {}",
+                        self.opts.encoding_hint
+                    ),
+                    None => format!(
+                        "bytes that are not {} (each shown as U+FFFD in the raw line)",
+                        self.encoding.name()
+                    ),
+                };
+                Problem::new(&column(field), "bad_encoding", detail)
+            }
+            Fault::Nul { field } => Problem::new(
+                &column(field),
+                "nul_byte",
+                "a NUL byte (0x00), which PostgreSQL cannot store in text",
+            ),
+            Fault::StrayQuote { field } => Problem::new(
+                &column(field),
+                "stray_quote",
+                "a quote character inside an unquoted field or after a closing quote: quote the \
+                 whole field and double the quotes inside it",
+            ),
+        }
+    }
+
     /// Checks one record; a good one joins the pending batch.
     pub(super) fn row(&mut self, columns: &[Column], record: &Record) -> Result<()> {
         self.outcome.read += 1;
+        if let Some(fault) = &record.fault {
+            let problem = self.fault(columns, fault);
+            return self.reject(record.line, &record.raw, &[problem]);
+        }
+        let time = &self.opts.timestamps;
         let mut encoded = Vec::with_capacity(record.raw.len() + 16);
         let mut problems = Vec::new();
         for (i, col) in columns.iter().enumerate() {
             if i > 0 {
                 encoded.push(b'\t');
             }
-            if let Err(p) = check_value(col, record.field(i), &mut encoded) {
+            if let Err(p) = check_value(col, record.field(i), time, &mut encoded) {
                 problems.push(p);
             }
         }
         if problems.is_empty() {
-            let row = Row { columns, record };
+            let row = Row {
+                columns,
+                record,
+                time,
+            };
             problems = self.rules.row(&row, &self.settings);
         }
         if let Some(p) = self.past_retention.as_ref().and_then(|r| r.check(record)) {
             problems.push(p);
         }
-        let canon = |i: usize| record.field(i).map(|v| canonical(&columns[i].ty, v));
+        let canon = |i: usize| record.field(i).map(|v| canonical(&columns[i].ty, v, time));
         let keys: Vec<Option<Vec<String>>> = self
             .unique
             .iter()
@@ -287,7 +341,10 @@ impl Import<'_> {
         let natural: Option<Vec<String>> = self
             .natural
             .iter()
-            .map(|(i, ty)| i.and_then(|i| record.field(i)).map(|v| canonical(ty, v)))
+            .map(|(i, ty)| {
+                i.and_then(|i| record.field(i))
+                    .map(|v| canonical(ty, v, time))
+            })
             .collect();
         encoded.push(b'\n');
         self.pending.push(Pending {
@@ -517,7 +574,7 @@ impl<'a> Import<'a> {
     ) -> Result<(Import<'a>, Vec<Column>, CsvSource)> {
         let file = job.path.display().to_string();
         let (rules, catalog) = catalog(lookup, &pg.url, &job.table).await?;
-        let mut source = CsvSource::open(&job.path, job.delimiter, job.quote).map_err(input)?;
+        let mut source = CsvSource::open(&job.path, &job.dialect).map_err(input)?;
         let header = source.header().map_err(input)?;
         let columns = map_header(&file, rules.name, &header, &job.maps, &catalog)?;
         let settings = match &memory.settings {
@@ -571,7 +628,8 @@ impl<'a> Import<'a> {
                 let key = rotate::key_column(lookup, rules.name)
                     .await
                     .map_err(|e| pg.error(e))?;
-                position(&key).and_then(|i| opts.retention.check(rules.name, &key, i))
+                position(&key)
+                    .and_then(|i| opts.retention.check(rules.name, &key, i, &opts.timestamps))
             }
         };
         let natural: Vec<(Option<usize>, SqlType)> = rules
@@ -656,6 +714,7 @@ impl<'a> Import<'a> {
             taken: 0,
             outcome,
             key,
+            encoding: source.encoding(),
         };
         Ok((run, columns, source))
     }

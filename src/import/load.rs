@@ -17,7 +17,7 @@ use sqlx::Connection;
 use super::check::Column;
 use super::checkpoint::{self, Checkpoint};
 use super::engine::{Import, Memory, BATCH_ROWS, COPY_CHUNK};
-use super::options::{FileJob, Mode, Options};
+use super::options::{FileJob, Mode, Options, VALIDATE_LIMIT};
 use super::outcome::{Abort, Outcome};
 use super::reader::{input, CsvSource, Record};
 use super::upsert;
@@ -136,6 +136,22 @@ pub(super) async fn file(
                 .map_err(err)?;
             inserted += i;
             updated += u;
+        }
+        // The last transaction of the file, before its commit: the
+        // validate checks of its table, on the rows only it can see.
+        if opts.validate && segment == Segment::Eof {
+            let report =
+                crate::validate::within(&mut tx, pg, &[run.rules.name], VALIDATE_LIMIT).await?;
+            if report.errors > 0 {
+                progress.end();
+                tx.rollback().await.map_err(err)?;
+                run.finish_rejects()?;
+                let mut outcome = run.outcome;
+                outcome.loaded = committed;
+                outcome.validation = Some(report);
+                return Ok(outcome);
+            }
+            run.outcome.validation = Some(report);
         }
         if let Some(key) = &run.key {
             let cp = Checkpoint {

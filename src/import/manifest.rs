@@ -1,9 +1,12 @@
-//! Manifest mode: several files, imported in dependency order (the
-//! reference's Phase 3: users, merchants, products, offers, orders,
-//! wallet_transactions, reviews) whatever order the manifest lists them in,
-//! in ONE transaction: all files or nothing. References are satisfied by
-//! earlier files through the run's [`Memory`], since the lookup connection
-//! cannot see rows before the commit.
+//! Manifest mode: several files, imported in dependency order whatever
+//! order the manifest lists them in, in ONE transaction: all files or
+//! nothing. The order is the references' ([`dependency_order`]): the
+//! foreign keys the catalog declares between the manifest's tables, and the
+//! checked references of docs/schema.md (into the partitioned tables), so a
+//! parent's file always loads before its children's; the report says which
+//! order it chose. References are satisfied by earlier files through the
+//! run's [`Memory`], since the lookup connection cannot see rows before the
+//! commit.
 //!
 //! ```yaml
 //! files:
@@ -27,11 +30,11 @@ use sqlx::postgres::PgConnection;
 use sqlx::Connection;
 
 use super::engine::{want_parents, Memory};
-use super::options::{FileJob, Options};
+use super::options::{FileJob, Options, VALIDATE_LIMIT};
 use super::outcome::FileOutcome;
 use super::reader::irregular;
 use super::rejects::RejectFormat;
-use super::{load, partitions, tables};
+use super::{foreign, load, partitions, tables};
 use crate::error::{CommandError, Remedy, Result};
 use crate::progress::Progress;
 use crate::store::pg::Pg;
@@ -54,6 +57,9 @@ struct Entry {
     delimiter: Option<char>,
     #[serde(default)]
     quote: Option<char>,
+    /// The file's encoding, when it differs from the run's.
+    #[serde(default)]
+    encoding: Option<String>,
 }
 
 /// One file of a manifest, checked.
@@ -64,6 +70,7 @@ pub struct ManifestFile {
     pub maps: Vec<(String, String)>,
     pub delimiter: Option<u8>,
     pub quote: Option<u8>,
+    pub encoding: Option<&'static encoding_rs::Encoding>,
 }
 
 /// The line of the `n`-th (0-based) `key:` in `text`, block or flow style.
@@ -148,9 +155,9 @@ fn locate(base: &Path, path: &Path, allow_outside: bool) -> Result<PathBuf> {
     Ok(real)
 }
 
-/// Reads and checks `manifest`; returns its files in dependency order
-/// (files of one table keep the manifest's order). Their paths are resolved:
-/// the files read are the ones checked here.
+/// Reads and checks `manifest`; returns its files in the manifest's order
+/// ([`import_all`] orders them). Their paths are resolved: the files read
+/// are the ones checked here.
 pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
     let text = crate::config::yaml::read_bounded(manifest, "manifest")?;
     let doc: Document = serde_norway::from_str(&text).map_err(|e| {
@@ -185,12 +192,18 @@ pub fn read(manifest: &Path, allow_outside: bool) -> Result<Vec<ManifestFile>> {
             maps: entry.map.into_iter().collect(),
             delimiter: one_byte(entry.delimiter, manifest, table_line, "delimiter")?,
             quote: one_byte(entry.quote, manifest, table_line, "quote")?,
+            encoding: match &entry.encoding {
+                None => None,
+                Some(label) => Some(
+                    super::reader::encoding_for(label)
+                        .map_err(|e| bad(manifest, table_line, "encoding", e))?,
+                ),
+            },
         });
     }
     if files.is_empty() {
         return Err(bad(manifest, None, "files", "lists no file".into()));
     }
-    files.sort_by_key(|f| tables::rank(&f.table));
     Ok(files)
 }
 
@@ -218,10 +231,64 @@ fn rejects_path(file: &Path, dir: Option<&Path>, n: usize, jsonl: bool) -> PathB
     }
 }
 
-/// Imports `files` (in order) in one transaction on `conn`, with the run's
-/// `opts` (mode, maxima, dry run); reject files go beside each file, or
-/// into `rejects_dir`. A file that exceeds a maximum rolls back everything
-/// and ends the run: its outcome is the last one.
+/// Orders `tables` so that each comes after every table it references
+/// (`edges`: (child, parent)); among tables free to go, the one first in
+/// `tables::TABLES` goes first. A reference of a table to itself orders
+/// nothing. A cycle is an error naming its tables.
+pub fn dependency_order(
+    tables: &[&str],
+    edges: &[(String, String)],
+) -> std::result::Result<Vec<String>, String> {
+    let mut left: Vec<&str> = tables.to_vec();
+    left.sort_by_key(|t| tables::rank(t));
+    left.dedup();
+    let mut order = Vec::with_capacity(left.len());
+    while !left.is_empty() {
+        let free = left.iter().position(|t| {
+            !edges
+                .iter()
+                .any(|(child, parent)| child == t && parent != t && left.contains(&parent.as_str()))
+        });
+        match free {
+            Some(i) => order.push(left.remove(i).to_string()),
+            None => return Err(left.join(", ")),
+        }
+    }
+    Ok(order)
+}
+
+/// The references between `tables`: (child, parent), from the catalog's
+/// foreign keys and docs/schema.md's checked references.
+async fn references_between(
+    lookup: &mut PgConnection,
+    pg: &Pg,
+    tables: &[&str],
+) -> Result<Vec<(String, String)>> {
+    let mut edges = Vec::new();
+    for table in tables {
+        for r in foreign::references(lookup, table)
+            .await
+            .map_err(|e| pg.error(e))?
+        {
+            if tables.contains(&r.parent.as_str()) {
+                edges.push((table.to_string(), r.parent));
+            }
+        }
+    }
+    Ok(edges)
+}
+
+/// What a manifest's import did: the order it chose, and each file's outcome.
+pub struct Imported {
+    pub order: Vec<String>,
+    pub files: Vec<FileOutcome>,
+    pub validation: Option<crate::validate::Report>,
+}
+
+/// Imports `files` in dependency order in one transaction on `conn`, with
+/// the run's `opts` (mode, maxima, dry run); reject files go beside each
+/// file, or into `rejects_dir`. A file that exceeds a maximum rolls back
+/// everything and ends the run: its outcome is the last one.
 pub async fn import_all(
     conn: &mut PgConnection,
     lookup: &mut PgConnection,
@@ -230,10 +297,22 @@ pub async fn import_all(
     opts: &Options,
     rejects_dir: Option<&Path>,
     progress: &dyn Progress,
-) -> Result<Vec<FileOutcome>> {
+) -> Result<Imported> {
     let mut memory = Memory::with_limit(opts.memory_values);
     memory.more_files = true;
     let tables: Vec<&str> = files.iter().map(|f| f.table.as_str()).collect();
+    let edges = references_between(lookup, pg, &tables).await?;
+    let order = dependency_order(&tables, &edges).map_err(|cycle| {
+        CommandError::usage(format!(
+            "the manifest's tables reference each other in a cycle ({cycle}): no order loads \
+             every parent before its children"
+        ))
+        .with_hint("import those tables in separate runs, parents first")
+    })?;
+    // Files of one table keep the manifest's order (a stable sort).
+    let mut files = files.to_vec();
+    files.sort_by_key(|f| order.iter().position(|t| *t == f.table));
+    let files = files.as_slice();
     want_parents(lookup, pg, &tables, &mut memory).await?;
     let err = |e| pg.error(e);
     let jsonl = opts.reject_format == RejectFormat::Jsonl;
@@ -244,15 +323,21 @@ pub async fn import_all(
             path: f.path.clone(),
             table: f.table.clone(),
             maps: f.maps.clone(),
-            delimiter: f.delimiter.unwrap_or(opts.delimiter),
-            quote: f.quote.unwrap_or(opts.quote),
+            dialect: super::reader::Dialect {
+                delimiter: f.delimiter.unwrap_or(opts.dialect.delimiter),
+                quote: f.quote.unwrap_or(opts.dialect.quote),
+                encoding: f.encoding.unwrap_or(opts.dialect.encoding),
+                ..opts.dialect.clone()
+            },
             rejects: rejects_path(&f.path, rejects_dir, n, jsonl),
         })
         .collect();
     // The whole manifest is rolled back at the end of a dry run; each file
     // must stay loaded until then, for the next files' keys.
+    // And validated once, all files together, before the commit.
     let each = Options {
         dry_run: false,
+        validate: false,
         ..opts.clone()
     };
     // Before the transaction: see `partitions` for why.
@@ -278,15 +363,32 @@ pub async fn import_all(
             for o in &mut outcomes {
                 o.outcome.loaded = 0;
             }
-            return Ok(outcomes);
+            return Ok(Imported {
+                order,
+                files: outcomes,
+                validation: None,
+            });
         }
     }
-    if opts.dry_run {
+    let validation = match opts.validate {
+        true => Some(crate::validate::within(&mut tx, pg, &tables, VALIDATE_LIMIT).await?),
+        false => None,
+    };
+    if opts.dry_run || validation.as_ref().is_some_and(|v| v.errors > 0) {
         tx.rollback().await.map_err(err)?;
+        if !opts.dry_run {
+            for o in &mut outcomes {
+                o.outcome.loaded = 0;
+            }
+        }
     } else {
         tx.commit().await.map_err(err)?;
     }
-    Ok(outcomes)
+    Ok(Imported {
+        order,
+        files: outcomes,
+        validation,
+    })
 }
 
 #[cfg(test)]
@@ -325,17 +427,46 @@ mod tests {
             e.contains("m.yaml:3: path:") && e.contains("nope.csv"),
             "{e}"
         );
-        let p = dir.path().join("m.yaml");
-        std::fs::write(
-            &p,
-            "files:\n  - {table: reviews, path: u.csv}\n  - {table: users, path: u.csv}\n",
+    }
+
+    #[test]
+    fn parents_come_first_and_ties_keep_the_tables_order() {
+        let edge = |c: &str, p: &str| (c.to_string(), p.to_string());
+        let edges = [
+            edge("wallets", "users"),
+            edge("wallet_transactions", "wallets"),
+            edge("wallet_transactions", "merchants"),
+            edge("payments", "orders"),
+            edge("orders", "users"),
+            edge("users", "users"),
+        ];
+        let order = dependency_order(
+            &[
+                "payments",
+                "wallet_transactions",
+                "orders",
+                "wallets",
+                "users",
+                "merchants",
+            ],
+            &edges,
         )
         .unwrap();
-        let order: Vec<String> = read(&p, false)
-            .unwrap()
-            .into_iter()
-            .map(|f| f.table)
-            .collect();
-        assert_eq!(order, ["users", "reviews"]);
+        assert_eq!(
+            order,
+            [
+                "users",
+                "merchants",
+                "wallets",
+                "orders",
+                "payments",
+                "wallet_transactions"
+            ]
+        );
+        let cycle = [edge("users", "wallets"), edge("wallets", "users")];
+        assert_eq!(
+            dependency_order(&["wallets", "users"], &cycle).unwrap_err(),
+            "users, wallets"
+        );
     }
 }

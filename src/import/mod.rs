@@ -7,7 +7,9 @@
 //! sink, and gets a [`Report`] back. The files, one job each:
 //! - [`options`]: what the run is asked to do; [`outcome`]: what it reports.
 //! - [`reader`] streams a file (constant memory, raw lines kept only until
-//!   their row is done); [`check`] checks each value (types, exact money,
+//!   their row is done; `decode` transcodes a file that is not UTF-8, and a
+//!   fault of one record is that record's reject); [`check`] checks each
+//!   value ([`timestamps`] reads times in the run's zone) (types, exact money,
 //!   enumerations, the reference's CHECK patterns, NOT NULL) and
 //!   [`tables`] each row (CHECK bounds and the domain's business rules).
 //! - `engine` checks the rows of one file: the unique keys against
@@ -27,6 +29,7 @@
 pub mod check;
 pub mod checkpoint;
 mod columns;
+mod decode;
 mod engine;
 pub mod foreign;
 mod keys;
@@ -40,6 +43,7 @@ pub mod rejects;
 mod run;
 mod seen;
 pub mod tables;
+pub mod timestamps;
 mod upsert;
 
 pub use options::{Input, Mode, Options};

@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::partitions::Retention;
+pub use super::reader::Dialect;
 use super::rejects::RejectFormat;
+pub use super::timestamps::TimeReading;
 
 /// How the good rows are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,9 +50,14 @@ pub enum Input {
 /// How a run imports: what every file of it gets.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Field delimiter and quote character (a manifest's entry may set its own).
-    pub delimiter: u8,
-    pub quote: u8,
+    /// How the files are read (a manifest's entry may set its own
+    /// delimiter, quote and encoding).
+    pub dialect: Dialect,
+    /// How timestamps without an offset, and zero dates, are read.
+    pub timestamps: TimeReading,
+    /// How the face tells a user to name a file's encoding (it names the
+    /// flag): the end of the `bad_encoding` reason of a UTF-8 file.
+    pub encoding_hint: String,
     pub reject_format: RejectFormat,
     /// Load nothing when more rows than this are rejected.
     pub max_errors: Option<u64>,
@@ -70,7 +77,13 @@ pub struct Options {
     pub retention: Retention,
     /// How long to wait for another run's lock before exit 4.
     pub lock_wait: Duration,
+    /// Before the commit, run the validate checks that read the imported
+    /// tables; an error-level violation rolls everything back.
+    pub validate: bool,
 }
+
+/// Violations shown per check of the validation before the commit (all are counted).
+pub const VALIDATE_LIMIT: usize = 10;
 
 /// One file of a run: where it is, which table it loads, how it reads, and
 /// where its refused rows go.
@@ -80,7 +93,6 @@ pub struct FileJob {
     pub table: String,
     /// (csv column, table column)
     pub maps: Vec<(String, String)>,
-    pub delimiter: u8,
-    pub quote: u8,
+    pub dialect: Dialect,
     pub rejects: PathBuf,
 }

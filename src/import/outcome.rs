@@ -33,6 +33,9 @@ pub struct Outcome {
     /// With --resume: rows up to this line were committed by an earlier run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resumed_after_line: Option<u64>,
+    /// The validate checks run before the commit (one file's import).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<crate::validate::Report>,
 }
 
 /// Why the import of a file stopped and loaded nothing (but the batches a
@@ -84,7 +87,14 @@ pub struct ManifestReport {
     pub manifest: String,
     pub mode: Mode,
     pub dry_run: bool,
+    /// The tables in the order their files were imported: each after the
+    /// tables it references.
+    pub order: Vec<String>,
     pub files: Vec<FileOutcome>,
+    /// The validate checks run on the imported rows before the commit; an
+    /// error-level violation rolled everything back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub validation: Option<crate::validate::Report>,
     pub elapsed_ms: u64,
 }
 

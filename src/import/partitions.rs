@@ -32,9 +32,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 
-use super::check::{parse_timestamp, Problem};
+use super::check::Problem;
 use super::options::{FileJob, Options};
 use super::reader::{input, CsvSource, Record};
+use super::timestamps::TimeReading;
 use crate::config::Policy;
 use crate::error::Result;
 use crate::partition::naming::{partition_for, Period, RangePartition, PARTITIONED};
@@ -69,7 +70,13 @@ impl Retention {
 
     /// The check of one file's rows of `table`, whose partition key is the
     /// file's column `index` (`column`); None when nothing can be past retention.
-    pub fn check(&self, table: &str, column: &str, index: usize) -> Option<PastRetention> {
+    pub fn check(
+        &self,
+        table: &str,
+        column: &str,
+        index: usize,
+        time: &TimeReading,
+    ) -> Option<PastRetention> {
         let cutoff = self.cutoff(table)?;
         let &(_, period) = PARTITIONED.iter().find(|(t, _)| *t == table)?;
         // As the cutoff counts it: 0 keeps the current period, like 1.
@@ -82,6 +89,7 @@ impl Retention {
             index,
             column: column.to_string(),
             cutoff,
+            time: time.clone(),
             why: format!(
                 "{table} keeps {retain} {unit} (partitions.{table}.retain) as of {}, so partition-rotate \
                  detaches this period; {}",
@@ -99,6 +107,7 @@ pub struct PastRetention {
     column: String,
     cutoff: DateTime<Utc>,
     why: String,
+    time: TimeReading,
 }
 
 impl PastRetention {
@@ -107,7 +116,7 @@ impl PastRetention {
     /// malformed value is its own problem).
     pub fn check(&self, record: &Record) -> Option<Problem> {
         let text = record.field(self.index)?;
-        let at = parse_timestamp(text)?.to_utc();
+        let at = self.time.instant(text).ok().flatten()?;
         (at < self.cutoff).then(|| {
             Problem::new(
                 &self.column,
@@ -157,7 +166,8 @@ pub async fn prepare(
             needed.entry(p.name.clone()).or_insert(p);
         }
     };
-    let mut source = CsvSource::open(&job.path, job.delimiter, job.quote).map_err(input)?;
+    let time = &opts.timestamps;
+    let mut source = CsvSource::open(&job.path, &job.dialect).map_err(input)?;
     let header = source.header().map_err(input)?;
     let position = header.iter().position(|h| {
         let target = job
@@ -180,8 +190,12 @@ pub async fn prepare(
             let (mut rows, mut shown) = (0u64, 0u64);
             while source.next(&mut record).map_err(input)? {
                 // An unreadable value is rejected by the import itself.
-                if let Some(at) = record.field(i).and_then(parse_timestamp) {
-                    need(at.to_utc());
+                let at = match record.fault {
+                    Some(_) => None,
+                    None => record.field(i).and_then(|t| time.instant(t).ok().flatten()),
+                };
+                if let Some(at) = at {
+                    need(at);
                 }
                 rows += 1;
                 if rows.is_multiple_of(65_536) {
@@ -222,11 +236,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn record(fields: &[&str]) -> Record {
-        Record {
-            line: 2,
-            fields: csv::ByteRecord::from(fields.to_vec()),
-            raw: fields.join(","),
-        }
+        Record::of(2, fields)
     }
 
     fn retention(allow: bool) -> Retention {
@@ -244,7 +254,9 @@ mod tests {
 
     #[test]
     fn rows_before_the_rotation_cutoff_are_past_retention() {
-        let check = retention(false).check("orders", "created_at", 1).unwrap();
+        let check = retention(false)
+            .check("orders", "created_at", 1, &TimeReading::default())
+            .unwrap();
         // retain 3 at 2027-03-15: January, February and March 2027 are kept.
         let p = check
             .check(&record(&["a", "2026-12-31T23:59:59Z"]))
@@ -283,6 +295,8 @@ mod tests {
             retention(false).cutoff("users").is_none(),
             "not partitioned"
         );
-        assert!(retention(true).check("orders", "created_at", 0).is_none());
+        assert!(retention(true)
+            .check("orders", "created_at", 0, &TimeReading::default())
+            .is_none());
     }
 }

@@ -66,7 +66,7 @@ pub async fn run(
         Input::Manifest {
             path, rejects_dir, ..
         } => {
-            let files = manifest::import_all(
+            let imported = manifest::import_all(
                 &mut conn,
                 &mut lookup,
                 pg,
@@ -81,7 +81,9 @@ pub async fn run(
                 manifest: path.display().to_string(),
                 mode: opts.mode,
                 dry_run: opts.dry_run,
-                files,
+                order: imported.order,
+                files: imported.files,
+                validation: imported.validation,
                 elapsed_ms: 0,
             })
         }
@@ -96,8 +98,7 @@ pub async fn run(
                 path: path.clone(),
                 table: table.clone(),
                 maps: maps.clone(),
-                delimiter: opts.delimiter,
-                quote: opts.quote,
+                dialect: opts.dialect.clone(),
                 rejects: rejects
                     .clone()
                     .unwrap_or_else(|| manifest::default_rejects(path, jsonl)),

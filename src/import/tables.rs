@@ -1,5 +1,8 @@
 //! What import-csv knows about each table it loads (the reference's Phase 3:
-//! users, merchants, products, offers, orders, wallet_transactions, reviews):
+//! users, merchants, products, offers, orders, wallet_transactions, reviews;
+//! and what an old system's wallets need with them: wallets with their
+//! branded coins, promo_coins, payments, offer_redemptions, user_addresses,
+//! merchant_outlets, referrals, user_loyalty):
 //! the upsert's key, the unique keys, the CHECK constraints the migrations
 //! declare, and the row-level business rules, which are `crate::domain`'s:
 //! this module only gathers a row's values and calls them. Pure: no I/O.
@@ -11,12 +14,12 @@
 
 use std::str::FromStr;
 
-use chrono::Utc;
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
-use super::check::{parse_timestamp, Column, Problem};
+use super::check::{Column, Problem};
 use super::reader::Record;
+use super::timestamps::TimeReading;
 use crate::domain::ledger::{Entry, LedgerViolation, Replay};
 use crate::domain::loyalty::RATINGS;
 use crate::domain::money::Money;
@@ -76,7 +79,9 @@ fn no_rules(_: &Row, _: &Settings) -> Vec<Problem> {
     Vec::new()
 }
 
-/// In dependency order: the reference's Phase 3, and manifest mode's order.
+/// The tables import-csv loads. A manifest's files are ordered by the
+/// references the catalog declares (`super::manifest::dependency_order`);
+/// this order only breaks ties.
 pub const TABLES: &[TableRules] = &[
     TableRules {
         name: "users",
@@ -120,6 +125,68 @@ pub const TABLES: &[TableRules] = &[
         rules: no_rules,
     },
     TableRules {
+        name: "merchant_outlets",
+        key: &["id"],
+        unique: &[&["id"]],
+        bounds: &[
+            bound(
+                "merchant_outlets_latitude_range",
+                "latitude",
+                Some("-90"),
+                Some("90"),
+            ),
+            bound(
+                "merchant_outlets_longitude_range",
+                "longitude",
+                Some("-180"),
+                Some("180"),
+            ),
+        ],
+        checked_by_rules: &[],
+        rules: no_rules,
+    },
+    TableRules {
+        name: "user_addresses",
+        key: &["id"],
+        unique: &[&["id"]],
+        bounds: &[],
+        checked_by_rules: &[],
+        rules: no_rules,
+    },
+    TableRules {
+        name: "wallets",
+        // One wallet per user (idx_wallets_user_id).
+        key: &["user_id"],
+        unique: &[&["id"], &["user_id"]],
+        bounds: &[
+            nonnegative("wallets_rez_coins_balance_nonnegative", "rez_coins_balance"),
+            nonnegative(
+                "wallets_prive_coins_balance_nonnegative",
+                "prive_coins_balance",
+            ),
+            nonnegative(
+                "wallets_promo_coins_balance_nonnegative",
+                "promo_coins_balance",
+            ),
+            bound(
+                "wallets_cash_balance_range",
+                "cash_balance",
+                Some("0"),
+                Some("21474836.47"),
+            ),
+        ],
+        checked_by_rules: &[],
+        rules: wallet_rules,
+    },
+    TableRules {
+        name: "promo_coins",
+        key: &["id"],
+        unique: &[&["id"]],
+        bounds: &[],
+        checked_by_rules: &["promo_coins_remaining_within_amount"],
+        rules: promo_rules,
+    },
+    TableRules {
         name: "products",
         key: &["id"],
         unique: &[&["id"], &["merchant_id", "slug"]],
@@ -161,6 +228,32 @@ pub const TABLES: &[TableRules] = &[
         rules: order_rules,
     },
     TableRules {
+        name: "payments",
+        key: &["id"],
+        unique: &[&["id"], &["gateway_transaction_id"]],
+        bounds: &[nonnegative("payments_amount_nonnegative", "amount")],
+        checked_by_rules: &[],
+        rules: no_rules,
+    },
+    TableRules {
+        name: "offer_redemptions",
+        key: &["id"],
+        unique: &[&["id"]],
+        bounds: &[
+            nonnegative(
+                "offer_redemptions_original_amount_nonnegative",
+                "original_amount",
+            ),
+            nonnegative(
+                "offer_redemptions_discount_amount_nonnegative",
+                "discount_amount",
+            ),
+            nonnegative("offer_redemptions_final_amount_nonnegative", "final_amount"),
+        ],
+        checked_by_rules: &[],
+        rules: redemption_rules,
+    },
+    TableRules {
         name: "wallet_transactions",
         key: &["id", "created_at"],
         unique: &[&["id"]],
@@ -180,6 +273,26 @@ pub const TABLES: &[TableRules] = &[
             "reviews_ambience_rating_check",
         ],
         rules: review_rules,
+    },
+    TableRules {
+        name: "referrals",
+        key: &["id"],
+        unique: &[&["id"]],
+        bounds: &[],
+        checked_by_rules: &[],
+        rules: no_rules,
+    },
+    TableRules {
+        name: "user_loyalty",
+        // One row per user (idx_user_loyalty_user_id).
+        key: &["user_id"],
+        unique: &[&["id"], &["user_id"]],
+        bounds: &[nonnegative(
+            "user_loyalty_lifetime_spend_nonnegative",
+            "lifetime_spend",
+        )],
+        checked_by_rules: &[],
+        rules: no_rules,
     },
 ];
 
@@ -204,6 +317,8 @@ pub fn names() -> Vec<&'static str> {
 pub struct Row<'a> {
     pub columns: &'a [Column],
     pub record: &'a Record,
+    /// How the record's timestamps are read.
+    pub time: &'a TimeReading,
 }
 
 impl Row<'_> {
@@ -361,11 +476,7 @@ fn offer_rules(row: &Row, _: &Settings) -> Vec<Problem> {
             problems.push(Problem::new("discount_value", "bad_terms", e.to_string()));
         }
     }
-    let at = |c: &str| {
-        row.get(c)
-            .and_then(parse_timestamp)
-            .map(|t| t.with_timezone(&Utc))
-    };
+    let at = |c: &str| row.get(c).and_then(|t| row.time.instant(t).ok().flatten());
     if let (Some(from), Some(until)) = (at("valid_from"), at("valid_until")) {
         match Window::from_columns(
             from,
@@ -390,6 +501,88 @@ fn offer_rules(row: &Row, _: &Settings) -> Vec<Problem> {
         }
     }
     problems
+}
+
+/// wallets.branded_coins: `{"<merchant uuid>": {"balance": n, "earned": n,
+/// "spent": n}}` with whole coins, the balance not negative; whether each
+/// balance equals its branded ledger is `validate`'s (wallet.branded).
+fn wallet_rules(row: &Row, _: &Settings) -> Vec<Problem> {
+    let Some(text) = row.get("branded_coins") else {
+        return Vec::new();
+    };
+    let bad = |why: String| vec![Problem::new("branded_coins", "bad_branded_coins", why)];
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(text) else {
+        return bad("branded_coins is not an object keyed by merchant id".into());
+    };
+    for (merchant, coins) in &map {
+        if uuid::Uuid::parse_str(merchant).is_err() {
+            return bad(format!("key `{merchant}` is not a merchant id (a UUID)"));
+        }
+        for field in ["balance", "earned", "spent"] {
+            match coins.get(field).map(|v| v.as_i64()) {
+                None => {}
+                Some(Some(n)) if field != "balance" || n >= 0 => {}
+                Some(_) => {
+                    return bad(format!(
+                        "{merchant}.{field} must be a whole number of coins{}",
+                        if field == "balance" {
+                            ", not negative"
+                        } else {
+                            ""
+                        }
+                    ))
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// PROMO-LOT-BOUNDS, by the domain's lot.
+fn promo_rules(row: &Row, _: &Settings) -> Vec<Problem> {
+    let (Some(amount), Some(remaining)) = (row.int("amount"), row.int("remaining_balance")) else {
+        return Vec::new();
+    };
+    let lot = crate::domain::promo::Lot {
+        amount,
+        remaining,
+        expires_at: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        is_expired: row.get("is_expired").is_some_and(|v| {
+            matches!(
+                v.to_ascii_lowercase().as_str(),
+                "t" | "true" | "y" | "yes" | "on" | "1"
+            )
+        }),
+    };
+    if lot.bounds_ok() {
+        return Vec::new();
+    }
+    vec![Problem::new(
+        "remaining_balance",
+        "promo_lot_bounds",
+        format!(
+            "remaining_balance {remaining} is not within 0..={amount}{} (CHECK promo_coins_remaining_within_amount)",
+            if lot.is_expired { " and 0 once expired" } else { "" }
+        ),
+    )]
+}
+
+/// REDEMPTION-ARITHMETIC: final_amount = original_amount - discount_amount.
+fn redemption_rules(row: &Row, _: &Settings) -> Vec<Problem> {
+    if row.get("original_amount").is_none() || row.get("discount_amount").is_none() {
+        return Vec::new();
+    }
+    let (original, discount) = (row.money("original_amount"), row.money("discount_amount"));
+    let expected = offer::final_amount(original, discount);
+    let actual = row.money("final_amount");
+    if row.get("final_amount").is_none() || actual == expected {
+        return Vec::new();
+    }
+    vec![Problem::new(
+        "final_amount",
+        "redemption_arithmetic",
+        format!("final_amount is {actual}, original_amount {original} - discount_amount {discount} = {expected}"),
+    )]
 }
 
 /// An item of orders.items, its numbers read from their JSON tokens exactly
@@ -519,10 +712,8 @@ mod tests {
             .iter()
             .map(|(n, _)| Column::new(table, n, SqlType::Text, false))
             .collect();
-        let record = Record {
-            fields: csv::ByteRecord::from(pairs.iter().map(|(_, v)| *v).collect::<Vec<_>>()),
-            ..Record::default()
-        };
+        let values: Vec<&str> = pairs.iter().map(|(_, v)| *v).collect();
+        let record = Record::of(2, &values);
         (columns, record)
     }
 
@@ -537,6 +728,7 @@ mod tests {
                 &Row {
                     columns: &columns,
                     record: &record,
+                    time: &TimeReading::default(),
                 },
                 &settings,
             )

@@ -12,7 +12,9 @@
 //! bounded whatever the largest wallet.
 //!
 //! The pass runs in wallet-id shards, in parallel, on connections that share
-//! the validate snapshot.
+//! the validate snapshot; within a transaction no other session can see
+//! (an import checked before its commit), on that transaction's connection
+//! alone, one batch of wallets after the other.
 
 use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
@@ -40,6 +42,9 @@ pub async fn run(
     wallet_rows: usize,
     sink: &mut Sink,
 ) -> Result<(), sqlx::Error> {
+    if !snapshot.shared() {
+        return one_connection(conn, wallet_rows.max(1), sink).await;
+    }
     // Approximate split points from a sample of about 20k wallets (all of a
     // small table): cheap, and balanced enough. No sample means one shard.
     let percent: f64 = sqlx::query_scalar(
@@ -319,6 +324,46 @@ impl<'c> Wallets<'c> {
     }
 }
 
+/// The columns of a wallet row ([`WalletRow`]).
+const WALLET_COLUMNS: &str =
+    "id, rez_coins_balance, rez_coins_lifetime_earned, rez_coins_lifetime_spent, prive_coins_balance, \
+     prive_coins_lifetime_earned, prive_coins_lifetime_spent, promo_coins_balance, cash_balance";
+
+/// Wallets read at once by [`one_connection`].
+const WALLET_BATCH: usize = 10_000;
+
+/// The pass on `conn` alone: a batch of wallets in id order is read whole,
+/// then the ledger rows of their id range, and so on; the first range
+/// starts below every wallet and the last has no end, so every ledger row
+/// is read once.
+async fn one_connection(
+    conn: &mut PgConnection,
+    wallet_rows: usize,
+    sink: &mut Sink,
+) -> Result<(), sqlx::Error> {
+    let mut lo: Option<Uuid> = None;
+    loop {
+        let sql = format!(
+            "SELECT {WALLET_COLUMNS} FROM wallets WHERE true{} ORDER BY id LIMIT {}",
+            range_filter("id", (lo, None)),
+            WALLET_BATCH + 1
+        );
+        let mut batch: Vec<WalletRow> = sqlx::query_as(&sql).fetch_all(&mut *conn).await?;
+        let hi = if batch.len() > WALLET_BATCH {
+            batch.pop().map(|w| w.0)
+        } else {
+            None
+        };
+        let stream = futures_util::stream::iter(batch.into_iter().map(Ok));
+        let wallets = Wallets::new(Box::pin(stream)).await?;
+        replay_range(wallets, conn, (lo, hi), wallet_rows, sink).await?;
+        match hi {
+            Some(next) => lo = Some(next),
+            None => return Ok(()),
+        }
+    }
+}
+
 async fn shard(
     snapshot: &Snapshot,
     range: (Option<Uuid>, Option<Uuid>),
@@ -328,18 +373,28 @@ async fn shard(
     let mut wallet_conn = snapshot.join().await?;
     let mut ledger_conn = snapshot.join().await?;
     let wallet_sql = format!(
-        "SELECT id, rez_coins_balance, rez_coins_lifetime_earned, rez_coins_lifetime_spent, prive_coins_balance, \
-                prive_coins_lifetime_earned, prive_coins_lifetime_spent, promo_coins_balance, cash_balance \
-         FROM wallets WHERE true{} ORDER BY id",
+        "SELECT {WALLET_COLUMNS} FROM wallets WHERE true{} ORDER BY id",
         range_filter("id", range)
     );
-    let mut wallets =
+    let wallets =
         Wallets::new(sqlx::query_as::<_, WalletRow>(&wallet_sql).fetch(&mut wallet_conn)).await?;
+    replay_range(wallets, &mut ledger_conn, range, wallet_rows, sink).await
+}
+
+/// Replays the ledger rows of the wallet-id `range`, read on `ledger_conn`,
+/// and judges `wallets` (that range's, in id order) against them.
+async fn replay_range(
+    mut wallets: Wallets<'_>,
+    ledger_conn: &mut PgConnection,
+    range: (Option<Uuid>, Option<Uuid>),
+    wallet_rows: usize,
+    sink: &mut Sink,
+) -> Result<(), sqlx::Error> {
     let ledger_sql = format!(
         "SELECT wallet_id, {LEDGER_COLUMNS} FROM wallet_transactions WHERE true{} ORDER BY wallet_id",
         range_filter("wallet_id", range)
     );
-    let mut rows = BinaryCopyOut::start(&mut ledger_conn, &ledger_sql).await?;
+    let mut rows = BinaryCopyOut::start(&mut *ledger_conn, &ledger_sql).await?;
 
     let mut held: Vec<LedgerRow> = Vec::new();
     let mut holding: Option<Uuid> = None;
@@ -374,7 +429,7 @@ async fn shard(
             "SELECT {LEDGER_COLUMNS} FROM wallet_transactions WHERE wallet_id = '{wallet_id}' \
              ORDER BY coin_type, merchant_id NULLS FIRST, created_at, id"
         );
-        let mut rows = BinaryCopyOut::start(&mut ledger_conn, &sql).await?;
+        let mut rows = BinaryCopyOut::start(&mut *ledger_conn, &sql).await?;
         let mut replay = WalletReplay::new(wallet_id);
         while let Some(mut fields) = rows.next().await? {
             replay.push(&LedgerRow::read(&mut fields)?, sink);

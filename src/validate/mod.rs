@@ -93,6 +93,60 @@ pub struct Check {
     pub source: Source,
 }
 
+impl Check {
+    /// The check reads PostgreSQL's `table`: its SQL names it, or its pass
+    /// reads it. The other stores' checks read none.
+    pub fn reads(&self, table: &str) -> bool {
+        let tables: &[&str] = match &self.source {
+            Source::Sql(sql) => return names_table(sql, table),
+            Source::Store(_) => &[],
+            Source::Pass(Pass::Ledger) => &["wallets", "wallet_transactions"],
+            Source::Pass(Pass::Orders) => &["orders", "app_settings"],
+            Source::Pass(Pass::Redemptions) => &["offer_redemptions", "offers"],
+            Source::Pass(Pass::MerchantRating) => &["merchants", "reviews"],
+            Source::Pass(Pass::LoyaltyTier) => &["user_loyalty", "loyalty_tiers"],
+            Source::Pass(Pass::DefaultPartitions) => &["orders", "wallet_transactions"],
+        };
+        tables.contains(&table)
+    }
+}
+
+/// `sql` names `table` as a whole word (not `users` in `user_loyalty`).
+fn names_table(sql: &str, table: &str) -> bool {
+    let ident = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+    sql.match_indices(table).any(|(at, _)| {
+        !ident(sql[..at].chars().next_back()) && !ident(sql[at + table.len()..].chars().next())
+    })
+}
+
+/// The catalogue's PostgreSQL checks that read any of `tables`, run on
+/// `conn` inside the transaction it has open, which may hold rows no other
+/// session can see: what an import checks before its commit. Changes
+/// nothing; the caller commits or rolls back.
+pub async fn within(
+    conn: &mut PgConnection,
+    pg: &Pg,
+    tables: &[&str],
+    limit: usize,
+) -> Result<Report, CommandError> {
+    let checks: Vec<Check> = catalogue()
+        .into_iter()
+        .filter(|c| !matches!(c.source, Source::Store(_)))
+        .filter(|c| tables.iter().any(|t| c.reads(t)))
+        .collect();
+    let err = |e| pg.error(e);
+    // Timestamps in what a violation says print the same everywhere.
+    sqlx::raw_sql("SET LOCAL TIME ZONE 'UTC'")
+        .execute(&mut *conn)
+        .await
+        .map_err(err)?;
+    let snapshot = Snapshot::within(&pg.url, pg.connect_timeout);
+    let results = run_checks(conn, &snapshot, &checks, limit, WALLET_ROWS, |_| {})
+        .await
+        .map_err(err)?;
+    Ok(Report::of(pg, results))
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
@@ -235,13 +289,32 @@ impl Options {
 }
 
 /// What `validate` found.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub database: String,
     pub checks: Vec<CheckResult>,
     /// Violations of error severity, all checks together.
     pub errors: u64,
     pub warnings: u64,
+}
+
+impl Report {
+    /// The report of `results`, their violations counted by severity.
+    fn of(pg: &Pg, results: Vec<CheckResult>) -> Report {
+        let count = |s: Severity| {
+            results
+                .iter()
+                .filter(|r| r.severity == s)
+                .map(|r| r.violations)
+                .sum()
+        };
+        Report {
+            database: pg.url.to_string(),
+            errors: count(Severity::Error),
+            warnings: count(Severity::Warning),
+            checks: results,
+        }
+    }
 }
 
 /// `validate`: the checks of `options` that the selected stores allow,
@@ -267,19 +340,7 @@ pub async fn run(
         })?;
         results.extend(stores::run(pg, conns, defs, &store_checks, options.limit).await?);
     }
-    let count = |s: Severity| {
-        results
-            .iter()
-            .filter(|r| r.severity == s)
-            .map(|r| r.violations)
-            .sum()
-    };
-    Ok(Report {
-        database: pg.url.to_string(),
-        errors: count(Severity::Error),
-        warnings: count(Severity::Warning),
-        checks: results,
-    })
+    Ok(Report::of(pg, results))
 }
 
 /// PostgreSQL's checks, all on one snapshot (a REPEATABLE READ, READ ONLY
@@ -380,4 +441,22 @@ async fn run_checks(
         });
     }
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_reads_the_tables_its_sql_names_whole_or_its_pass_reads() {
+        assert!(names_table("FROM users u JOIN wallets w", "users"));
+        assert!(!names_table("FROM user_loyalty ul", "users"));
+        assert!(!names_table("FROM users_archive", "users"));
+        let by_id = |id: &str| catalogue().into_iter().find(|c| c.id == id).unwrap();
+        assert!(by_id("order.paid_payment").reads("payments"));
+        assert!(by_id("wallet.balance").reads("wallet_transactions"));
+        assert!(!by_id("wallet.balance").reads("orders"));
+        assert!(by_id("loyalty.totals").reads("orders"));
+        assert!(!by_id("dq.rating").reads("users"));
+    }
 }

@@ -15,8 +15,9 @@ use crate::secret::RedactedUrl;
 pub struct Snapshot {
     url: RedactedUrl,
     timeout: Duration,
-    /// pg_export_snapshot() of the main transaction, which must stay open.
-    id: String,
+    /// pg_export_snapshot() of the main transaction, which must stay open;
+    /// None for [`Snapshot::within`]: no other session can share it.
+    id: Option<String>,
 }
 
 impl Snapshot {
@@ -38,12 +39,34 @@ impl Snapshot {
         Ok(Snapshot {
             url: url.clone(),
             timeout,
-            id,
+            id: Some(id),
         })
+    }
+
+    /// The view of a transaction already open on the caller's connection,
+    /// which may hold rows it has not committed (an import checked before
+    /// its commit): no other connection can see them, so everything must
+    /// run on that one ([`Snapshot::shared`] is false).
+    pub fn within(url: &RedactedUrl, timeout: Duration) -> Snapshot {
+        Snapshot {
+            url: url.clone(),
+            timeout,
+            id: None,
+        }
+    }
+
+    /// Other connections can join it.
+    pub fn shared(&self) -> bool {
+        self.id.is_some()
     }
 
     /// Another connection that sees the same snapshot.
     pub async fn join(&self) -> Result<PgConnection, sqlx::Error> {
+        let Some(id) = &self.id else {
+            return Err(sqlx::Error::Protocol(
+                "a snapshot within an open transaction cannot be joined".into(),
+            ));
+        };
         let mut conn = super::connect(&self.url, self.timeout)
             .await
             .map_err(|e| sqlx::Error::Protocol(e.message))?;
@@ -51,7 +74,7 @@ impl Snapshot {
         let sql = format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{}'; \
              SET LOCAL TIME ZONE 'UTC'; SET LOCAL work_mem = '64MB'",
-            self.id.replace('\'', "''")
+            id.replace('\'', "''")
         );
         sqlx::raw_sql(&sql).execute(&mut conn).await?;
         Ok(conn)
