@@ -89,6 +89,19 @@ async fn one_key_per_master(s: &Stores, stem: &str) -> Vec<(String, String)> {
     out
 }
 
+/// `validate --only redis` (exit 0: a key of no pattern is a warning): its
+/// `redis.unknown_prefix` check.
+fn unknown_prefix(s: &Stores) -> serde_json::Value {
+    let doc = s.json(&["validate", "--only", "redis"], 0);
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "redis.unknown_prefix")
+        .unwrap_or_else(|| panic!("no redis.unknown_prefix in {doc:#}"))
+        .clone()
+}
+
 #[tokio::test]
 async fn a_violation_on_any_master_is_found() {
     let s = Stores::on("cluster_validate", RedisKind::Cluster).await;
@@ -98,13 +111,7 @@ async fn a_violation_on_any_master_is_found() {
     for (_, key) in &planted {
         let _: () = r.set(key, "1").await.unwrap();
     }
-    let doc = s.json(&["validate", "--only", "redis", "--limit", "10"], 0);
-    let check = doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == "redis.unknown_prefix")
-        .unwrap();
+    let check = unknown_prefix(&s);
     assert_eq!(check["violations"], 3, "one per master: {check:#}");
     let mut found: Vec<&str> = check["shown"]
         .as_array()
@@ -311,4 +318,83 @@ async fn seed_checks_every_master_before_postgresql_commits() {
         .await
         .unwrap();
     assert_eq!(users, 0, "nothing committed in PostgreSQL");
+}
+
+/// `redis-cli -p PORT ARGS...`, its answer trimmed.
+fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli is required");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn a_key_in_a_slot_being_migrated_is_found_through_ask() {
+    let own = OwnCluster::start();
+    let s = Stores::on_url("cluster_ask", own.url()).await;
+    let mut r = s.redis().await;
+    let (owner, key) = one_key_per_master(&s, "tmp:moving").await.remove(0);
+    let _: () = r.set(&key, "1").await.unwrap();
+    let stays = format!("{}session:stays", s.redis_prefix);
+    let _: () = r.hset(&stays, "user_id", "u1").await.unwrap();
+    let _: () = r.expire(&stays, 600).await.unwrap();
+    // Half-way through a resharding of the key's slot: the key already sits
+    // on the importing node, the slot still belongs to the migrating one.
+    let from: u16 = owner.rsplit_once(':').unwrap().1.parse().unwrap();
+    let to = own
+        .nodes
+        .iter()
+        .map(|(p, _)| *p)
+        .find(|p| *p != from)
+        .unwrap();
+    let slot = slot(key.as_bytes()).to_string();
+    let (from_id, to_id) = (
+        cli(from, &["cluster", "myid"]),
+        cli(to, &["cluster", "myid"]),
+    );
+    assert_eq!(
+        cli(to, &["cluster", "setslot", &slot, "importing", &from_id]),
+        "OK"
+    );
+    assert_eq!(
+        cli(from, &["cluster", "setslot", &slot, "migrating", &to_id]),
+        "OK"
+    );
+    let moved = cli(
+        from,
+        &["migrate", "127.0.0.1", &to.to_string(), &key, "0", "5000"],
+    );
+    assert_eq!(moved, "OK");
+    let asked = cli(from, &["exists", &key]);
+    assert!(
+        asked.starts_with("ASK "),
+        "the key left the slot's owner: {asked}"
+    );
+
+    // validate reads its type through the ASK redirection and finds it.
+    let check = unknown_prefix(&s);
+    assert_eq!(check["violations"], 1, "{check:#}");
+    assert_eq!(check["shown"][0]["entity"], key.as_str());
+    assert_eq!(check["shown"][0]["actual"], "string, no pattern");
+    // backup holds it too.
+    let tmp = tempfile::tempdir().unwrap();
+    let to_dir = tmp.path().join("b");
+    let done = s.json(
+        &[
+            "backup",
+            "--only",
+            "redis",
+            "--to",
+            to_dir.to_str().unwrap(),
+        ],
+        0,
+    );
+    let masters = done["manifest"]["stores"][0]["redis_cluster"]
+        .as_array()
+        .unwrap();
+    let total: u64 = masters.iter().map(|m| m["keys"].as_u64().unwrap()).sum();
+    assert_eq!(total, 2, "{masters:#?}");
 }

@@ -465,8 +465,11 @@ impl Redis {
     /// in the order of `keys`. A single server gets pipelines of [`BATCH`]
     /// keys; a cluster gets one pipeline per slot (so a MOVED or ASK for a
     /// slot in flight is followed for the whole pipeline, and no command
-    /// ever spans two slots), several in flight at once. A reply that is an
-    /// error fails the call.
+    /// ever spans two slots), several in flight at once. The keys of a slot
+    /// being migrated (where only the first command after ASKING is served)
+    /// are sent again one command at a time, each following its redirection;
+    /// a write queued by `queue` must therefore be safe to send twice. A
+    /// reply that is an error fails the call.
     pub async fn per_key<K: AsRef<[u8]>>(
         &mut self,
         keys: &[K],
@@ -517,10 +520,18 @@ impl Redis {
                 }
             })
             .buffer_unordered(in_flight);
+        let mut redirected = Vec::new();
         loop {
             let (group, values) = match replies.next().await {
                 None => break,
                 Some(Ok(done)) => done,
+                // A slot in the middle of a migration: ASKING holds for one
+                // command only, so the rest of the pipeline answers MOVED.
+                // Those keys are sent again command by command, below.
+                Some(Err((group, e))) if e.redirect_node().is_some() => {
+                    redirected.extend(group);
+                    continue;
+                }
                 Some(Err((group, e))) => {
                     drop(replies);
                     return Err(self
@@ -539,6 +550,20 @@ impl Redis {
             for i in group {
                 out[i] = values.by_ref().take(per).collect();
             }
+        }
+        drop(replies);
+        for i in redirected {
+            let key = keys[i].as_ref();
+            let mut pipe = ::redis::pipe();
+            queue(&mut pipe, i, key);
+            let mut replies = Vec::with_capacity(per);
+            for cmd in pipe.cmd_iter() {
+                match cmd.query_async::<Value>(&mut self.conn).await {
+                    Ok(v) => replies.push(v),
+                    Err(e) => return Err(self.pipeline_error(key, 1, e).await),
+                }
+            }
+            out[i] = replies;
         }
         Ok(out)
     }
