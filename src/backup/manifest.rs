@@ -69,6 +69,11 @@ pub struct StoreEntry {
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
     pub files: Vec<FileEntry>,
+    /// Redis from a cluster: its masters (node, slots, replicas, keys) at
+    /// backup time. For the record: a restore goes key by key to whatever
+    /// shape the target has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_cluster: Option<Vec<super::redis::Master>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -419,6 +424,7 @@ mod tests {
                 started_at: now,
                 finished_at: now,
                 files: describe_folder(dir.path(), "postgres").unwrap(),
+                redis_cluster: None,
             }],
         };
         write(dir.path(), &manifest).unwrap();

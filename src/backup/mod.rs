@@ -211,6 +211,7 @@ pub async fn backup_postgres(
             schema_version: migrations.last().copied(),
             migrations,
             started_at,
+            redis_cluster: None,
         },
     )
     .await
@@ -226,6 +227,7 @@ struct Dumped {
     schema_version: Option<i64>,
     migrations: Vec<i64>,
     started_at: DateTime<Utc>,
+    redis_cluster: Option<Vec<redis::Master>>,
 }
 
 /// Hashes the store's folder (off the runtime) and builds its manifest entry.
@@ -249,6 +251,7 @@ async fn describe(dir: &Path, dumped: Dumped) -> Result<StoreEntry> {
         started_at: dumped.started_at,
         finished_at: Utc::now(),
         files,
+        redis_cluster: dumped.redis_cluster,
     })
 }
 
@@ -266,7 +269,7 @@ pub async fn backup_redis(
     let target = dir.join(name);
     std::fs::create_dir_all(&target)
         .map_err(|e| CommandError::failed(format!("cannot create {}: {e}", target.display())))?;
-    redis::dump(
+    let dump = redis::dump(
         &mut r,
         &target.join(compression.file_name(redis::FILE)),
         compression,
@@ -283,6 +286,7 @@ pub async fn backup_redis(
             schema_version: layout.and_then(|(version, _, _)| version.parse().ok()),
             migrations: Vec::new(),
             started_at,
+            redis_cluster: dump.masters,
         },
     )
     .await
@@ -309,6 +313,7 @@ pub async fn backup_mongo(m: &Mongo, dir: &Path, compression: Compression) -> Re
             schema_version: None,
             migrations: Vec::new(),
             started_at,
+            redis_cluster: None,
         },
     )
     .await
@@ -331,6 +336,7 @@ pub async fn backup_es(e: &Es, dir: &Path, compression: Compression) -> Result<S
             schema_version: None,
             migrations: Vec::new(),
             started_at,
+            redis_cluster: None,
         },
     )
     .await

@@ -8,6 +8,14 @@
 //! batch of values at a time. Key names are stored without the prefix, so a
 //! backup can be restored under another `--redis-key-prefix`.
 //!
+//! On a Redis Cluster, every master that serves slots is scanned (so the
+//! backup holds every key, or the run fails naming the node that did not
+//! answer: never a backup of part of the keyspace), keys are read and
+//! restored in single-slot pipelines routed to each slot's owner, and the
+//! cluster's shape at backup time goes into the manifest. `keys.bin` holds
+//! key names, not nodes, so a backup restores into a cluster of any shape or
+//! into a single server, and the other way round.
+//!
 //! `keys.bin` layout, all integers big-endian: the magic line `REZRDB1\n`, then
 //! per key: u32 name length, name, i64 PTTL in milliseconds (-1: no expiry),
 //! u32 payload length, payload. With `--compress` the same bytes are gzipped
@@ -21,40 +29,26 @@ use super::stream::{self, Compression, Sink};
 use crate::config::names::glob_literal;
 use crate::error::{CommandError, Result};
 use crate::store::lease::REDIS_KEY_STEM;
-use crate::store::redis::{Redis, LAYOUT_KEY};
+use crate::store::redis::{cluster, Redis, ScanBudget, LAYOUT_KEY};
 
 pub const FILE: &str = "keys.bin";
 const MAGIC: &[u8] = b"REZRDB1\n";
 /// Keys per pipelined round trip.
 const BATCH: usize = 500;
 
-/// Every key under the prefix (full names), by SCAN; rez-db's leases
-/// (`rez-db:lock:*`) are not data: never backed up, counted or cleared.
+/// Every key under the prefix (full names), by SCAN of every master;
+/// rez-db's leases (`rez-db:lock:*`) are not data: never backed up, counted
+/// or cleared.
 async fn scan_all(r: &mut Redis) -> Result<Vec<Vec<u8>>> {
     let leases = format!("{}{REDIS_KEY_STEM}", r.prefix()).into_bytes();
     let pattern = format!("{}*", glob_literal(r.prefix()));
-    let url = r.url.clone();
-    let mut cursor: u64 = 0;
-    let mut keys = Vec::new();
-    loop {
-        let (next, batch): (u64, Vec<Vec<u8>>) = ::redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(BATCH)
-            .query_async(r.connection())
-            .await
-            .map_err(|e| crate::store::redis::error(&url, e))?;
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
+    let budget = ScanBudget {
+        max_keys: usize::MAX,
+        per_call: BATCH,
+        pause: std::time::Duration::ZERO,
+    };
+    let mut keys = r.scan(&pattern, budget).await?;
     keys.retain(|k| !k.starts_with(&leases));
-    keys.sort();
-    keys.dedup();
     Ok(keys)
 }
 
@@ -64,24 +58,46 @@ pub async fn occupied(r: &mut Redis) -> Result<usize> {
     Ok(scan_all(r).await?.iter().filter(|k| **k != marker).count())
 }
 
-/// Writes every key under the prefix into `path`; returns how many.
-pub async fn dump(r: &mut Redis, path: &Path, compression: Compression) -> Result<u64> {
+/// What a dump wrote: how many keys, and on a cluster its masters with the
+/// keys each held.
+pub struct Dump {
+    pub keys: u64,
+    pub masters: Option<Vec<Master>>,
+}
+
+/// A master of the cluster a backup was taken from, for the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Master {
+    /// `host:port` at backup time.
+    pub node: String,
+    /// Its slot ranges (`0-5460`).
+    pub slots: String,
+    /// Its replicas (`host:port`).
+    #[serde(default)]
+    pub replicas: Vec<String>,
+    /// The keys of the backup that lived on it.
+    pub keys: u64,
+}
+
+/// Writes every key under the prefix into `path`.
+pub async fn dump(r: &mut Redis, path: &Path, compression: Compression) -> Result<Dump> {
+    let topology = r.topology().await?;
     let keys = scan_all(r).await?;
-    let url = r.url.clone();
     let prefix_len = r.prefix().len();
     let mut out = Sink::create(path, compression)?;
     out.write_all(MAGIC).map_err(|e| io_err(path, e))?;
     let mut written = 0;
-    for chunk in keys.chunks(BATCH) {
-        let mut pipe = ::redis::pipe();
-        for k in chunk {
-            pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
-        }
-        let replies: Vec<(Option<Vec<u8>>, i64)> = pipe
-            .query_async(r.connection())
-            .await
-            .map_err(|e| crate::store::redis::error(&url, e))?;
-        for (key, (payload, pttl)) in chunk.iter().zip(replies) {
+    let mut per_master: std::collections::BTreeMap<String, u64> = Default::default();
+    for chunk in keys.chunks(BATCH * 8) {
+        let replies = r
+            .per_key(chunk, 2, |pipe, _, k| {
+                pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
+            })
+            .await?;
+        for (key, pair) in chunk.iter().zip(replies) {
+            let (payload, pttl): (Option<Vec<u8>>, i64) =
+                ::redis::from_redis_value(::redis::Value::Array(pair))
+                    .map_err(|e| CommandError::failed(format!("Redis DUMP/PTTL reply: {e}")))?;
             // Gone (expired or deleted) between SCAN and DUMP: not part of the backup.
             let Some(payload) = payload else { continue };
             if pttl == -2 {
@@ -99,10 +115,26 @@ pub async fn dump(r: &mut Redis, path: &Path, compression: Compression) -> Resul
                 out.write_all(part).map_err(|e| io_err(path, e))?;
             }
             written += 1;
+            if let Some(owner) = topology.as_ref().and_then(|t| t.owner(cluster::slot(key))) {
+                *per_master.entry(owner.addr.clone()).or_default() += 1;
+            }
         }
     }
     out.close(path)?;
-    Ok(written)
+    let masters = topology.map(|t| {
+        t.serving()
+            .map(|m| Master {
+                node: m.addr.clone(),
+                slots: m.slot_ranges(),
+                replicas: t.replicas_of(m).map(|n| n.addr.clone()).collect(),
+                keys: per_master.get(&m.addr).copied().unwrap_or(0),
+            })
+            .collect()
+    });
+    Ok(Dump {
+        keys: written,
+        masters,
+    })
 }
 
 /// One key of `keys.bin`.
@@ -132,24 +164,22 @@ fn read_record(input: &mut impl Read) -> io::Result<Option<Record>> {
     }))
 }
 
-/// Deletes every key under the prefix (the target of `restore --force`).
+/// Deletes every key under the prefix (the target of `restore --force`),
+/// one UNLINK per key (a multi-key UNLINK would span slots on a cluster).
 pub async fn clear(r: &mut Redis) -> Result<()> {
-    let url = r.url.clone();
-    for chunk in scan_all(r).await?.chunks(BATCH) {
-        let _: () = ::redis::cmd("UNLINK")
-            .arg(chunk)
-            .query_async(r.connection())
-            .await
-            .map_err(|e| crate::store::redis::error(&url, e))?;
-    }
+    let keys = scan_all(r).await?;
+    r.per_key(&keys, 1, |pipe, _, k| {
+        pipe.cmd("UNLINK").arg(k);
+    })
+    .await?;
     Ok(())
 }
 
 /// Restores `path` under the prefix: RESTORE with the remaining TTL, REPLACE
 /// (the target was checked empty, or cleared under --force; only the layout
-/// marker can already exist). Returns how many keys.
+/// marker can already exist), each key to its slot's master. Returns how
+/// many keys.
 pub async fn restore(r: &mut Redis, path: &Path, compression: Compression) -> Result<u64> {
-    let url = r.url.clone();
     let bad = |e: io::Error| CommandError::failed(format!("cannot read {}: {e}", path.display()));
     let mut input = stream::open(path, compression)?;
     let mut magic = [0u8; 8];
@@ -163,28 +193,29 @@ pub async fn restore(r: &mut Redis, path: &Path, compression: Compression) -> Re
     let prefix = r.prefix().as_bytes().to_vec();
     let mut restored = 0;
     loop {
-        let mut pipe = ::redis::pipe();
-        let mut n = 0;
-        while n < BATCH {
+        let mut batch = Vec::new();
+        while batch.len() < BATCH * 8 {
             let Some(rec) = read_record(&mut input).map_err(bad)? else {
                 break;
             };
-            let key = [prefix.as_slice(), &rec.name].concat();
-            pipe.cmd("RESTORE")
-                .arg(key)
-                .arg(rec.pttl.max(0))
-                .arg(rec.payload)
-                .arg("REPLACE")
-                .ignore();
-            n += 1;
+            batch.push(rec);
         }
-        if n == 0 {
+        if batch.is_empty() {
             break;
         }
-        pipe.query_async::<()>(r.connection())
-            .await
-            .map_err(|e| crate::store::redis::error(&url, e))?;
-        restored += n as u64;
+        let keys: Vec<Vec<u8>> = batch
+            .iter()
+            .map(|rec| [prefix.as_slice(), &rec.name].concat())
+            .collect();
+        r.per_key(&keys, 1, |pipe, i, key| {
+            pipe.cmd("RESTORE")
+                .arg(key)
+                .arg(batch[i].pttl.max(0))
+                .arg(&batch[i].payload)
+                .arg("REPLACE");
+        })
+        .await?;
+        restored += batch.len() as u64;
     }
     Ok(restored)
 }

@@ -1,6 +1,7 @@
 //! `rez-db status`: the flags, the store handles it reaches, and the report
 //! as a table. The probes are `crate::status`'s. Read-only. Exit 3 if a
-//! selected store is unreachable, 0 otherwise.
+//! selected store is unreachable, 1 if a Redis Cluster is not whole, 0
+//! otherwise.
 
 use std::io::{self, Write};
 
@@ -16,9 +17,11 @@ use crate::Ctx;
 /// Show every datastore: reachable or not, server version, schema state.
 ///
 /// PostgreSQL: applied and pending migrations. MongoDB: collections recorded in
-/// rez_schema_history. Redis: keys and the recorded layout version.
-/// Elasticsearch: each alias and the versioned index behind it. Exit 3 if a
-/// store is unreachable (leave it out with --only).
+/// rez_schema_history. Redis: keys and the recorded layout version; on a Redis
+/// Cluster its state, nodes, slots and keys per master. Elasticsearch: each
+/// alias and the versioned index behind it. Exit 1 if a Redis Cluster is not
+/// whole (slots without a master, a failed node), exit 3 if a store is
+/// unreachable (leave it out with --only).
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -52,6 +55,9 @@ impl Render for StatusReport {
             for d in &s.details {
                 writeln!(out, "{}: {d}", s.store)?;
             }
+            for f in &s.findings {
+                writeln!(out, "{}: problem: {f}", s.store)?;
+            }
             if let Some(e) = &s.error {
                 writeln!(out, "{}: {e}", s.store)?;
             }
@@ -61,6 +67,10 @@ impl Render for StatusReport {
 
     fn failure(&self) -> Option<ErrorKind> {
         StatusReport::failure(self)
+    }
+
+    fn has_problems(&self) -> bool {
+        self.has_findings()
     }
 }
 

@@ -49,6 +49,10 @@ pub struct ValidateArgs {
     /// Ledger rows of one wallet held in memory for its replay; a wallet with more is read again, ordered by the server
     #[arg(long, value_name = "N", default_value_t = validate::WALLET_ROWS)]
     pub wallet_rows: usize,
+
+    /// Redis keys sampled (SCAN) per server; on a Redis Cluster, per master, so every node is checked
+    #[arg(long, value_name = "N", default_value_t = validate::REDIS_SAMPLE)]
+    pub redis_sample: usize,
 }
 
 impl Render for validate::Report {
@@ -179,6 +183,7 @@ pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<validate::Report> {
         stores: ctx.config.stores.clone(),
         limit: args.limit,
         wallet_rows: args.wallet_rows,
+        redis_sample: args.redis_sample,
     };
     // Only the stores the checks read are contacted, and their definitions
     // read, before any check runs.

@@ -14,6 +14,7 @@
 
 pub mod names;
 mod policy;
+pub mod redis_url;
 mod stores;
 pub mod yaml;
 
@@ -277,7 +278,20 @@ impl Config {
             "--redis-url",
             pick(ENV_REDIS_URL, &settings.redis_url, DEFAULT_REDIS_URL),
         );
-        let redis_url = parse_url(&v, "redis_url", &o, &source, &["redis", "rediss"])?;
+        let v = redis_url::normalise(&v).map_err(|why| {
+            CommandError::usage(format!(
+                "invalid URL in {}: {why}",
+                place(&o, "redis_url", &source)
+            ))
+            .with_hint("a cluster is named like redis+cluster://host:port,host:port/")
+        })?;
+        let redis_url = parse_url(
+            &v,
+            "redis_url",
+            &o,
+            &source,
+            &["redis", "rediss", "redis+cluster", "rediss+cluster"],
+        )?;
         let (v, o) = flag_or(
             &overrides.mongodb_uri,
             "--mongodb-uri",

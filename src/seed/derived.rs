@@ -7,6 +7,10 @@
 //! (`redis.geo_sets`, `redis.leaderboard`) compares Redis with the same
 //! queries.
 //!
+//! Each pipeline holds the commands of one key and its staging key, which
+//! share a hash tag: on a Redis Cluster every pipeline goes whole to the
+//! slot's master.
+//!
 //! Each key is rebuilt under a staging key of the same hash tag
 //! (`<key>:rez-db-rebuild`, expiring after an hour in case the run dies),
 //! filled through pipelines in chunks, then renamed over the key in one
@@ -69,14 +73,36 @@ pub fn staging_key(key: &str) -> String {
     format!("{key}:rez-db-rebuild")
 }
 
-/// Rebuilds every derived key from the database `pg` is connected to.
+/// Every key [`fill_redis`] writes from the database `pg` is connected to,
+/// in the order it writes them: so a failed fill can say which were not.
+pub async fn planned_keys(
+    pg: &mut PgConnection,
+    prefix: &str,
+    pg_err: impl Fn(sqlx::Error) -> CommandError,
+) -> Result<Vec<String>> {
+    let cities: Vec<String> = sqlx::query_scalar(CITIES)
+        .fetch_all(&mut *pg)
+        .await
+        .map_err(pg_err)?;
+    let mut keys: Vec<String> = cities.iter().map(|c| geo_key(prefix, c)).collect();
+    keys.push(leaderboard_key(prefix));
+    Ok(keys)
+}
+
+/// The cities of [`OUTLETS_BY_CITY`], once each, in its order.
+const CITIES: &str = "SELECT DISTINCT lower(trim(city)) FROM merchant_outlets      WHERE coalesce(is_active, true) ORDER BY 1";
+
+/// Rebuilds every derived key from the database `pg` is connected to; each
+/// key written goes into `filled` as soon as it is in place, so after an
+/// error `filled` holds exactly the keys that were.
 pub async fn fill_redis(
     pg: &mut PgConnection,
     redis: &mut Redis,
     pg_err: impl Fn(sqlx::Error) -> CommandError,
-) -> Result<Vec<Filled>> {
+    filled: &mut Vec<Filled>,
+) -> Result<()> {
     let prefix = redis.prefix().to_string();
-    let mut out = Staging::new(redis);
+    let mut out = Staging::new(redis, filled);
 
     // Outlets come grouped by city, so each geo set is built once.
     let mut outlets =
@@ -109,7 +135,7 @@ pub async fn fill_redis(
         .await?;
     }
     out.publish().await?;
-    Ok(out.filled)
+    Ok(())
 }
 
 /// The key being built and the pipeline that builds it.
@@ -119,17 +145,17 @@ struct Staging<'a> {
     queued: usize,
     /// The key being built, with its staging key and members so far.
     current: Option<(String, String, u64)>,
-    filled: Vec<Filled>,
+    filled: &'a mut Vec<Filled>,
 }
 
 impl<'a> Staging<'a> {
-    fn new(redis: &'a mut Redis) -> Self {
+    fn new(redis: &'a mut Redis, filled: &'a mut Vec<Filled>) -> Self {
         Staging {
             redis,
             pipe: ::redis::pipe(),
             queued: 0,
             current: None,
-            filled: Vec::new(),
+            filled,
         }
     }
 

@@ -102,6 +102,14 @@ pub async fn run(
         let (scope, shared) = (lock::LockScope::Partitions, lock::Mode::Shared);
         lock::acquire_in(&mut conn, url, scope, shared, opts.lock_wait).await?;
     }
+    // Every store this seed will write answers, and a cluster serves every
+    // slot from a live master, before PostgreSQL commits anything.
+    if let Some(r) = redis
+        .as_mut()
+        .filter(|_| !matches!(opts.job, Job::Reference))
+    {
+        r.check_writable().await?;
+    }
     let lease = match redis.as_ref().filter(|_| !opts.dry_run) {
         Some(r) => Some(lease::redis(r, lease::Scope::Data, "seed", opts.lock_wait).await?),
         None => None,
@@ -180,12 +188,17 @@ async fn seed(
     // earlier seed for RedisOnly).
     let mut filled = Vec::new();
     if let Some(store) = redis.filter(|_| mode != Mode::Reference) {
-        filled = derived::fill_redis(conn, store, err)
-            .await
-            .map_err(|e| match mode {
-                Mode::Synthetic => after_commit(e),
-                _ => e,
-            })?;
+        let planned = derived::planned_keys(conn, store.prefix(), err).await?;
+        if let Err(e) = derived::fill_redis(conn, store, err, &mut filled).await {
+            let missing: Vec<String> = planned
+                .into_iter()
+                .filter(|k| !filled.iter().any(|f| f.key == *k))
+                .collect();
+            return Err(match mode {
+                Mode::Synthetic => after_commit(e, &missing),
+                _ => not_written(e, &missing),
+            });
+        }
     }
     Ok(Report {
         redis: filled,
@@ -203,20 +216,28 @@ async fn seed(
 }
 
 /// A Redis failure once the dataset is committed: PostgreSQL keeps it (a
-/// rerun would be refused), so say how to finish the job. The exit code is
-/// the Redis error's (3 unreachable, 5 refused).
-fn after_commit(e: CommandError) -> CommandError {
-    let mut out = CommandError::new(
-        e.kind,
-        format!(
-            "the synthetic dataset is committed in PostgreSQL, but building its Redis \
-             structures failed: {}",
-            e.message
-        ),
+/// rerun would be refused), so say which keys were not written and how to
+/// finish the job. The exit code is the Redis error's (3 unreachable, 5 refused).
+fn after_commit(e: CommandError, missing: &[String]) -> CommandError {
+    let mut out = not_written(e, missing);
+    out.message = format!(
+        "the synthetic dataset is committed in PostgreSQL, but building its Redis \
+         structures failed: {}",
+        out.message
     );
-    out.hints = e.hints;
-    out.remedies = e.remedies;
     out.with_remedy(Remedy::RebuildRedisOnceFixed)
+}
+
+/// `e`, saying which derived keys were not written (all of them named).
+fn not_written(e: CommandError, missing: &[String]) -> CommandError {
+    let mut out = e;
+    out.message = format!(
+        "{}; {} key(s) not written: {}",
+        out.message,
+        missing.len(),
+        missing.join(", ")
+    );
+    out
 }
 
 #[cfg(test)]
@@ -229,10 +250,15 @@ mod tests {
         let redis = CommandError::new(ErrorKind::Unreachable, "Redis at x did not answer")
             .with_hint("is the server running?")
             .with_remedy(Remedy::Relocate(crate::config::StoreKind::Redis));
-        let err = after_commit(redis);
+        let err = after_commit(redis, &["geo:stores:{pune}".to_string()]);
         assert_eq!(err.kind, ErrorKind::Unreachable);
         assert!(err.message.contains("committed in PostgreSQL"), "{err}");
         assert!(err.message.contains("did not answer"), "{err}");
+        assert!(
+            err.message
+                .ends_with("1 key(s) not written: geo:stores:{pune}"),
+            "{err}"
+        );
         assert_eq!(err.hints, ["is the server running?"]);
         assert_eq!(
             err.remedies,

@@ -3,6 +3,10 @@
 //! binary's files (PostgreSQL's migrations, MongoDB's collections in
 //! `rez_schema_history`, Redis's layout marker, Elasticsearch's aliases).
 //!
+//! A Redis Cluster is shown whole: its state, the slots its masters cover,
+//! every node with its role, slots and keys. Slots no master serves, a
+//! failed node or a `cluster_state` other than `ok` are findings (exit 1).
+//!
 //! Reads only. A store that does not answer, or answers with an error, is a
 //! row of the report, never the end of the run: the others are still shown.
 //! Never: opens a store itself (the face hands it each store as it reached
@@ -46,13 +50,50 @@ pub struct StoreStatus {
     pub state: String,
     /// The state per object (migration counts, collection, alias -> index).
     pub details: Vec<String>,
+    /// What is wrong though the store answered (a Redis Cluster not whole).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
+    /// A Redis Cluster's state and nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A Redis Cluster as `status` shows it.
+#[derive(Debug, Serialize)]
+pub struct ClusterStatus {
+    /// `cluster_state` as the node asked sees it (`ok`, `fail`).
+    pub state: String,
+    /// Slots a master serves, of 16384.
+    pub slots_covered: u32,
+    pub nodes: Vec<ClusterNode>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterNode {
+    pub node: String,
+    /// `master` or `replica`.
+    pub role: &'static str,
+    /// A replica's master (`host:port`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<String>,
+    /// A master's slot ranges (`0-5460`).
+    pub slots: String,
+    /// A master's keys (`None`: it did not answer DBSIZE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
+    pub failed: bool,
 }
 
 impl StatusReport {
     pub fn any_unreachable(&self) -> bool {
         self.stores.iter().any(|s| !s.reachable)
+    }
+
+    /// A store answered but is not whole (exit 1).
+    pub fn has_findings(&self) -> bool {
+        self.stores.iter().any(|s| !s.findings.is_empty())
     }
 
     /// `Unreachable` (exit 3) when a selected store did not answer.
@@ -104,6 +145,8 @@ fn store_status(store: StoreKind, url: String, probe: Result<Probe>) -> StoreSta
             version: Some(p.version),
             state: p.state,
             details: p.details,
+            findings: p.findings,
+            cluster: p.cluster,
             error: None,
         },
         Err(e) => StoreStatus {
@@ -119,16 +162,21 @@ fn store_status(store: StoreKind, url: String, probe: Result<Probe>) -> StoreSta
             },
             // A report that carries an error redacts it as emit_error would.
             details: e.hints.iter().map(|h| redact(h)).collect(),
+            findings: Vec::new(),
+            cluster: None,
             error: Some(redact(&e.message)),
         },
     }
 }
 
+#[derive(Default)]
 struct Probe {
     server: String,
     version: String,
     state: String,
     details: Vec<String>,
+    findings: Vec<String>,
+    cluster: Option<ClusterStatus>,
 }
 
 async fn postgres(pg: &Pg, set: &MigrationSet) -> Result<Probe> {
@@ -156,6 +204,7 @@ async fn postgres(pg: &Pg, set: &MigrationSet) -> Result<Probe> {
         details: newest
             .map(|v| vec![format!("newest applied migration: {v:04}")])
             .unwrap_or_else(|| vec!["no migration applied (`rez-db migrate`)".into()]),
+        ..Probe::default()
     })
 }
 
@@ -193,26 +242,132 @@ async fn mongodb(m: &Mongo, defs: &Definitions) -> Result<Probe> {
             defs.mongo.len()
         ),
         details,
+        ..Probe::default()
     })
 }
 
 async fn redis(mut r: Redis, defs: &Definitions) -> Result<Probe> {
-    let info = r.server_info().await?;
-    let marker = r.layout_marker().await?;
+    let view = r.cluster_view().await?;
+    let (server, version) = r.product().await?;
+    // On a cluster, the keys of the masters that answered; unknown when one did not.
+    let keys = match &view {
+        None => Some(r.server_info().await?.keys),
+        Some(v) => v
+            .keys
+            .iter()
+            .map(|(_, k)| *k)
+            .sum::<Option<u64>>()
+            .filter(|_| {
+                v.topology.serving().all(|m| !m.failed) && v.topology.uncovered().is_empty()
+            }),
+    };
+    // On a cluster whose marker's master is down, the rest is still shown.
+    let marker = match r.layout_marker().await {
+        Err(e) if view.is_some() => Err(e.message),
+        other => Ok(other?),
+    };
     let layout = match marker {
-        None => "layout not recorded".to_string(),
-        Some((v, sha, _)) if sha == defs.redis.sha256 => format!("layout v{v} (current)"),
-        Some((v, _, at)) => format!(
+        Err(why) => format!("layout unknown ({why})"),
+        Ok(None) => "layout not recorded".to_string(),
+        Ok(Some((v, sha, _))) if sha == defs.redis.sha256 => format!("layout v{v} (current)"),
+        Ok(Some((v, _, at))) => format!(
             "layout v{v} recorded {at}, file is v{}: run `rez-db migrate`",
             defs.redis.version
         ),
     };
+    let keys = keys.map_or_else(|| "? key(s)".to_string(), |k| format!("{k} key(s)"));
+    let Some(view) = view else {
+        return Ok(Probe {
+            server,
+            version,
+            state: format!("{keys}, {layout}"),
+            ..Probe::default()
+        });
+    };
+    let t = &view.topology;
+    let uncovered = t.uncovered();
+    let mut findings = Vec::new();
+    if view.state != "ok" {
+        findings.push(format!("cluster_state is `{}`, not ok", view.state));
+    }
+    if !uncovered.is_empty() {
+        findings.push(format!(
+            "slot(s) {} are served by no master",
+            crate::store::redis::cluster::ranges(&uncovered)
+        ));
+    }
+    let addr_of = |id: &str| {
+        t.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map_or_else(|| id.to_string(), |n| n.addr.clone())
+    };
+    let mut nodes = Vec::new();
+    let mut details = Vec::new();
+    for n in &t.nodes {
+        if n.failed {
+            findings.push(format!(
+                "node {} ({}) is flagged failed",
+                n.addr,
+                if n.master { "master" } else { "replica" }
+            ));
+        }
+        let keys = view
+            .keys
+            .iter()
+            .find(|(addr, _)| *addr == n.addr)
+            .and_then(|(_, k)| *k);
+        let node = ClusterNode {
+            node: n.addr.clone(),
+            role: if n.master { "master" } else { "replica" },
+            replica_of: n.master_id.as_deref().map(addr_of),
+            slots: n.slot_ranges(),
+            keys,
+            failed: n.failed,
+        };
+        details.push(match &node.replica_of {
+            Some(m) => format!("{} replica of {m}{}", node.node, failed_mark(n.failed)),
+            None => format!(
+                "{} master, slots {}, {} key(s){}",
+                node.node,
+                if node.slots.is_empty() {
+                    "none"
+                } else {
+                    &node.slots
+                },
+                keys.map_or_else(|| "?".to_string(), |k| k.to_string()),
+                failed_mark(n.failed)
+            ),
+        });
+        nodes.push(node);
+    }
+    let masters = t.nodes.iter().filter(|n| n.master).count();
     Ok(Probe {
-        server: info.product,
-        version: info.version,
-        state: format!("{} key(s), {layout}", info.keys),
-        details: Vec::new(),
+        server,
+        version,
+        state: format!(
+            "cluster {}: {masters} master(s), {} replica(s), {}/{} slots; {keys}, {layout}",
+            view.state,
+            t.nodes.len() - masters,
+            t.covered(),
+            crate::store::redis::cluster::SLOTS
+        ),
+        details,
+        findings,
+        cluster: Some(ClusterStatus {
+            state: view.state.clone(),
+            slots_covered: t.covered(),
+            nodes,
+        }),
     })
+}
+
+fn failed_mark(failed: bool) -> &'static str {
+    if failed {
+        " (FAILED)"
+    } else {
+        ""
+    }
 }
 
 async fn elasticsearch(es: &Es, defs: &Definitions) -> Result<Probe> {
@@ -244,5 +399,6 @@ async fn elasticsearch(es: &Es, defs: &Definitions) -> Result<Probe> {
         version: info.version,
         state: format!("{live}/{} aliases live", defs.es.len()),
         details,
+        ..Probe::default()
     })
 }

@@ -36,6 +36,9 @@ pub use crate::store::pg::snapshot::Snapshot;
 pub use catalogue::catalogue;
 pub use ledger::WALLET_ROWS;
 
+/// Redis keys `validate` samples per server (on a cluster: per master).
+pub const REDIS_SAMPLE: usize = 10_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
@@ -244,6 +247,8 @@ pub struct Options {
     pub limit: usize,
     /// Ledger rows of one wallet held in memory for its replay.
     pub wallet_rows: usize,
+    /// Redis keys sampled per server (on a cluster: per master).
+    pub redis_sample: usize,
 }
 
 impl Options {
@@ -254,6 +259,7 @@ impl Options {
             stores: stores.to_vec(),
             limit: 10,
             wallet_rows: WALLET_ROWS,
+            redis_sample: REDIS_SAMPLE,
         }
     }
 
@@ -338,7 +344,7 @@ pub async fn run(
         let defs = defs.ok_or_else(|| {
             CommandError::bug("the checks of the other stores were run without their definitions")
         })?;
-        results.extend(stores::run(pg, conns, defs, &store_checks, options.limit).await?);
+        results.extend(stores::run(pg, conns, defs, &store_checks, options).await?);
     }
     Ok(Report::of(pg, results))
 }

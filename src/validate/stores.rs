@@ -147,8 +147,9 @@ pub async fn run(
     conns: &Connections,
     defs: &Definitions,
     checks: &[Check],
-    limit: usize,
+    options: &super::Options,
 ) -> Result<Vec<CheckResult>, CommandError> {
+    let limit = options.limit;
     let wanted = |kind: StoreCheck| checks.iter().any(|c| c.source == Source::Store(kind));
     let mut tallies: Vec<(&'static str, Tally, u64)> = Vec::new();
     let mut add = |id: &'static str, tally: Tally, started: Instant| {
@@ -170,7 +171,11 @@ pub async fn run(
     if wanted(StoreCheck::Redis) {
         let started = Instant::now();
         let mut redis = redis()?;
-        let keys = redis.sample(ScanBudget::default()).await?;
+        let budget = ScanBudget {
+            max_keys: options.redis_sample,
+            ..ScanBudget::default()
+        };
+        let keys = redis.sample(budget).await?;
         let mut by_id: Vec<(&'static str, Tally)> =
             [CHECK_TYPE, CHECK_TTL_MISSING, CHECK_TTL_MAX, CHECK_UNKNOWN]
                 .iter()

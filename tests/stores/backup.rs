@@ -12,7 +12,8 @@ use mongodb::bson::{doc, Bson, DateTime, Document};
 use serde_json::{json, Value};
 
 use crate::common::stderr;
-use crate::support::Stores;
+use crate::redis_tests;
+use crate::support::{redis_del, redis_keys, RedisKind, Stores};
 
 /// `backup --only STORE` into a directory of the test's own; returns it (kept
 /// alive by the TempDir) and its path as text.
@@ -44,21 +45,26 @@ fn validate_code(s: &Stores, store: &str) -> Option<i32> {
 /// Every key under `prefix`: (name, DUMP payload, PTTL). A set stored as a
 /// hash table dumps its members in bucket order, which RESTORE may reverse
 /// (Redis 7.0): for sets, the type and the sorted members stand in for DUMP.
-async fn redis_snapshot(
-    r: &mut ::redis::aio::MultiplexedConnection,
-    prefix: &str,
-) -> Vec<(String, Vec<u8>, i64)> {
-    let mut keys: Vec<String> = r.keys(format!("{prefix}*")).await.unwrap();
-    keys.sort();
+async fn redis_snapshot(s: &Stores, prefix: &str) -> Vec<(String, Vec<u8>, i64)> {
+    let mut r = s.redis().await;
+    let keys = redis_keys(&mut s.redis_store().await, prefix).await;
     let mut out = Vec::new();
     for k in keys {
-        let kind: String = ::redis::cmd("TYPE").arg(&k).query_async(r).await.unwrap();
+        let kind: String = ::redis::cmd("TYPE")
+            .arg(&k)
+            .query_async(&mut r)
+            .await
+            .unwrap();
         let dump: Vec<u8> = if kind == "set" {
             let mut members: Vec<Vec<u8>> = r.smembers(&k).await.unwrap();
             members.sort();
             [b"set:".to_vec(), members.join(&b'\n')].concat()
         } else {
-            ::redis::cmd("DUMP").arg(&k).query_async(r).await.unwrap()
+            ::redis::cmd("DUMP")
+                .arg(&k)
+                .query_async(&mut r)
+                .await
+                .unwrap()
         };
         let pttl: i64 = r.pttl(&k).await.unwrap();
         out.push((k, dump, pttl));
@@ -66,9 +72,17 @@ async fn redis_snapshot(
     out
 }
 
-#[tokio::test]
-async fn redis_keys_survive_backup_clear_and_restore_with_their_ttls() {
-    let s = Stores::new("backup_redis").await;
+/// Deletes every key under `prefix`, key by key.
+async fn redis_clear(s: &Stores, prefix: &str) {
+    let mut r = s.redis_store().await;
+    let keys = redis_keys(&mut r, prefix).await;
+    redis_del(&mut r, &keys).await;
+}
+
+redis_tests!(redis_keys_survive_backup_clear_and_restore_with_their_ttls);
+
+async fn redis_keys_survive_backup_clear_and_restore_with_their_ttls(kind: RedisKind) {
+    let s = Stores::on("backup_redis", kind).await;
     let p = s.redis_prefix.clone();
     let mut r = s.redis().await;
     let k = |key: &str| format!("{p}{key}");
@@ -83,19 +97,18 @@ async fn redis_keys_survive_backup_clear_and_restore_with_their_ttls() {
         .set(k("bin"), vec![0u8, 159, 146, 150, 255])
         .await
         .unwrap();
-    let before = redis_snapshot(&mut r, &p).await;
+    let before = redis_snapshot(&s, &p).await;
     assert_eq!(before.len(), 6);
     let code = validate_code(&s, "redis");
 
     let (_tmp, to) = backup(&s, "redis");
     let err = restore(&s, "redis", &to, &[], Some(2));
     assert!(err.contains("not empty"), "{err}");
-    assert_eq!(redis_snapshot(&mut r, &p).await.len(), before.len());
+    assert_eq!(redis_snapshot(&s, &p).await.len(), before.len());
 
-    let keys: Vec<String> = r.keys(format!("{p}*")).await.unwrap();
-    let _: () = r.del(keys).await.unwrap();
+    redis_clear(&s, &p).await;
     restore(&s, "redis", &to, &[], code);
-    let after = redis_snapshot(&mut r, &p).await;
+    let after = redis_snapshot(&s, &p).await;
     assert_eq!(after.len(), before.len());
     for ((k1, d1, t1), (k2, d2, t2)) in before.iter().zip(&after) {
         assert_eq!(k1, k2);
@@ -117,7 +130,7 @@ async fn redis_keys_survive_backup_clear_and_restore_with_their_ttls() {
             .map(|(k, d, _)| (k.clone(), d.clone()))
             .collect()
     };
-    assert_eq!(values(&redis_snapshot(&mut r, &p).await), values(&after));
+    assert_eq!(values(&redis_snapshot(&s, &p).await), values(&after));
 }
 
 /// Per collection: its documents by _id, its indexes' (name, key), its options.
@@ -342,7 +355,7 @@ async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_ref
             .unwrap();
     }
     let _: () = r.zadd(k("board"), "u1", 1500).await.unwrap();
-    let redis_before = redis_snapshot(&mut r, &p).await;
+    let redis_before = redis_snapshot(&s, &p).await;
     s.json(&["create", "--only", "mongo"], 0);
     let db = s.mongo().await;
     let coll = db.collection::<Document>("activity_logs");
@@ -374,15 +387,10 @@ async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_ref
     let keys = std::path::Path::new(&to).join("redis/keys.bin.gz");
     assert_eq!(&std::fs::read(&keys).unwrap()[..2], &[0x1f, 0x8b]);
 
-    let stored: Vec<_> = redis_snapshot(&mut r, &p)
-        .await
-        .into_iter()
-        .map(|(k, ..)| k)
-        .collect();
-    let _: () = r.del(stored).await.unwrap();
+    redis_clear(&s, &p).await;
     db.drop().await.unwrap();
     restore(&s, "redis,mongo", &to, &[], code);
-    let redis_after = redis_snapshot(&mut r, &p).await;
+    let redis_after = redis_snapshot(&s, &p).await;
     assert_eq!(redis_after.len(), redis_before.len());
     for ((k1, d1, t1), (k2, d2, t2)) in redis_before.iter().zip(&redis_after) {
         assert_eq!((k1, d1), (k2, d2));
@@ -402,7 +410,7 @@ async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_ref
         err.contains("keys.bin.gz") && err.contains("SHA-256"),
         "{err}"
     );
-    assert_eq!(redis_snapshot(&mut r, &p).await.len(), redis_before.len());
+    assert_eq!(redis_snapshot(&s, &p).await.len(), redis_before.len());
     assert_eq!(mongo_snapshot(&db).await, mongo_before);
 }
 
@@ -471,4 +479,104 @@ async fn restore_checks_each_stores_versions_against_the_manifest() {
         &["--force", "--yes", "--allow-version-change"],
         Some(0),
     );
+}
+
+/// Fills `s`'s prefix with `n` strings and a sorted set, spread over every
+/// slot range; returns the snapshot.
+async fn plant(s: &Stores, n: usize) -> Vec<(String, Vec<u8>, i64)> {
+    let mut r = s.redis().await;
+    for i in 0..n {
+        let _: () = r
+            .set_ex(format!("{}otp:{i}", s.redis_prefix), i, 600)
+            .await
+            .unwrap();
+    }
+    let _: () = r
+        .zadd(format!("{}board", s.redis_prefix), "u1", 1500)
+        .await
+        .unwrap();
+    redis_snapshot(s, &s.redis_prefix).await
+}
+
+fn same_keys(a: &[(String, Vec<u8>, i64)], b: &[(String, Vec<u8>, i64)], pa: &str, pb: &str) {
+    let names = |v: &[(String, Vec<u8>, i64)], p: &str| -> Vec<(String, Vec<u8>)> {
+        v.iter()
+            .map(|(k, d, _)| (k[p.len()..].to_string(), d.clone()))
+            .collect()
+    };
+    assert_eq!(names(a, pa), names(b, pb));
+}
+
+#[tokio::test]
+async fn a_cluster_backup_holds_every_master_and_restores_into_a_single_server_and_back() {
+    let cluster = Stores::on("backup_shape_c", RedisKind::Cluster).await;
+    let before = plant(&cluster, 60).await;
+    // What validate says of the source: each restored copy must say the same.
+    let code = validate_code(&cluster, "redis");
+    let (_tmp, to) = backup(&cluster, "redis");
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(std::path::Path::new(&to).join("manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let masters = manifest["stores"][0]["redis_cluster"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the cluster's shape in {manifest:#}"));
+    assert_eq!(masters.len(), 3, "{masters:#?}");
+    let per_master: Vec<u64> = masters
+        .iter()
+        .map(|m| m["keys"].as_u64().unwrap())
+        .collect();
+    assert!(
+        per_master.iter().all(|k| *k > 0),
+        "keys on every master: {per_master:?}"
+    );
+    assert_eq!(
+        per_master.iter().sum::<u64>(),
+        61,
+        "every key: {per_master:?}"
+    );
+    assert!(masters
+        .iter()
+        .all(|m| m["replicas"].as_array().unwrap().len() == 1));
+
+    // Into a single server (same test names, another Redis).
+    let single = Stores::on("backup_shape_s", RedisKind::Standalone).await;
+    restore(&single, "redis", &to, &[], code);
+    let restored = redis_snapshot(&single, &single.redis_prefix).await;
+    same_keys(
+        &before,
+        &restored,
+        &cluster.redis_prefix,
+        &single.redis_prefix,
+    );
+    let single_manifest = single.json(
+        &["backup", "--only", "redis", "--to", &format!("{to}-single")],
+        0,
+    );
+    assert!(
+        single_manifest["manifest"]["stores"][0]
+            .get("redis_cluster")
+            .is_none(),
+        "a single server's backup has no cluster shape"
+    );
+
+    // And from the single server back into an empty prefix of the cluster:
+    // its emptiness is checked on every master, then each key goes to its slot's master.
+    let back = Stores::on("backup_shape_b", RedisKind::Cluster).await;
+    let mut r = back.redis().await;
+    let _: () = r
+        .set(format!("{}stray", back.redis_prefix), 1)
+        .await
+        .unwrap();
+    let err = restore(&back, "redis", &format!("{to}-single"), &[], Some(2));
+    assert!(err.contains("not empty"), "{err}");
+    restore(
+        &back,
+        "redis",
+        &format!("{to}-single"),
+        &["--force", "--yes"],
+        code,
+    );
+    let round = redis_snapshot(&back, &back.redis_prefix).await;
+    same_keys(&before, &round, &cluster.redis_prefix, &back.redis_prefix);
 }

@@ -1,17 +1,23 @@
 //! `expire-coins` honours the application's Redis wallet lock
 //! (`lock:wallet:{user_id}`): a wallet whose lock is held is left for the next
-//! run, and the run's own locks are released afterwards.
+//! run, and the run's own locks are released afterwards; on a Redis Cluster
+//! the locks are taken and released slot by slot.
 
 use ::redis::AsyncCommands;
 
-use crate::support::Stores;
+use crate::redis_tests;
+use crate::support::{RedisKind, Stores};
+
+redis_tests!(
+    a_held_redis_wallet_lock_defers_that_wallet,
+    in_one_batch_only_the_wallet_whose_lock_is_held_waits
+);
 
 const W1: &str = "40000000-0000-4000-8000-000000000001";
 const U1: &str = "10000000-0000-4000-8000-000000000001";
 
-#[tokio::test]
-async fn a_held_redis_wallet_lock_defers_that_wallet() {
-    let s = Stores::with_clean_pg("expire_redis").await;
+async fn a_held_redis_wallet_lock_defers_that_wallet(kind: RedisKind) {
+    let s = Stores::with_clean_pg_on("expire_redis", kind).await;
     let mut r = s.redis().await;
     let lock = format!("{}lock:wallet:{{{U1}}}", s.redis_prefix);
     let _: () = r.set_ex(&lock, "tx-in-flight", 30).await.unwrap();
@@ -38,9 +44,8 @@ async fn a_held_redis_wallet_lock_defers_that_wallet() {
     assert!(!left, "the run releases the locks it took");
 }
 
-#[tokio::test]
-async fn in_one_batch_only_the_wallet_whose_lock_is_held_waits() {
-    let s = Stores::with_clean_pg("expire_redis_batch").await;
+async fn in_one_batch_only_the_wallet_whose_lock_is_held_waits(kind: RedisKind) {
+    let s = Stores::with_clean_pg_on("expire_redis_batch", kind).await;
     // Ravi's wallet also holds due coins: 18 left of a lot due 2026-02-01 and 20 due 2099.
     let mut conn = s.db.as_ref().unwrap().conn().await;
     sqlx::raw_sql(include_str!("../../fixtures/sql/expire_w2_lots.sql"))

@@ -14,6 +14,7 @@ mod expire_redis;
 mod leases;
 mod mongo;
 mod output;
+mod redis_cluster;
 mod redis_layout;
 mod reindex;
 mod search_indices;

@@ -1,13 +1,19 @@
 //! Redis: layout violations planted under the test's prefix are found by
-//! `validate` (sampled with SCAN), and only those.
+//! `validate` (sampled with SCAN), and only those; on a Redis Cluster too,
+//! where the keys land on all three masters.
 
 use ::redis::AsyncCommands;
 
-use crate::support::Stores;
+use crate::redis_tests;
+use crate::support::{redis_del, RedisKind, Stores};
 
-#[tokio::test]
-async fn planted_layout_violations_are_found_exactly() {
-    let s = Stores::new("redis_layout").await;
+redis_tests!(
+    planted_layout_violations_are_found_exactly,
+    create_records_the_layout_version_once
+);
+
+async fn planted_layout_violations_are_found_exactly(kind: RedisKind) {
+    let s = Stores::on("redis_layout", kind).await;
     let p = &s.redis_prefix;
     let mut r = s.redis().await;
     let k = |key: &str| format!("{p}{key}");
@@ -90,22 +96,19 @@ async fn planted_layout_violations_are_found_exactly() {
     assert_eq!(doc["warnings"], 1);
 
     // Once fixed, validate is clean.
-    let _: () = r
-        .del(&[
-            k("session:bb22"),
-            k("lock:wallet:{u2}"),
-            k("otp:{+919800000001}:login"),
-            k("tmp:debug"),
-        ])
-        .await
-        .unwrap();
+    let fixed = [
+        k("session:bb22"),
+        k("lock:wallet:{u2}"),
+        k("otp:{+919800000001}:login"),
+        k("tmp:debug"),
+    ];
+    redis_del(&mut s.redis_store().await, &fixed).await;
     let doc = s.json(&["validate", "--only", "redis"], 0);
     assert_eq!(doc["errors"], 0);
 }
 
-#[tokio::test]
-async fn create_records_the_layout_version_once() {
-    let s = Stores::new("redis_marker").await;
+async fn create_records_the_layout_version_once(kind: RedisKind) {
+    let s = Stores::on("redis_marker", kind).await;
     let first = s.json(&["create", "--only", "redis"], 0);
     assert_eq!(first["objects"][0]["action"], "created", "{first:#}");
     let second = s.json(&["create", "--only", "redis"], 0);

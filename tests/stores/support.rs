@@ -17,6 +17,80 @@ pub fn mongo_server() -> String {
 pub fn redis_url() -> String {
     std::env::var("REZ_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into())
 }
+/// The 3-master cluster of `scripts/stack up --with-redis-cluster`.
+pub fn redis_cluster_url() -> String {
+    std::env::var("REZ_TEST_REDIS_CLUSTER_URL")
+        .unwrap_or_else(|_| "redis+cluster://127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103/".into())
+}
+
+/// Which Redis a test runs against; [`redis_tests!`] runs it on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisKind {
+    Standalone,
+    Cluster,
+}
+
+impl RedisKind {
+    pub fn url(self) -> String {
+        match self {
+            RedisKind::Standalone => redis_url(),
+            RedisKind::Cluster => redis_cluster_url(),
+        }
+    }
+}
+
+/// `redis_tests!(name, ...)`: each `async fn name(kind: RedisKind)` becomes
+/// two tests, `name::standalone` and `name::cluster`.
+#[macro_export]
+macro_rules! redis_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn standalone() {
+                super::$name($crate::support::RedisKind::Standalone).await
+            }
+            #[tokio::test]
+            async fn cluster() {
+                super::$name($crate::support::RedisKind::Cluster).await
+            }
+        }
+    )*};
+}
+
+/// Connects to `url` through rez-db's own adapter (a cluster routed by slot).
+pub async fn redis_connect(url: &str, prefix: &str) -> rez_db::store::redis::Redis {
+    rez_db::store::redis::connect(&RedactedUrl::parse(&normalised(url)).unwrap(), prefix, Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|e| panic!("Redis is required and not reachable at {url}: {e}\nstart it with `scripts/stack up --with-redis-cluster`"))
+}
+
+fn normalised(url: &str) -> String {
+    rez_db::config::redis_url::normalise(url).unwrap()
+}
+
+/// Every key under `prefix` (full names, sorted), from every master of a cluster.
+pub async fn redis_keys(r: &mut rez_db::store::redis::Redis, prefix: &str) -> Vec<String> {
+    let budget = rez_db::store::redis::ScanBudget {
+        max_keys: usize::MAX,
+        per_call: 1000,
+        pause: Duration::ZERO,
+    };
+    r.scan(&format!("{prefix}*"), budget)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| String::from_utf8(k).unwrap())
+        .collect()
+}
+
+/// Deletes `keys` one by one (a multi-key DEL would span slots on a cluster).
+pub async fn redis_del(r: &mut rez_db::store::redis::Redis, keys: &[String]) {
+    r.per_key(keys, 1, |pipe, _, k| {
+        pipe.cmd("DEL").arg(k);
+    })
+    .await
+    .unwrap();
+}
 pub fn es_url() -> String {
     std::env::var("REZ_TEST_ELASTICSEARCH_URL").unwrap_or_else(|_| "http://127.0.0.1:9200".into())
 }
@@ -28,6 +102,8 @@ pub struct Stores {
     pub mongo_uri: String,
     pub es_prefix: String,
     pub redis_prefix: String,
+    /// The Redis this test runs against (standalone or the cluster).
+    pub redis_url: String,
     pub db: Option<TestDb>,
     dir: tempfile::TempDir,
 }
@@ -35,6 +111,16 @@ pub struct Stores {
 impl Stores {
     /// Names of its own on MongoDB, Redis and Elasticsearch; PostgreSQL not used.
     pub async fn new(label: &str) -> Stores {
+        Stores::on(label, RedisKind::Standalone).await
+    }
+
+    /// As [`Stores::new`], with Redis standalone or the cluster.
+    pub async fn on(label: &str, kind: RedisKind) -> Stores {
+        Stores::on_url(label, kind.url()).await
+    }
+
+    /// As [`Stores::new`], with the Redis at `redis_url`.
+    pub async fn on_url(label: &str, redis_url: String) -> Stores {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let id = format!("{label}_{}_{n}", std::process::id());
         let mongo_db = format!("rez_test_{id}");
@@ -44,6 +130,7 @@ impl Stores {
             mongo_db,
             es_prefix: format!("t_{id}_").to_lowercase(),
             redis_prefix: format!("t_{id}:"),
+            redis_url,
             db: None,
             dir: tempfile::tempdir().unwrap(),
         };
@@ -64,7 +151,12 @@ impl Stores {
 
     /// Also a migrated PostgreSQL database holding fixtures/sql/clean.sql.
     pub async fn with_clean_pg(label: &str) -> Stores {
-        let mut s = Stores::new(label).await;
+        Stores::with_clean_pg_on(label, RedisKind::Standalone).await
+    }
+
+    /// As [`Stores::with_clean_pg`], with Redis standalone or the cluster.
+    pub async fn with_clean_pg_on(label: &str, kind: RedisKind) -> Stores {
+        let mut s = Stores::on(label, kind).await;
         s.db = Some(TestDb::clean(label).await);
         s
     }
@@ -80,7 +172,7 @@ impl Stores {
         cmd.arg("--config")
             .arg(self.config_path())
             .env("MONGODB_URI", &self.mongo_uri)
-            .env("REDIS_URL", redis_url())
+            .env("REDIS_URL", &self.redis_url)
             .env("ELASTICSEARCH_URL", es_url());
         match &self.db {
             Some(db) => cmd.env("DATABASE_URL", &db.url),
@@ -96,7 +188,7 @@ impl Stores {
         cmd.arg("--config")
             .arg(self.config_path())
             .env("MONGODB_URI", &self.mongo_uri)
-            .env("REDIS_URL", redis_url())
+            .env("REDIS_URL", &self.redis_url)
             .env("ELASTICSEARCH_URL", es_url())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
@@ -135,12 +227,15 @@ impl Stores {
         client.database(&self.mongo_db)
     }
 
-    pub async fn redis(&self) -> ::redis::aio::MultiplexedConnection {
-        let client = ::redis::Client::open(redis_url()).unwrap();
-        client
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap_or_else(|e| panic!("Redis is required and not reachable at {}: {e}\nstart it with `scripts/stack up`", redis_url()))
+    /// A connection to this test's Redis (a cluster routes each command by
+    /// its key; a pipeline must hold one slot).
+    pub async fn redis(&self) -> rez_db::store::redis::Conn {
+        self.redis_store().await.connection().clone()
+    }
+
+    /// rez-db's adapter on this test's Redis, without a prefix.
+    pub async fn redis_store(&self) -> rez_db::store::redis::Redis {
+        redis_connect(&self.redis_url, "").await
     }
 
     pub async fn es(&self) -> Es {
@@ -164,11 +259,12 @@ impl Drop for Stores {
             );
             return;
         }
-        let (db, uri, es_prefix, redis_prefix) = (
+        let (db, uri, es_prefix, redis_prefix, redis_url) = (
             self.mongo_db.clone(),
             self.mongo_uri.clone(),
             self.es_prefix.clone(),
             self.redis_prefix.clone(),
+            self.redis_url.clone(),
         );
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -202,31 +298,22 @@ impl Drop for Stores {
                         }
                     }
                 }
-                if let Ok(client) = ::redis::Client::open(redis_url()) {
-                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                        let mut cursor = 0u64;
-                        loop {
-                            let (next, keys): (u64, Vec<String>) = match ::redis::cmd("SCAN")
-                                .arg(cursor)
-                                .arg("MATCH")
-                                .arg(format!("{redis_prefix}*"))
-                                .arg("COUNT")
-                                .arg(1000)
-                                .query_async(&mut conn)
-                                .await
-                            {
-                                Ok(reply) => reply,
-                                Err(_) => break,
-                            };
-                            for k in keys {
-                                let _: Result<(), _> =
-                                    ::redis::cmd("DEL").arg(k).query_async(&mut conn).await;
-                            }
-                            cursor = next;
-                            if cursor == 0 {
-                                break;
-                            }
-                        }
+                let url = RedactedUrl::parse(&normalised(&redis_url)).unwrap();
+                if let Ok(mut r) =
+                    rez_db::store::redis::connect(&url, "", Duration::from_secs(5)).await
+                {
+                    // A test that stopped a node leaves what it cannot reach.
+                    let budget = rez_db::store::redis::ScanBudget {
+                        max_keys: usize::MAX,
+                        per_call: 1000,
+                        pause: Duration::ZERO,
+                    };
+                    if let Ok(keys) = r.scan(&format!("{redis_prefix}*"), budget).await {
+                        let _ = r
+                            .per_key(&keys, 1, |pipe, _, k| {
+                                pipe.cmd("DEL").arg(k);
+                            })
+                            .await;
                     }
                 }
             });
