@@ -19,7 +19,7 @@ use crate::commands::{
     partition_rotate::PartitionRotateArgs, reindex_es::ReindexEsArgs, seed::SeedArgs,
     status::StatusArgs, validate::ValidateArgs,
 };
-use crate::commands::{backup::BackupArgs, restore::RestoreArgs};
+use crate::commands::{backup::BackupArgs, lint::LintArgs, restore::RestoreArgs};
 
 /// Provision, migrate and check the ReZ platform's datastores.
 ///
@@ -275,6 +275,9 @@ pub struct LockArgs {
     pub lock_wait: Option<u64>,
 }
 
+/// The connection flags of a command that connects to nothing.
+static NO_PG: PgArgs = PgArgs { database_url: None };
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Create(CreateArgs),
@@ -289,6 +292,7 @@ pub enum Command {
     Backup(BackupArgs),
     Restore(RestoreArgs),
     Status(StatusArgs),
+    Lint(LintArgs),
 }
 
 impl Command {
@@ -316,7 +320,7 @@ impl Command {
             // Not recorded here: this log lives in the database being replaced.
             // `restore` records itself in the restored database when it is done.
             Command::Restore(_) => None,
-            Command::Validate(_) | Command::Status(_) => None,
+            Command::Validate(_) | Command::Status(_) | Command::Lint(_) => None,
         }
     }
 
@@ -335,6 +339,8 @@ impl Command {
             Command::Backup(args) => &args.pg,
             Command::Restore(args) => &args.pg,
             Command::Status(args) => &args.pg,
+            // lint reads files only.
+            Command::Lint(_) => &NO_PG,
         }
     }
 
@@ -366,7 +372,7 @@ impl Command {
             Command::ReindexEs(args) => Some(&args.lock),
             Command::Backup(args) => Some(&args.lock),
             Command::Restore(args) => Some(&args.lock),
-            Command::Status(_) => None,
+            Command::Status(_) | Command::Lint(_) => None,
         }
     }
 }
