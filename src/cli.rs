@@ -187,6 +187,14 @@ pub fn remedy_hint(remedy: Remedy) -> String {
         Remedy::OnlyStoresOfBackup => "pass --only with the stores the backup holds".to_string(),
         Remedy::FixDrift => "fix with `rez-db migrate --fix-drift`".to_string(),
         Remedy::RebuildDerived => "run `rez-db seed --redis-only`".to_string(),
+        Remedy::ForceRevert => {
+            "back the rows up (`rez-db backup`) and pass --force to revert anyway, \
+             or revert to a higher version"
+                .to_string()
+        }
+        Remedy::ShadowServer => {
+            "name a server where rez-db may create a database with --shadow-url URL".to_string()
+        }
     }
 }
 
@@ -303,9 +311,7 @@ impl Command {
         use crate::commands::audit::AuditAction;
         match self {
             Command::Create(a) => (!a.dry_run && !a.drop).then_some("create"),
-            Command::Migrate(a) => {
-                (!a.status_requested() && !a.run.dry_run && !a.run.check).then_some("migrate")
-            }
+            Command::Migrate(a) => a.mutation(),
             Command::Seed(a) => (!a.dry_run).then_some("seed"),
             Command::ImportCsv(a) => (!a.dry_run).then_some("import-csv"),
             Command::ExpireCoins(a) => (!a.dry_run).then_some("expire-coins"),
@@ -348,13 +354,30 @@ impl Command {
     pub fn store_args(&self) -> Option<&StoreArgs> {
         match self {
             Command::Create(args) => Some(&args.stores),
-            Command::Migrate(args) => Some(args.stores()),
+            Command::Migrate(args) => args.stores(),
             Command::Validate(args) => Some(&args.stores),
             Command::ReindexEs(args) => Some(&args.stores),
             Command::Backup(args) => Some(&args.stores),
             Command::Restore(args) => Some(&args.stores),
             Command::Status(args) => Some(&args.stores),
             #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// `--migrations DIR`, where the subcommand has it.
+    pub fn migrations_dir(&self) -> Option<PathBuf> {
+        match self {
+            Command::Migrate(args) => args.migrations_dir(),
+            Command::Lint(args) => args.migrations_dir.clone(),
+            _ => None,
+        }
+    }
+
+    /// `--shadow-url URL`, where the subcommand has it.
+    pub fn shadow_url(&self) -> Option<String> {
+        match self {
+            Command::Migrate(args) => args.shadow_url(),
             _ => None,
         }
     }

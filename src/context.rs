@@ -15,6 +15,7 @@ use tokio::sync::OnceCell;
 use crate::config::{yaml, Config, StoreKind};
 use crate::definitions::{Definitions, ES_DIR_NAME, MONGO_DIR_NAME, REDIS_FILE_NAME};
 use crate::error::{CommandError, Result};
+use crate::migration::source::{self as migration_source, MigrationSet, REPEATABLE_DIR};
 use crate::store::es::{self, Es};
 use crate::store::mongo::{self, Mongo};
 use crate::store::pg::Pg;
@@ -56,6 +57,18 @@ impl Ctx {
             connect_timeout: c.connect_timeout,
             lock_timeout: c.lock_timeout,
             statement_timeout: c.statement_timeout,
+        }
+    }
+
+    /// Where shadow databases are created and dropped from: the database of
+    /// `--shadow-url`, else the maintenance database (`postgres`) of the server.
+    pub fn shadow_server(&self) -> Pg {
+        match &self.config.shadow_url {
+            Some(url) => Pg {
+                url: url.clone(),
+                ..self.pg()
+            },
+            None => self.pg().maintenance(),
         }
     }
 
@@ -111,6 +124,12 @@ impl Ctx {
         Ok(out)
     }
 
+    /// The PostgreSQL migrations of this run (`--migrations`, `REZ_DB_MIGRATIONS`,
+    /// `migrations_dir:`, else the built-in set); exit 2 naming a bad file.
+    pub fn migrations(&self) -> Result<MigrationSet> {
+        load_migrations(self.config.migrations_dir.as_deref())
+    }
+
     /// The definitions of the other stores: `--definitions DIR` (or
     /// `definitions_dir:`) when given, else the copies built into the binary.
     pub fn definitions(&self) -> Result<&Definitions> {
@@ -127,6 +146,69 @@ impl Ctx {
             .get()
             .ok_or_else(|| CommandError::bug("the definitions were loaded and then lost"))
     }
+}
+
+/// The PostgreSQL migrations: the files of `dir` (`--migrations`,
+/// `REZ_DB_MIGRATIONS`, `migrations_dir:`) when given, else the set built
+/// into the binary. A directory that cannot be read or does not parse is a
+/// usage error (exit 2) naming the file.
+pub fn load_migrations(dir: Option<&Path>) -> Result<MigrationSet> {
+    match dir {
+        Some(dir) => read_migrations(dir),
+        None => migration_source::embedded()
+            .map_err(|e| CommandError::bug(format!("the embedded migrations are broken: {e}"))),
+    }
+}
+
+/// Reads `dir/*.sql` and `dir/repeatable/*.sql` (other files are not
+/// migrations and are left alone) and parses them (`crate::migration::source`).
+fn read_migrations(dir: &Path) -> Result<MigrationSet> {
+    const HINT: &str = "a migrations directory holds NNNN_name.sql files (and their                         NNNN_name.down.sql), and repeatable/name.sql; `rez-db migrate new NAME` makes one";
+    let list = |path: &Path, required: bool| -> Result<Vec<PathBuf>> {
+        let entries = match std::fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Vec::new())
+            }
+            Err(e) => {
+                return Err(CommandError::usage(format!(
+                    "cannot read the migrations directory {}: {e}",
+                    path.display()
+                ))
+                .with_hint(HINT))
+            }
+        };
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "sql"))
+            .collect();
+        files.sort();
+        Ok(files)
+    };
+    let mut files = Vec::new();
+    let nested = list(&dir.join(REPEATABLE_DIR), false)?;
+    for (path, prefix) in list(dir, true)?
+        .into_iter()
+        .map(|p| (p, ""))
+        .chain(nested.into_iter().map(|p| (p, "repeatable/")))
+    {
+        let bytes = std::fs::read(&path).map_err(|e| {
+            CommandError::usage(format!("cannot read {}: {e}", path.display())).with_hint(HINT)
+        })?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            CommandError::usage(format!("{} is not valid UTF-8", path.display()))
+                .with_hint("save the migration as UTF-8")
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push((format!("{prefix}{name}"), text));
+    }
+    let label = dir.display().to_string();
+    migration_source::parse_set(label.trim_end_matches('/'), files)
+        .map_err(|e| CommandError::usage(e.to_string()).with_hint(HINT))
 }
 
 /// Reads the definition files under `dir` (`mongo-indexes/*.yaml`,

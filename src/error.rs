@@ -101,6 +101,12 @@ pub enum Remedy {
     /// The Redis structures derived from PostgreSQL are missing or wrong
     /// (`seed --redis-only`).
     RebuildDerived,
+    /// A down file would destroy a ledger table's rows: back them up, or
+    /// revert anyway (`migrate revert --force`).
+    ForceRevert,
+    /// The server refuses to create the shadow database: build it on
+    /// another server (`migrate baseline --shadow-url`).
+    ShadowServer,
 }
 
 /// A failed command: what went wrong and what the user can do about it.

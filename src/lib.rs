@@ -44,7 +44,7 @@
 //! | command | face | operation |
 //! |---|---|---|
 //! | `create` | `commands/create.rs` | [`provision`] (PostgreSQL: database, extensions, roles; the other stores from their definitions) |
-//! | `migrate`, `migrate status` | `commands/migrate.rs` | [`migrate`] (through `store::pg::migrator`, then [`provision`]) |
+//! | `migrate`, `migrate status`, `new`, `revert`, `baseline` | `commands/migrate.rs` | [`migrate`] (through `store::pg::migrator`, then [`provision`]; baseline through `store::pg::shadow` and `store::pg::catalog`) |
 //! | `seed` | `commands/seed.rs` | [`seed`] (`seed::run`: reference, synthetic, `--redis-only`) |
 //! | `import-csv` | `commands/import_csv.rs` | [`import`] (`import::run`) |
 //! | `validate` | `commands/validate.rs` | [`validate`] |
@@ -99,8 +99,9 @@ use output::Render;
 /// its future sends SIGTERM to a pg_dump or pg_restore child and queues the
 /// release of its store leases), waits until such a child and its workers
 /// have exited (SIGKILL after [`store::pg::tools::STOP_GRACE`]), gives the
-/// leases back, and exits 130; SIGTERM does the same and exits 143. So once
-/// rez-db's exit is seen, nothing of it still writes.
+/// leases back, drops the shadow databases it made, and exits 130; SIGTERM
+/// does the same and exits 143. So once rez-db's exit is seen, nothing of it
+/// still writes.
 pub async fn run(cli: Cli) -> ExitCode {
     let json = cli.global.json;
     let outcome = tokio::select! {
@@ -116,6 +117,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(ExitCode::from(143))
         }
     };
+    // Shadow databases a command left behind (an error, Ctrl-C, SIGTERM)
+    // are dropped now: a shadow never outlives the run that made it.
+    store::pg::shadow::drop_abandoned(std::time::Duration::from_secs(10)).await;
     // Store leases a command left behind (an error, Ctrl-C, SIGTERM) are
     // given back now, so the next run does not wait for them to expire.
     store::lease::release_abandoned(std::time::Duration::from_secs(3)).await;
@@ -160,6 +164,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, CommandError> {
         profile: cli.global.profile.clone(),
         database_url: cli.command.pg_args().database_url.clone(),
         lock_wait_secs: cli.command.lock_args().and_then(|l| l.lock_wait),
+        migrations_dir: cli.command.migrations_dir(),
+        shadow_url: cli.command.shadow_url(),
         ..cli
             .command
             .store_args()
@@ -188,10 +194,16 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
     let json = ctx.json;
     match command {
         Command::Create(args) => finish(commands::create::run(ctx, args).await?, json),
-        Command::Migrate(args) => match args.status_requested() {
-            true => finish(commands::migrate::status(ctx, args).await?, json),
-            false => finish(commands::migrate::run(ctx, args).await?, json),
-        },
+        Command::Migrate(args) => {
+            use commands::migrate::{self as m, MigrateAction as A};
+            match &args.action {
+                Some(A::Status(_)) => finish(m::status(ctx, args).await?, json),
+                Some(A::New(a)) => finish(m::new(ctx, a)?, json),
+                Some(A::Revert(a)) => finish(m::revert(ctx, a).await?, json),
+                Some(A::Baseline(a)) => finish(m::baseline(ctx, a).await?, json),
+                None => finish(m::run(ctx, args).await?, json),
+            }
+        }
         Command::Seed(args) => finish(commands::seed::run(ctx, args).await?, json),
         Command::ImportCsv(args) => finish(commands::import_csv::run(ctx, args).await?, json),
         Command::ExpireCoins(args) => finish(commands::expire_coins::run(ctx, args).await?, json),
@@ -206,7 +218,7 @@ async fn execute(ctx: &Ctx, command: &Command) -> Result<u8, CommandError> {
         Command::Restore(args) => finish(commands::restore::run(ctx, args).await?, json),
         Command::Status(args) => finish(commands::status::run(ctx, args).await?, json),
         Command::Lint(args) if args.rules => finish(commands::lint::list(), json),
-        Command::Lint(args) => finish(commands::lint::run(args)?, args.json(json)),
+        Command::Lint(args) => finish(commands::lint::run(ctx, args)?, args.json(json)),
     }
 }
 

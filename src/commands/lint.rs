@@ -12,24 +12,32 @@ use serde::{Serialize, Serializer};
 
 use crate::error::{CommandError, Result};
 use crate::lint::{self, ignore, rules, SourceFile};
-use crate::migration;
+use crate::migration::MigrationSet;
 use crate::output::{table, Render};
+use crate::Ctx;
 
 /// Find the hazards of migration files: locks, table rewrites, breaking renames and drops, money
 /// precision.
 ///
-/// Without FILE, lints every migration built into rez-db. A FILE is linted after the built-in
-/// migrations that come before it (by its NNNN_ number; one without a number comes last), so an
-/// "existing table" is one they created. Each finding has a rule id, file, line and column, why
+/// Without FILE, lints every migration (built in, or of --migrations DIR; repeatable ones after the
+/// versioned ones; down files are not linted). A FILE is linted after the migrations that come
+/// before it (by its NNNN_ number; one without a number comes last), so an "existing table" is one
+/// they created. Each finding has a rule id, file, line and column, why
 /// it is dangerous and the safe way. A hazard that is intended is silenced by a comment on the
 /// line right above the statement, `-- rez-db:lint-ignore RULE_ID: reason`, or, for a released
-/// file that must not change, an entry of migrations/lint-ignore.toml; the reason is required.
+/// file that must not change, an entry of lint-ignore.toml in the migrations directory; the reason
+/// is required.
 /// Exit 1 when an error-level finding remains, 0 otherwise, 2 for a FILE that cannot be read.
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// Migration files to lint instead of the built-in ones (e.g. the ones a pull request adds)
+    /// Migration files to lint instead of the whole set (e.g. the ones a pull request adds)
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
+
+    /// Lint the migrations of DIR instead of the built-in set
+    /// [env: REZ_DB_MIGRATIONS; rez-db.yaml: migrations_dir]
+    #[arg(long = "migrations", value_name = "DIR")]
+    pub migrations_dir: Option<PathBuf>,
 
     /// Output: a table, JSON (as --json), or SARIF 2.1.0 for code-scanning tools
     #[arg(long, value_enum, value_name = "FORMAT")]
@@ -134,10 +142,25 @@ pub fn list() -> RulesReport {
     RulesReport { rules: rules::ALL }
 }
 
-pub fn run(args: &LintArgs) -> Result<LintOutput> {
-    let files = source_files(&args.files)?;
-    let listed = ignore::parse_list(ignore::EMBEDDED_LIST)
-        .map_err(|e| CommandError::bug(format!("migrations/{}: {e}", ignore::IGNORE_FILE)))?;
+pub fn run(ctx: &Ctx, args: &LintArgs) -> Result<LintOutput> {
+    let dir = ctx.config.migrations_dir.as_deref();
+    let label = dir.map_or("migrations".to_string(), |d| d.display().to_string());
+    let files = source_files(&ctx.migrations()?, &label, &args.files)?;
+    let listed = match dir {
+        None => ignore::parse_list(ignore::EMBEDDED_LIST)
+            .map_err(|e| CommandError::bug(format!("migrations/{}: {e}", ignore::IGNORE_FILE)))?,
+        Some(dir) => {
+            let path = dir.join(ignore::IGNORE_FILE);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => ignore::parse_list(&text).map_err(|e| {
+                    CommandError::usage(format!("{}: {e}", path.display()))
+                        .with_hint("each [[ignore]] entry: file, line, rule, reason")
+                })?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(CommandError::usage(format!("{}: {e}", path.display()))),
+            }
+        }
+    };
     let options = lint::Options {
         outside_rez_db: args.outside_rez_db,
     };
@@ -147,20 +170,28 @@ pub fn run(args: &LintArgs) -> Result<LintOutput> {
     })
 }
 
-/// The embedded migrations, with the named files in their place (a file of
-/// the same name replaces the embedded one); only the named files are
-/// reported on when there are any.
-fn source_files(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
-    let embedded = migration::embedded().map_err(|e| CommandError::bug(e.to_string()))?;
-    let mut set: Vec<(i64, SourceFile)> = embedded
-        .into_iter()
-        .map(|m| {
+/// The migrations in run order (versioned, then repeatable), with the named
+/// files in their place (a file of the same name replaces the set's); only
+/// the named files are reported on when there are any.
+fn source_files(set: &MigrationSet, label: &str, paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
+    let whole = paths.is_empty();
+    let mut files: Vec<(i64, SourceFile)> = set
+        .versioned
+        .iter()
+        .map(|m| (m.version, m.file_name.as_str(), m.sql.as_str()))
+        .chain(
+            // Repeatable migrations run after every versioned one.
+            set.repeatable
+                .iter()
+                .map(|r| (i64::MAX - 1, r.file_name.as_str(), r.sql.as_str())),
+        )
+        .map(|(version, name, sql)| {
             let file = SourceFile {
-                path: format!("migrations/{}", m.file_name),
-                sql: m.sql,
-                report: paths.is_empty(),
+                path: format!("{label}/{name}"),
+                sql: sql.to_string(),
+                report: whole,
             };
-            (m.version, file)
+            (version, file)
         })
         .collect();
     for path in paths {
@@ -170,12 +201,12 @@ fn source_files(paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
             report: true,
         };
         let version = version_of(file.file_name());
-        set.retain(|(_, f)| f.report || f.file_name() != file.file_name());
-        set.push((version, file));
+        files.retain(|(_, f)| f.report || f.file_name() != file.file_name());
+        files.push((version, file));
     }
     // Stable: files without a number keep the order they were named in, last.
-    set.sort_by_key(|(version, _)| *version);
-    Ok(set.into_iter().map(|(_, f)| f).collect())
+    files.sort_by_key(|(version, _)| *version);
+    Ok(files.into_iter().map(|(_, f)| f).collect())
 }
 
 /// `0015` of `0015_add_index.sql`; a file without a number runs last.

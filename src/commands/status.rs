@@ -68,10 +68,14 @@ pub async fn run(ctx: &Ctx, _args: &StatusArgs) -> Result<StatusReport> {
     let defs = ctx.definitions()?;
     let c = &ctx.config;
     let pg = ctx.pg();
+    let migrations = match ctx.wants(StoreKind::Postgres) {
+        true => ctx.migrations()?,
+        false => Default::default(),
+    };
     let mut targets = Vec::new();
     for kind in &c.stores {
         targets.push(match kind {
-            StoreKind::Postgres => Target::Postgres(&pg),
+            StoreKind::Postgres => Target::Postgres(&pg, &migrations),
             StoreKind::Mongodb => Target::Mongodb(&c.mongodb_uri, ctx.mongo().await),
             StoreKind::Redis => Target::Redis(&c.redis_url, ctx.redis().await),
             StoreKind::Elasticsearch => Target::Elasticsearch(&c.elasticsearch_url, ctx.es().await),

@@ -40,6 +40,7 @@ const ENV_MONGODB_URI: &str = "MONGODB_URI";
 const ENV_ELASTICSEARCH_URL: &str = "ELASTICSEARCH_URL";
 const ENV_PROFILE: &str = "REZ_DB_PROFILE";
 const ENV_STORES: &str = "REZ_DB_STORES";
+const ENV_MIGRATIONS: &str = "REZ_DB_MIGRATIONS";
 
 /// Defaults: the local stack that `scripts/stack up` starts.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/rez";
@@ -81,6 +82,12 @@ pub struct Config {
     /// Where the MongoDB, Redis and Elasticsearch definitions are read from
     /// (`--definitions`, `definitions_dir:`); `None`: the built-in copies.
     pub definitions_dir: Option<PathBuf>,
+    /// Where the PostgreSQL migrations are read from (`--migrations`,
+    /// `REZ_DB_MIGRATIONS`, `migrations_dir:`); `None`: the built-in set.
+    pub migrations_dir: Option<PathBuf>,
+    /// Where `migrate baseline` creates its shadow database (`--shadow-url`);
+    /// `None`: the same server's `postgres` database.
+    pub shadow_url: Option<RedactedUrl>,
     /// The file the configuration came from, if any (for messages).
     pub file: Option<PathBuf>,
     pub profile: Option<String>,
@@ -102,6 +109,8 @@ pub struct Overrides {
     pub es_index_prefix: Option<String>,
     pub es_keep_indices: Option<usize>,
     pub definitions_dir: Option<PathBuf>,
+    pub migrations_dir: Option<PathBuf>,
+    pub shadow_url: Option<String>,
 }
 
 /// `audit:` in rez-db.yaml: the tables whose changes must be audited.
@@ -129,6 +138,7 @@ struct FileSettings {
     es_index_prefix: Option<String>,
     es_keep_indices: Option<usize>,
     definitions_dir: Option<PathBuf>,
+    migrations_dir: Option<PathBuf>,
     #[serde(default)]
     partitions: BTreeMap<String, Policy>,
     audit: Option<AuditSettings>,
@@ -153,6 +163,7 @@ impl FileSettings {
             es_index_prefix: profile.es_index_prefix.or(self.es_index_prefix),
             es_keep_indices: profile.es_keep_indices.or(self.es_keep_indices),
             definitions_dir: profile.definitions_dir.or(self.definitions_dir),
+            migrations_dir: profile.migrations_dir.or(self.migrations_dir),
             // A profile's policies replace the top level's as a whole.
             partitions: if profile.partitions.is_empty() {
                 self.partitions
@@ -182,7 +193,10 @@ impl Config {
             &config.redis_url,
             &config.mongodb_uri,
             &config.elasticsearch_url,
-        ] {
+        ]
+        .into_iter()
+        .chain(config.shadow_url.as_ref())
+        {
             url.secrets()
                 .iter()
                 .for_each(|s| crate::secret::register(s));
@@ -346,6 +360,21 @@ impl Config {
                 .definitions_dir
                 .clone()
                 .or(settings.definitions_dir),
+            migrations_dir: overrides
+                .migrations_dir
+                .clone()
+                .or_else(|| env(ENV_MIGRATIONS).map(PathBuf::from))
+                .or(settings.migrations_dir),
+            shadow_url: match &overrides.shadow_url {
+                Some(value) => Some(parse_url(
+                    value,
+                    "shadow_url",
+                    &Origin::Flag("--shadow-url"),
+                    &source,
+                    &["postgres", "postgresql"],
+                )?),
+                None => None,
+            },
             file,
             profile,
         })
@@ -364,7 +393,7 @@ fn parse_file(path: &Path, text: &str) -> Result<FileSettings, CommandError> {
         CommandError::usage(format!("{}{at}: {e}", path.display())).with_hint(
             "valid keys: database_url, redis_url, mongodb_uri, elasticsearch_url, lock_wait_secs, \
              lock_timeout_ms, statement_timeout_ms, connect_timeout_secs, stores, redis_key_prefix, \
-             es_index_prefix, es_keep_indices, definitions_dir, partitions, audit, profiles (see README)",
+             es_index_prefix, es_keep_indices, definitions_dir, migrations_dir, partitions, audit, profiles (see README)",
         )
     })?;
     if let Some((name, _)) = settings

@@ -16,6 +16,18 @@ use serde::Serialize;
 
 use super::coins::TxType;
 
+/// The tables whose rows are the platform's record of money and of who did
+/// what: nothing rez-db does may destroy their rows on its own initiative
+/// (`migrate revert` refuses a down file that would, unless forced).
+pub const LEDGER_TABLES: &[&str] = &[
+    "wallet_transactions",
+    "wallets",
+    "payments",
+    "orders",
+    "promo_coins",
+    "audit_log",
+];
+
 /// One ledger row, as far as the rules care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {

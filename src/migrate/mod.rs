@@ -1,6 +1,10 @@
-//! The `migrate` operation: apply the embedded PostgreSQL migrations, then
-//! bring MongoDB, Redis and Elasticsearch up to their definition files
-//! (`crate::provision`); [`status`] says what a run would do.
+//! The `migrate` operation: apply the PostgreSQL migrations (the embedded set,
+//! or a directory's: the face reads the files and hands over the set), then
+//! the repeatable migrations that are new or changed, then bring MongoDB,
+//! Redis and Elasticsearch up to their definition files
+//! (`crate::provision`); [`status`] says what a run would do, [`new_migration`]
+//! writes the next file, [`revert`] runs down files, [`baseline`] adopts a
+//! database built outside rez-db.
 //!
 //! Order of a run: load and check the files, connect, take the schema lock,
 //! set DDL timeouts, read the history *after* the lock (another run may just
@@ -19,9 +23,18 @@
 //! Never: parses arguments, prints, names a flag, or opens a store the face
 //! did not hand it (the PostgreSQL sessions come from its [`Pg`] handle).
 
+mod baseline;
+mod new;
+mod revert;
 mod status;
 
-pub use status::{status, status_with, State, StatusReport, StatusRow};
+pub use crate::store::pg::migrator::{AppliedNow, Failure};
+pub use baseline::{baseline, BaselineOptions, BaselineReport};
+pub use new::{new_migration, NewReport};
+pub use revert::{revert, DownRow, RevertOptions, RevertReport};
+pub use status::{
+    status, status_with, RepeatableRow, RepeatableState, State, StatusReport, StatusRow,
+};
 
 use std::time::Duration;
 
@@ -29,10 +42,10 @@ use serde::Serialize;
 
 use crate::definitions::Definitions;
 use crate::error::{CommandError, ErrorKind, Result};
-use crate::migration::{self, Divergence, Migration, PlanError, Refusal};
+use crate::migration::{self, Divergence, Migration, MigrationSet, PlanError, Refusal, Repeatable};
 use crate::progress::{Progress, Unit};
 use crate::provision::{self, Connections, ObjectRow};
-use crate::store::pg::migrator::{self, AppliedNow, Failure};
+use crate::store::pg::migrator;
 use crate::store::pg::{history, lock, Pg};
 
 /// What a run does.
@@ -73,6 +86,12 @@ pub struct MigrateReport {
     pub pending: Vec<PendingRow>,
     /// Local migrations after the target, left for a later run.
     pub beyond_target: Vec<i64>,
+    /// Repeatable migrations applied by this run, in order.
+    pub repeatable_applied: Vec<String>,
+    /// Repeatable migrations new or changed since their last application,
+    /// still to apply (for a dry run and a check: what a run would apply).
+    pub repeatable_pending: Vec<PendingRepeatable>,
+    /// The migration the run stopped at (a repeatable one has version 0).
     pub failed: Option<Failure>,
     /// MongoDB, Redis and Elasticsearch objects (`crate::provision`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -90,6 +109,16 @@ pub struct PendingRow {
     pub sql: Option<String>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct PendingRepeatable {
+    pub name: String,
+    pub file: String,
+    pub checksum: String,
+    /// The SQL, in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+}
+
 impl MigrateReport {
     fn empty(mode: Mode) -> MigrateReport {
         MigrateReport {
@@ -99,6 +128,8 @@ impl MigrateReport {
             applied: Vec::new(),
             pending: Vec::new(),
             beyond_target: Vec::new(),
+            repeatable_applied: Vec::new(),
+            repeatable_pending: Vec::new(),
             failed: None,
             stores: Vec::new(),
         }
@@ -108,7 +139,8 @@ impl MigrateReport {
     /// under a check, drift or a refused object on the other stores.
     pub fn has_problems(&self) -> bool {
         self.failed.is_some()
-            || (self.mode == Mode::Check && !self.pending.is_empty())
+            || (self.mode == Mode::Check
+                && !(self.pending.is_empty() && self.repeatable_pending.is_empty()))
             || self
                 .stores
                 .iter()
@@ -120,31 +152,40 @@ impl MigrateReport {
     /// role's (`crate::migration::refusal`), or rez-db's own statement failed
     /// (its history row). None for a refusal of the file's SQL: a finding.
     pub fn failure(&self) -> Option<ErrorKind> {
-        let failed = self.failed.as_ref()?;
-        if failed.own_statement {
-            return Some(ErrorKind::Failed);
-        }
-        match migration::refusal(failed.sqlstate.as_deref()) {
-            Refusal::OfTheFile => None,
-            Refusal::OfTheServer => Some(ErrorKind::Failed),
-            Refusal::LockNotGranted => Some(ErrorKind::LockHeld),
-            Refusal::TimedOut => Some(ErrorKind::Unreachable),
-        }
+        self.failed.as_ref().and_then(failure_kind)
     }
 }
 
-/// Migrates the stores it is handed: PostgreSQL (`pg`) with the embedded
-/// migrations, then the other connected stores (`others`) from their
+/// What a migration (or a down) the run stopped at means for the run:
+/// `Failed` when rez-db's own statement failed or the server refused it for
+/// a reason of the server's or the role's (`crate::migration::refusal`),
+/// `LockHeld` / `Unreachable` for a lock not granted / a statement timeout;
+/// None for a refusal of the file's SQL: a finding.
+pub fn failure_kind(failed: &Failure) -> Option<ErrorKind> {
+    if failed.own_statement {
+        return Some(ErrorKind::Failed);
+    }
+    match migration::refusal(failed.sqlstate.as_deref()) {
+        Refusal::OfTheFile => None,
+        Refusal::OfTheServer => Some(ErrorKind::Failed),
+        Refusal::LockNotGranted => Some(ErrorKind::LockHeld),
+        Refusal::TimedOut => Some(ErrorKind::Unreachable),
+    }
+}
+
+/// Migrates the stores it is handed: PostgreSQL (`pg`) with the migrations
+/// `local`, then the other connected stores (`others`) from their
 /// definitions. The face connects the other stores before calling, so an
 /// unreachable one (exit 3) stops the run before anything changed.
 pub async fn run(
     pg: Option<&Pg>,
+    local: &MigrationSet,
     others: Option<(&mut Connections, &Definitions)>,
     options: &Options,
     progress: &dyn Progress,
 ) -> Result<MigrateReport> {
     let mut report = match pg {
-        Some(pg) => run_with(pg, options, &load_local()?, progress).await?,
+        Some(pg) => run_with(pg, options, local, progress).await?,
         None => MigrateReport::empty(options.mode),
     };
     if let Some((conns, defs)) = others {
@@ -159,12 +200,11 @@ pub async fn run(
     Ok(report)
 }
 
-/// [`run`] on PostgreSQL alone, with another migration set than the
-/// embedded one (tests, tools).
+/// [`run`] on PostgreSQL alone.
 pub async fn run_with(
     pg: &Pg,
     options: &Options,
-    local: &[Migration],
+    local: &MigrationSet,
     progress: &dyn Progress,
 ) -> Result<MigrateReport> {
     let err = |e| pg.error(e);
@@ -172,9 +212,13 @@ pub async fn run_with(
     let mode = options.mode;
     if mode == Mode::Apply {
         lock::hold(&mut conn, pg, lock::LockScope::Schema, options.lock_wait).await?;
+        // A history table an older rez-db made gets its new columns now, under the lock.
+        if history::exists(&mut conn).await.map_err(err)? {
+            history::upgrade(&mut conn).await.map_err(err)?;
+        }
     }
     let applied = history::read(&mut conn).await.map_err(err)?;
-    let plan = migration::plan(local, &applied, options.target).map_err(plan_error)?;
+    let plan = migration::plan(&local.versioned, &applied, options.target).map_err(plan_error)?;
 
     let mut report = MigrateReport {
         database: pg.url.to_string(),
@@ -182,24 +226,37 @@ pub async fn run_with(
         beyond_target: plan.beyond_target.iter().map(|m| m.version).collect(),
         ..MigrateReport::empty(mode)
     };
-    if mode != Mode::Apply || plan.pending.is_empty() {
+    // Repeatables run after every versioned migration, so only when none is
+    // left beyond the target: they may use what the last one creates.
+    let last_applied = history::read_repeatable(&mut conn).await.map_err(err)?;
+    let repeatables: Vec<&Repeatable> = match plan.beyond_target.is_empty() {
+        true => migration::plan::changed_repeatables(
+            &local.repeatable,
+            &last_applied_checksums(&last_applied),
+        ),
+        false => Vec::new(),
+    };
+    if mode != Mode::Apply || (plan.pending.is_empty() && repeatables.is_empty()) {
         report.pending = plan
             .pending
             .iter()
             .map(|m| pending_row(m, mode == Mode::DryRun))
             .collect();
+        report.repeatable_pending = repeatables
+            .iter()
+            .map(|r| repeatable_row(r, mode == Mode::DryRun))
+            .collect();
         return Ok(report);
     }
 
     history::ensure_table(&mut conn).await.map_err(err)?;
-    progress.begin(plan.pending.len() as u64, Unit::Steps);
+    progress.begin((plan.pending.len() + repeatables.len()) as u64, Unit::Steps);
     let outcome = migrator::apply(&mut conn, &plan.pending, |m| {
         tracing::info!("applying {}", m.file_name);
         progress.note(&m.file_name);
         progress.advance(1);
     })
     .await;
-    progress.end();
     match outcome {
         Ok(done) => report.applied = done,
         Err((done, failure)) => {
@@ -211,19 +268,54 @@ pub async fn run_with(
                 .filter(|m| m.version >= failed_at)
                 .map(|m| pending_row(m, false))
                 .collect();
+            report.repeatable_pending = repeatables
+                .iter()
+                .map(|r| repeatable_row(r, false))
+                .collect();
             report.failed = Some(failure);
         }
     }
+    if report.failed.is_none() {
+        let outcome = migrator::apply_repeatables(&mut conn, &repeatables, |r| {
+            tracing::info!("applying {}", r.file_name);
+            progress.note(&r.file_name);
+            progress.advance(1);
+        })
+        .await;
+        match outcome {
+            Ok(done) => report.repeatable_applied = done,
+            Err((done, failure)) => {
+                report.repeatable_pending = repeatables
+                    .iter()
+                    .filter(|r| !done.contains(&r.name))
+                    .map(|r| repeatable_row(r, false))
+                    .collect();
+                report.repeatable_applied = done;
+                report.failed = Some(failure);
+            }
+        }
+    }
+    progress.end();
     lock::release(&mut conn, lock::LockScope::Schema)
         .await
         .map_err(err)?;
     Ok(report)
 }
 
-/// The migrations built into this binary.
-fn load_local() -> Result<Vec<Migration>> {
-    migration::embedded()
-        .map_err(|e| CommandError::bug(format!("the embedded migrations are broken: {e}")))
+/// `(name, checksum)` of each repeatable's last application.
+fn last_applied_checksums(rows: &[history::RepeatableApplied]) -> Vec<(String, String)> {
+    rows.iter()
+        .map(|r| (r.name.clone(), r.checksum.clone()))
+        .collect()
+}
+
+fn repeatable_row(r: &Repeatable, with_sql: bool) -> PendingRepeatable {
+    PendingRepeatable {
+        name: r.name.clone(),
+        file: r.file_name.clone(),
+        checksum: r.checksum.clone(),
+        sql: with_sql.then(|| r.sql.clone()),
+    }
 }
 
 fn pending_row(m: &Migration, with_sql: bool) -> PendingRow {

@@ -6,10 +6,9 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use super::load_local;
 use crate::definitions::Definitions;
 use crate::error::Result;
-use crate::migration::{plan::verify, Divergence, Migration};
+use crate::migration::{plan::verify, Divergence, MigrationSet};
 use crate::provision::{self, Connections, ObjectRow};
 use crate::store::pg::{history, Pg};
 
@@ -18,6 +17,9 @@ pub struct StatusReport {
     /// Empty when PostgreSQL is not among the stores.
     pub database: String,
     pub migrations: Vec<StatusRow>,
+    /// The repeatable migrations of the set, and those the database applied
+    /// that the set no longer has.
+    pub repeatables: Vec<RepeatableRow>,
     pub divergences: Vec<Divergence>,
     /// MongoDB, Redis and Elasticsearch: what `migrate` would do (`crate::provision`, dry run).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -31,6 +33,30 @@ pub struct StatusRow {
     pub state: State,
     pub checksum: String,
     pub applied_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RepeatableRow {
+    pub name: String,
+    pub state: RepeatableState,
+    /// The file's checksum (the last applied one's for a file no longer there).
+    pub checksum: String,
+    pub applied_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// How many times the database applied it.
+    pub applications: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepeatableState {
+    /// Applied as the file is now.
+    Applied,
+    /// Applied, and the file changed since: the next run applies it again.
+    Changed,
+    /// Never applied.
+    Pending,
+    /// Applied, but no longer a file of the set (its objects stay).
+    Removed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,13 +85,15 @@ impl StatusReport {
 /// other stores were part of `migrate status`).
 pub async fn status(
     pg: Option<&Pg>,
+    local: &MigrationSet,
     others: Option<(&Definitions, impl Future<Output = Result<Connections>>)>,
 ) -> Result<StatusReport> {
     let mut report = match pg {
-        Some(pg) => status_with(pg, &load_local()?).await?,
+        Some(pg) => status_with(pg, local).await?,
         None => StatusReport {
             database: String::new(),
             migrations: Vec::new(),
+            repeatables: Vec::new(),
             divergences: Vec::new(),
             stores: Vec::new(),
         },
@@ -81,8 +109,9 @@ pub async fn status(
     Ok(report)
 }
 
-/// [`status`] of PostgreSQL alone, with another migration set than the embedded one.
-pub async fn status_with(pg: &Pg, local: &[Migration]) -> Result<StatusReport> {
+/// [`status`] of PostgreSQL alone.
+pub async fn status_with(pg: &Pg, set: &MigrationSet) -> Result<StatusReport> {
+    let local = &set.versioned;
     let mut conn = pg.connect().await?;
     let applied = history::read(&mut conn).await.map_err(|e| pg.error(e))?;
     let divergences = verify(local, &applied);
@@ -126,9 +155,43 @@ pub async fn status_with(pg: &Pg, local: &[Migration]) -> Result<StatusReport> {
         });
     }
     migrations.sort_by_key(|r| r.version);
+    let last = history::read_repeatable(&mut conn)
+        .await
+        .map_err(|e| pg.error(e))?;
+    let mut repeatables: Vec<RepeatableRow> = set
+        .repeatable
+        .iter()
+        .map(|r| {
+            let row = last.iter().find(|a| a.name == r.name);
+            RepeatableRow {
+                name: r.name.clone(),
+                state: match row {
+                    None => RepeatableState::Pending,
+                    Some(a) if a.checksum == r.checksum => RepeatableState::Applied,
+                    Some(_) => RepeatableState::Changed,
+                },
+                checksum: r.checksum.clone(),
+                applied_at: row.map(|a| a.applied_at),
+                applications: row.map_or(0, |a| a.applications),
+            }
+        })
+        .collect();
+    for a in last
+        .iter()
+        .filter(|a| !set.repeatable.iter().any(|r| r.name == a.name))
+    {
+        repeatables.push(RepeatableRow {
+            name: a.name.clone(),
+            state: RepeatableState::Removed,
+            checksum: a.checksum.clone(),
+            applied_at: Some(a.applied_at),
+            applications: a.applications,
+        });
+    }
     Ok(StatusReport {
         database: pg.url.to_string(),
         migrations,
+        repeatables,
         divergences,
         stores: Vec::new(),
     })

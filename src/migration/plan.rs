@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::Migration;
+use super::{Migration, Repeatable};
 
 /// A row of the history table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,6 +16,9 @@ pub struct Applied {
     pub version: i64,
     pub name: String,
     pub checksum: String,
+    /// How `checksum` was taken (`source::CHECKSUM_ALGORITHM` or, for rows
+    /// written before normalisation, `source::RAW_CHECKSUM_ALGORITHM`).
+    pub checksum_algorithm: String,
     pub applied_at: DateTime<Utc>,
     pub execution_ms: i64,
 }
@@ -142,6 +145,23 @@ pub fn plan<'a>(
     Ok(plan)
 }
 
+/// The repeatable migrations to run: those never applied, or whose checksum
+/// differs from their last application's (`last`: name and checksum), in
+/// name order (the order of `local`).
+pub fn changed_repeatables<'a>(
+    local: &'a [Repeatable],
+    last: &[(String, String)],
+) -> Vec<&'a Repeatable> {
+    local
+        .iter()
+        .filter(|r| {
+            !last
+                .iter()
+                .any(|(name, sum)| name == &r.name && sum == &r.checksum)
+        })
+        .collect()
+}
+
 /// Every disagreement between the files and the history, in version order.
 pub fn verify(local: &[Migration], applied: &[Applied]) -> Vec<Divergence> {
     let mut found = Vec::new();
@@ -152,12 +172,14 @@ pub fn verify(local: &[Migration], applied: &[Applied]) -> Vec<Divergence> {
                 version: row.version,
                 name: row.name.clone(),
             }),
-            Some(m) if m.checksum != row.checksum => found.push(Divergence::Edited {
-                version: m.version,
-                file: m.file_name.clone(),
-                applied_checksum: row.checksum.clone(),
-                local_checksum: m.checksum.clone(),
-            }),
+            Some(m) if !m.matches(&row.checksum, &row.checksum_algorithm) => {
+                found.push(Divergence::Edited {
+                    version: m.version,
+                    file: m.file_name.clone(),
+                    applied_checksum: row.checksum.clone(),
+                    local_checksum: m.checksum.clone(),
+                })
+            }
             Some(_) => {}
         }
     }
@@ -177,20 +199,23 @@ pub fn verify(local: &[Migration], applied: &[Applied]) -> Vec<Divergence> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::source::from_files;
     use super::*;
 
+    /// Migrations of these versions, gaps allowed (a directory refuses them
+    /// before planning; the plan must still be right without that check).
     fn local(versions: &[i64]) -> Vec<Migration> {
-        from_files(
-            versions
-                .iter()
-                .map(|v| (format!("{v:04}_m{v}.sql"), format!("SELECT {v};"))),
-        )
-        .unwrap()
+        versions
+            .iter()
+            .flat_map(|v| {
+                from_files([(format!("{v:04}_m{v}.sql"), format!("SELECT {v};"))]).unwrap()
+            })
+            .collect()
     }
 
-    fn applied_from(migrations: &[Migration], versions: &[i64]) -> Vec<Applied> {
+    /// The history rows of `versions` of `migrations`, as a run writes them.
+    pub(crate) fn applied_from(migrations: &[Migration], versions: &[i64]) -> Vec<Applied> {
         migrations
             .iter()
             .filter(|m| versions.contains(&m.version))
@@ -198,6 +223,7 @@ mod tests {
                 version: m.version,
                 name: m.name.clone(),
                 checksum: m.checksum.clone(),
+                checksum_algorithm: super::super::source::CHECKSUM_ALGORITHM.into(),
                 applied_at: DateTime::UNIX_EPOCH,
                 execution_ms: 1,
             })
@@ -248,6 +274,7 @@ mod tests {
             version: 3,
             name: "gone".into(),
             checksum: "x".into(),
+            checksum_algorithm: "sha256".into(),
             applied_at: DateTime::UNIX_EPOCH,
             execution_ms: 0,
         });
@@ -265,6 +292,28 @@ mod tests {
             }
         ));
         assert!(matches!(d[1], Divergence::Missing { .. }));
+    }
+
+    #[test]
+    fn a_repeatable_runs_when_new_or_changed_only() {
+        let set = super::super::source::parse_set(
+            "m",
+            [
+                ("repeatable/a.sql".to_string(), "SELECT 1;".to_string()),
+                ("repeatable/b.sql".to_string(), "SELECT 2;".to_string()),
+                ("repeatable/c.sql".to_string(), "SELECT 3;".to_string()),
+            ],
+        )
+        .unwrap();
+        let last = vec![
+            ("a".to_string(), set.repeatable[0].checksum.clone()),
+            ("b".to_string(), "0".repeat(64)),
+        ];
+        let names: Vec<&str> = changed_repeatables(&set.repeatable, &last)
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(names, ["b", "c"]);
     }
 
     #[test]

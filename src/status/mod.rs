@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use crate::config::StoreKind;
 use crate::definitions::Definitions;
-use crate::error::{CommandError, ErrorKind, Result};
-use crate::migration;
+use crate::error::{ErrorKind, Result};
+use crate::migration::{self, MigrationSet};
 use crate::secret::{redact, RedactedUrl};
 use crate::store::es::Es;
 use crate::store::mongo::Mongo;
@@ -23,7 +23,8 @@ use crate::store::redis::Redis;
 /// One selected store, as the face reached it: where it is, and its handle
 /// or why there is none (PostgreSQL's sessions are opened from its handle).
 pub enum Target<'a> {
-    Postgres(&'a Pg),
+    /// The database and the migrations it is compared with.
+    Postgres(&'a Pg, &'a MigrationSet),
     Mongodb(&'a RedactedUrl, Result<&'a Mongo>),
     Redis(&'a RedactedUrl, Result<Redis>),
     Elasticsearch(&'a RedactedUrl, Result<&'a Es>),
@@ -65,7 +66,9 @@ pub async fn run(targets: Vec<Target<'_>>, defs: &Definitions) -> StatusReport {
     let mut stores = Vec::new();
     for target in targets {
         let (store, url, probe) = match target {
-            Target::Postgres(pg) => (StoreKind::Postgres, &pg.url, postgres(pg).await),
+            Target::Postgres(pg, local) => {
+                (StoreKind::Postgres, &pg.url, postgres(pg, local).await)
+            }
             Target::Mongodb(url, m) => (
                 StoreKind::Mongodb,
                 url,
@@ -128,16 +131,15 @@ struct Probe {
     details: Vec<String>,
 }
 
-async fn postgres(pg: &Pg) -> Result<Probe> {
+async fn postgres(pg: &Pg, set: &MigrationSet) -> Result<Probe> {
     let mut conn = pg.connect().await?;
     let version: String = sqlx::query_scalar("SHOW server_version")
         .fetch_one(&mut conn)
         .await
         .map_err(|e| pg.error(e))?;
     let applied = history::read(&mut conn).await.map_err(|e| pg.error(e))?;
-    let local = migration::embedded()
-        .map_err(|e| CommandError::bug(format!("the embedded migrations are broken: {e}")))?;
-    let divergences = migration::plan::verify(&local, &applied);
+    let local = &set.versioned;
+    let divergences = migration::plan::verify(local, &applied);
     let pending = local
         .iter()
         .filter(|m| !applied.iter().any(|a| a.version == m.version))

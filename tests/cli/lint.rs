@@ -104,14 +104,20 @@ fn the_built_in_migrations_lint_clean() {
         "{}",
         stdout(&out)
     );
-    // The same files named on the command line, read from disk.
-    let mut files: Vec<String> = std::fs::read_dir(repo_path("migrations"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-        .map(|p| p.to_str().unwrap().to_string())
-        .collect();
-    files.sort();
+    // The same files named on the command line, read from disk (the down
+    // files are not part of a run: they reverse one).
+    let mut files: Vec<String> = Vec::new();
+    for dir in ["migrations", "migrations/repeatable"] {
+        let mut these: Vec<String> = std::fs::read_dir(repo_path(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+            .map(|p| p.to_str().unwrap().to_string())
+            .filter(|p| !p.ends_with(".down.sql"))
+            .collect();
+        these.sort();
+        files.extend(these);
+    }
     let args: Vec<&str> = files.iter().map(String::as_str).collect();
     let (doc, code) = lint_json(&args);
     assert_eq!(code, 0, "{doc:#}");

@@ -15,6 +15,8 @@ mod import_inputs;
 mod import_phase3;
 mod locks;
 mod migrate;
+mod migrate_workflow;
+mod migrations_dir;
 mod output;
 mod reference;
 mod rotate;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use rez_db::config::{Config, Overrides};
 use rez_db::migrate::{run_with, MigrateReport, Options};
 use rez_db::migration::source::from_files;
-use rez_db::migration::Migration;
+use rez_db::migration::{Migration, MigrationSet};
 use rez_db::output::exit_code;
 use rez_db::progress::Silent;
 use rez_db::store::pg::Pg;
@@ -15,7 +15,7 @@ use sqlx::PgConnection;
 use super::common::{stderr, stdout, TestDb};
 
 fn embedded_count() -> i64 {
-    rez_db::migration::embedded().unwrap().len() as i64
+    rez_db::migration::embedded().unwrap().versioned.len() as i64
 }
 
 async fn history_versions(conn: &mut PgConnection) -> Vec<i64> {
@@ -190,7 +190,7 @@ async fn a_held_lock_gives_exit_4_and_concurrent_runs_apply_once() {
 }
 
 /// The handle the face would give the operation for this database.
-fn pg_for(db: &TestDb) -> Pg {
+pub fn pg_for(db: &TestDb) -> Pg {
     let config = Config::load_with_env(
         &rez_db::partition::partitioned_tables(),
         &Overrides {
@@ -215,7 +215,14 @@ async fn run_set(db: &TestDb, set: &[Migration]) -> MigrateReport {
         lock_wait: Duration::ZERO,
         ..Options::default()
     };
-    run_with(&pg_for(db), &options, set, &Silent).await.unwrap()
+    run_with(
+        &pg_for(db),
+        &options,
+        &MigrationSet::from(set.to_vec()),
+        &Silent,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -1,4 +1,6 @@
-//! Applies planned migrations, one at a time, and says how far it got.
+//! Applies planned migrations, one at a time, and says how far it got; runs
+//! down files ([`revert`]) and repeatable migrations ([`apply_repeatables`])
+//! the same way, each with its history row in its transaction.
 //!
 //! A normal migration runs in one transaction together with its history row,
 //! so it is applied whole or not at all. A no-transaction migration runs
@@ -19,7 +21,7 @@ use sqlx::Connection;
 
 use super::history;
 use crate::migration::split::{line_at, statements};
-use crate::migration::Migration;
+use crate::migration::{Migration, Repeatable};
 
 /// A migration applied by this run.
 #[derive(Debug, Clone, Serialize)]
@@ -61,7 +63,7 @@ pub async fn apply(
         let result = if migration.no_transaction {
             apply_outside_transaction(conn, migration).await
         } else {
-            apply_in_transaction(conn, migration).await
+            in_transaction(conn, migration, Row::Applied).await
         };
         match result {
             Ok(()) => done.push(AppliedNow {
@@ -75,7 +77,22 @@ pub async fn apply(
     Ok(done)
 }
 
-async fn apply_in_transaction(conn: &mut PgConnection, m: &Migration) -> Result<(), Failure> {
+/// The history row that goes with a file run in one transaction.
+enum Row<'a> {
+    /// A versioned migration applied: its row is written.
+    Applied,
+    /// A down run: its migration's row is removed.
+    Reverted,
+    /// A repeatable migration applied: a row of its history is written.
+    Repeatable(&'a Repeatable),
+}
+
+/// Runs `m`'s SQL and writes its `row` in one transaction.
+async fn in_transaction(
+    conn: &mut PgConnection,
+    m: &Migration,
+    row: Row<'_>,
+) -> Result<(), Failure> {
     let started = Instant::now();
     let mut tx = conn.begin().await.map_err(|e| own_failure(m, &e))?;
     if let Err(e) = sqlx::raw_sql(&m.sql).execute(&mut *tx).await {
@@ -84,7 +101,12 @@ async fn apply_in_transaction(conn: &mut PgConnection, m: &Migration) -> Result<
         return Err(failure(m, None, &e));
     }
     let ms = started.elapsed().as_millis() as i64;
-    if let Err(e) = history::record(&mut tx, m, ms).await {
+    let written = match row {
+        Row::Applied => history::record(&mut tx, m, ms).await,
+        Row::Reverted => history::remove(&mut tx, m.version).await.map(|_| ()),
+        Row::Repeatable(r) => history::record_repeatable(&mut tx, r, ms).await,
+    };
+    if let Err(e) = written {
         let _ = tx.rollback().await;
         return Err(own_failure(m, &e));
     }
@@ -124,6 +146,90 @@ async fn apply_outside_transaction(conn: &mut PgConnection, m: &Migration) -> Re
     history::record(conn, m, ms)
         .await
         .map_err(|e| own_failure(m, &e))
+}
+
+/// Runs the down files of `migrations` in the order given (newest first),
+/// each removing its history row: in one transaction with it, or, for a
+/// no-transaction down, statement by statement and the row last. Stops at
+/// the first failure, whose `file` is the down file.
+pub async fn revert(
+    conn: &mut PgConnection,
+    migrations: &[&Migration],
+    mut on_start: impl FnMut(&Migration),
+) -> Result<Vec<AppliedNow>, (Vec<AppliedNow>, Failure)> {
+    let mut done = Vec::new();
+    for m in migrations {
+        let Some(down) = &m.down else { continue };
+        on_start(m);
+        // The down as a migration of its own, so failures point into its file.
+        let as_migration = Migration {
+            file_name: down.file_name.clone(),
+            sql: down.sql.clone(),
+            no_transaction: down.no_transaction,
+            down: None,
+            ..(*m).clone()
+        };
+        let started = Instant::now();
+        let outcome = if down.no_transaction {
+            revert_outside_transaction(conn, &as_migration).await
+        } else {
+            in_transaction(conn, &as_migration, Row::Reverted).await
+        };
+        match outcome {
+            Ok(()) => done.push(AppliedNow {
+                version: m.version,
+                name: m.name.clone(),
+                execution_ms: started.elapsed().as_millis() as i64,
+            }),
+            Err(f) => return Err((done, f)),
+        }
+    }
+    Ok(done)
+}
+
+async fn revert_outside_transaction(
+    conn: &mut PgConnection,
+    down: &Migration,
+) -> Result<(), Failure> {
+    for statement in statements(&down.sql) {
+        if let Err(e) = sqlx::raw_sql(statement.sql).execute(&mut *conn).await {
+            return Err(failure(down, Some(statement.offset), &e));
+        }
+    }
+    history::remove(conn, down.version)
+        .await
+        .map(|_| ())
+        .map_err(|e| own_failure(down, &e))
+}
+
+/// Applies `repeatables` in order, each in its own transaction with its
+/// history row, and stops at the first failure (its `version` is 0).
+pub async fn apply_repeatables(
+    conn: &mut PgConnection,
+    repeatables: &[&Repeatable],
+    mut on_start: impl FnMut(&Repeatable),
+) -> Result<Vec<String>, (Vec<String>, Failure)> {
+    let mut done = Vec::new();
+    for r in repeatables {
+        on_start(r);
+        // The same transaction as a versioned migration's, under the file's name.
+        let as_migration = Migration {
+            version: 0,
+            name: r.name.clone(),
+            file_name: r.file_name.clone(),
+            sql: r.sql.clone(),
+            checksum: r.checksum.clone(),
+            raw_checksum: r.checksum.clone(),
+            no_transaction: false,
+            down: None,
+        };
+        let outcome = in_transaction(conn, &as_migration, Row::Repeatable(r)).await;
+        match outcome {
+            Ok(()) => done.push(r.name.clone()),
+            Err(f) => return Err((done, f)),
+        }
+    }
+    Ok(done)
 }
 
 /// Qualified names of the INVALID indexes in the database.

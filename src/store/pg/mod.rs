@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod audit;
 pub mod bulk;
+pub mod catalog;
 pub mod copy;
 pub mod copy_out;
 pub mod history;
@@ -19,6 +20,7 @@ pub mod provision;
 pub mod reference;
 pub mod rotate;
 pub mod settings;
+pub mod shadow;
 pub mod snapshot;
 pub mod tools;
 

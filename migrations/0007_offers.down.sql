@@ -1,0 +1,2 @@
+-- 0007_offers down.
+DROP TABLE offers;
