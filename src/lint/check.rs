@@ -392,6 +392,12 @@ impl FileCheck<'_> {
                 }
                 At::AtAddConstraint => {
                     if let Some(NodeEnum::Constraint(con)) = def {
+                        // No IF NOT EXISTS: a rerun finds the constraint there.
+                        let what = format!(
+                            "ADD CONSTRAINT {} (a rerun fails: the constraint exists; guard it in a DO block, or put it in a transactional file)",
+                            con.conname
+                        );
+                        self.not_idempotent(s, &what);
                         self.add_constraint(s, &table, existing, con);
                     }
                 }

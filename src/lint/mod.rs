@@ -228,6 +228,40 @@ mod tests {
     }
 
     #[test]
+    fn set_not_null_is_safe_once_an_earlier_migration_validated_the_check() {
+        let set = files(&[
+            ("0001_a.sql", "CREATE TABLE t (a int);"),
+            (
+                "0002_b.sql",
+                "ALTER TABLE t ADD CONSTRAINT t_a_nn CHECK (a IS NOT NULL) NOT VALID;",
+            ),
+            ("0003_c.sql", "ALTER TABLE t VALIDATE CONSTRAINT t_a_nn;"),
+            ("0004_d.sql", "ALTER TABLE t ALTER COLUMN a SET NOT NULL;"),
+        ]);
+        let report = lint(&set, &[], Options::default());
+        assert!(report.findings.is_empty(), "{:#?}", report.findings);
+        // Without the VALIDATE, the check proves nothing.
+        let unvalidated = [set[0].clone(), set[1].clone(), set[3].clone()];
+        let report = lint(&unvalidated, &[], Options::default());
+        assert_eq!(rule_ids(&report), ["set-not-null"]);
+    }
+
+    #[test]
+    fn money_findings_point_at_the_column() {
+        let set = files(&[(
+            "0001_a.sql",
+            "CREATE TABLE r (\n  id int,\n  amount float8,\n  coins_value numeric(10,2),\n  coin_multiplier numeric(3,2),\n  bonus_coins numeric(6,1)\n);",
+        )]);
+        let report = lint(&set, &[], Options::default());
+        let at: Vec<(&str, usize, usize)> = report
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.line, f.column))
+            .collect();
+        assert_eq!(at, [("money-float", 3, 3), ("coin-not-integer", 6, 3)]);
+    }
+
+    #[test]
     fn files_not_reported_on_still_tell_what_exists() {
         let mut set = files(&[
             ("0001_a.sql", "CREATE TABLE t (a int);\nDROP TABLE t;"),

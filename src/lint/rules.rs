@@ -59,8 +59,8 @@ rules! {
         "move the statement to its own file whose first line is `-- rez-db:no-transaction` (and outside any BEGIN ... COMMIT)";
     NOT_IDEMPOTENT = "not-idempotent", Error,
         "a statement of a no-transaction file that fails when run twice",
-        "a no-transaction file is re-run whole after a failure, so a statement that already succeeded (CREATE without IF NOT EXISTS, DROP without IF EXISTS) fails the rerun forever",
-        "add IF NOT EXISTS / IF EXISTS, so that every statement of the file can run again";
+        "a no-transaction file is re-run whole after a failure, so a statement that already succeeded (CREATE without IF NOT EXISTS, DROP without IF EXISTS, ADD CONSTRAINT) fails the rerun forever",
+        "add IF NOT EXISTS / IF EXISTS; guard an ADD CONSTRAINT in a DO block (or move it to a transactional file), so that every statement of the file can run again";
     ADD_COLUMN_NOT_NULL = "add-column-not-null", Error,
         "ADD COLUMN ... NOT NULL without a DEFAULT on an existing table",
         "the ALTER fails as soon as the table has a row, and holds an ACCESS EXCLUSIVE lock while it checks",
