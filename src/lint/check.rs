@@ -13,6 +13,7 @@ use super::model::{Check, Index, Schema, Type};
 use super::parse::{line_column, Statement};
 use super::rules::{self, Rule};
 use super::{one_line, Options};
+use crate::domain::ledger::LEDGER_TABLES;
 
 /// A finding before ignores: the statement's position is the one an ignore names.
 #[derive(Debug, Clone)]
@@ -26,16 +27,6 @@ pub struct Raw {
     pub statement: String,
     pub detail: String,
 }
-
-/// The platform's ledger tables: money and evidence, never dropped by a migration.
-pub const LEDGER_TABLES: &[&str] = &[
-    "wallet_transactions",
-    "wallets",
-    "payments",
-    "orders",
-    "promo_coins",
-    "audit_log",
-];
 
 /// Functions whose value differs per row: a default calling one makes
 /// ADD COLUMN rewrite the table. (A non-volatile default such as now() is

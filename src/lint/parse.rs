@@ -157,23 +157,7 @@ fn first_token(sql: &str, from: usize) -> usize {
         } else if b[i] == b'-' && b.get(i + 1) == Some(&b'-') {
             i = sql[i..].find('\n').map_or(b.len(), |n| i + n + 1);
         } else if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-            let mut depth = 0;
-            while i + 1 < b.len() {
-                match (b[i], b[i + 1]) {
-                    (b'/', b'*') => {
-                        depth += 1;
-                        i += 2;
-                    }
-                    (b'*', b'/') => {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    _ => i += 1,
-                }
-            }
+            i = split::skip_block_comment(b, i);
         } else {
             return i;
         }
