@@ -10,7 +10,7 @@ use pg_query::protobuf::{
 use pg_query::{Node, NodeEnum};
 
 use super::model::{Check, Index, Schema, Type};
-use super::parse::{line_column, Statement};
+use super::parse::{Lines, Statement};
 use super::rules::{self, Rule};
 use super::{one_line, Options};
 use crate::domain::ledger::LEDGER_TABLES;
@@ -82,7 +82,7 @@ struct Txn {
 }
 
 struct FileCheck<'a> {
-    sql: &'a str,
+    lines: Lines<'a>,
     schema: &'a mut Schema,
     file: usize,
     no_transaction: bool,
@@ -104,7 +104,7 @@ pub fn file(
     options: Options,
 ) -> Vec<Raw> {
     let mut check = FileCheck {
-        sql,
+        lines: Lines::new(sql),
         schema,
         file,
         no_transaction,
@@ -139,7 +139,7 @@ impl FileCheck<'_> {
     /// A finding at `location` (a parser location, -1 for the statement's start).
     fn push_at(&mut self, s: &Statement, location: i32, rule: &'static Rule, detail: String) {
         let (line, column) = match usize::try_from(location) {
-            Ok(at) => line_column(self.sql, s.base + at),
+            Ok(at) => self.lines.at(s.base + at),
             Err(_) => (s.line, s.column),
         };
         self.out.push(Raw {

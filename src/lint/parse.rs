@@ -43,6 +43,7 @@ pub struct Parsed {
 
 /// Every statement of `sql`, in order.
 pub fn parse(sql: &str) -> Parsed {
+    let lines = Lines::new(sql);
     match pg_query::parse(sql) {
         Ok(result) => {
             let mut parsed = Parsed::default();
@@ -55,16 +56,18 @@ pub fn parse(sql: &str) -> Parsed {
                     0 => sql.len(),
                     len => (start + len as usize).min(sql.len()),
                 };
-                parsed.statements.push(statement(sql, start, end, 0, node));
+                parsed
+                    .statements
+                    .push(statement(sql, &lines, start, end, 0, node));
             }
             parsed
         }
-        Err(_) => one_by_one(sql),
+        Err(_) => one_by_one(sql, &lines),
     }
 }
 
 /// The fallback for a file with an error: each statement parsed alone.
-fn one_by_one(sql: &str) -> Parsed {
+fn one_by_one(sql: &str, lines: &Lines) -> Parsed {
     let mut parsed = Parsed::default();
     for piece in split::statements(sql) {
         let start = piece.offset;
@@ -75,7 +78,7 @@ fn one_by_one(sql: &str) -> Parsed {
                     if let Some(node) = raw.stmt.and_then(|n| n.node) {
                         parsed
                             .statements
-                            .push(statement(sql, start, end, start, node));
+                            .push(statement(sql, lines, start, end, start, node));
                     }
                 }
             }
@@ -86,7 +89,7 @@ fn one_by_one(sql: &str) -> Parsed {
                 };
                 let first = first_token(sql, start).min(end);
                 let at = error_offset(sql, first, end, &message);
-                let (line, column) = line_column(sql, at);
+                let (line, column) = lines.at(at);
                 parsed.errors.push(ParseError {
                     message,
                     line,
@@ -99,9 +102,16 @@ fn one_by_one(sql: &str) -> Parsed {
     parsed
 }
 
-fn statement(sql: &str, start: usize, end: usize, base: usize, node: NodeEnum) -> Statement {
+fn statement(
+    sql: &str,
+    lines: &Lines,
+    start: usize,
+    end: usize,
+    base: usize,
+    node: NodeEnum,
+) -> Statement {
     let first = first_token(sql, start).min(end);
-    let (line, column) = line_column(sql, first);
+    let (line, column) = lines.at(first);
     Statement {
         node,
         line,
@@ -165,13 +175,29 @@ fn first_token(sql: &str, from: usize) -> usize {
     b.len()
 }
 
-/// 1-based line and column (in characters) of byte `offset`.
-pub fn line_column(sql: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(sql.len());
-    let before = &sql[..offset];
-    let line = split::line_at(sql, offset);
-    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
-    (line, before[line_start..].chars().count() + 1)
+/// Where each line of a text starts, to turn byte offsets into lines and
+/// columns without rescanning the text for every statement.
+#[derive(Debug)]
+pub struct Lines<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(text: &'a str) -> Lines<'a> {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Lines { text, starts }
+    }
+
+    /// 1-based line and column (in characters) of byte `offset`.
+    pub fn at(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line - 1];
+        (line, self.text[start..offset].chars().count() + 1)
+    }
 }
 
 #[cfg(test)]
