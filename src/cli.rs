@@ -19,7 +19,7 @@ use crate::commands::{
     partition_rotate::PartitionRotateArgs, reindex_es::ReindexEsArgs, seed::SeedArgs,
     status::StatusArgs, validate::ValidateArgs,
 };
-use crate::commands::{backup::BackupArgs, restore::RestoreArgs};
+use crate::commands::{backup::BackupArgs, lint::LintArgs, restore::RestoreArgs};
 
 /// Provision, migrate and check the ReZ platform's datastores.
 ///
@@ -346,6 +346,9 @@ pub struct LockArgs {
     pub lock_wait: Option<u64>,
 }
 
+/// The connection flags of a command that connects to nothing.
+static NO_PG: PgArgs = PgArgs { database_url: None };
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Create(CreateArgs),
@@ -360,6 +363,7 @@ pub enum Command {
     Backup(BackupArgs),
     Restore(RestoreArgs),
     Status(StatusArgs),
+    Lint(LintArgs),
 }
 
 impl Command {
@@ -387,7 +391,7 @@ impl Command {
             // Not recorded here: this log lives in the database being replaced.
             // `restore` records itself in the restored database when it is done.
             Command::Restore(_) => None,
-            Command::Validate(_) | Command::Status(_) => None,
+            Command::Validate(_) | Command::Status(_) | Command::Lint(_) => None,
         }
     }
 
@@ -415,6 +419,7 @@ impl Command {
             Command::Backup(_) => "backup",
             Command::Restore(_) => "restore",
             Command::Status(_) => "status",
+            Command::Lint(_) => "lint",
         }
         .to_string()
     }
@@ -434,6 +439,8 @@ impl Command {
             Command::Backup(args) => &args.run.pg,
             Command::Restore(args) => &args.pg,
             Command::Status(args) => &args.pg,
+            // lint reads files only.
+            Command::Lint(_) => &NO_PG,
         }
     }
 
@@ -456,6 +463,7 @@ impl Command {
     pub fn migrations_dir(&self) -> Option<PathBuf> {
         match self {
             Command::Migrate(args) => args.migrations_dir(),
+            Command::Lint(args) => args.migrations_dir.clone(),
             _ => None,
         }
     }
@@ -481,7 +489,7 @@ impl Command {
             Command::ReindexEs(args) => Some(&args.lock),
             Command::Backup(args) => args.action.is_none().then_some(&args.run.lock),
             Command::Restore(args) => Some(&args.lock),
-            Command::Status(_) => None,
+            Command::Status(_) | Command::Lint(_) => None,
         }
     }
 }

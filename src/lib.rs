@@ -27,7 +27,8 @@
 //!   import rule, seed and expiry computes through it), [`migration`]
 //!   (embedded files, checksums, the plan), [`definitions`] (the other stores'
 //!   definitions and the seed reference data, parsed and compared),
-//!   [`partition`] (naming, planning, archive naming), [`progress`].
+//!   [`partition`] (naming, planning, archive naming), [`progress`], [`lint`]
+//!   (the hazards of migration files, from PostgreSQL's own parse trees).
 //! - **Stores**: [`store`], one adapter per datastore (`store::pg` with its
 //!   run locks, `store::lease` for the locks kept inside MongoDB, Redis and
 //!   Elasticsearch, `store::pg::tools` for pg_dump/pg_restore children that
@@ -54,6 +55,7 @@
 //! | `reindex-es` | `commands/reindex_es.rs` | [`search`] (`search::reindex::run`) |
 //! | `backup`, `backup prune`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (prune in `backup::prune`, the version checks in `backup::versions`, restore in `backup::restore`, calling [`provision`] and [`validate`]) |
 //! | `status` | `commands/status.rs` | [`status`] |
+//! | `lint` | `commands/lint.rs` (reads the files) | [`lint`] (core: pure, no operation needed) |
 //!
 //! Every mutating run is recorded by [`oplog`] in `rez_meta.operations`.
 
@@ -68,6 +70,7 @@ pub mod domain;
 pub mod error;
 pub mod expire;
 pub mod import;
+pub mod lint;
 pub mod migrate;
 pub mod migration;
 pub mod oplog;
@@ -282,6 +285,8 @@ async fn execute(
         },
         Command::Restore(args) => finish(commands::restore::run(ctx, args).await?, json),
         Command::Status(args) => finish(commands::status::run(ctx, args).await?, json),
+        Command::Lint(args) if args.rules => finish(commands::lint::list(), json),
+        Command::Lint(args) => finish(commands::lint::run(ctx, args)?, args.json(json)),
     }
 }
 

@@ -50,7 +50,7 @@ fn layer_of_module(name: &str) -> Option<Layer> {
         "output" => Output,
         "backup" | "import" | "seed" | "validate" | "search" | "provision" | "migrate"
         | "expire" | "audit" | "rotate" | "status" | "oplog" => Operation,
-        "domain" | "migration" | "definitions" | "partition" | "progress" => Core,
+        "domain" | "migration" | "definitions" | "partition" | "progress" | "lint" => Core,
         "store" => Store,
         "config" | "secret" | "error" => Bottom,
         _ => return None,

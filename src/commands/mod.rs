@@ -8,6 +8,7 @@ pub mod backup;
 pub mod create;
 pub mod expire_coins;
 pub mod import_csv;
+pub mod lint;
 pub mod migrate;
 pub mod partition_rotate;
 pub mod reindex_es;

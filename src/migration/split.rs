@@ -77,7 +77,8 @@ fn skip_quoted(bytes: &[u8], open: usize) -> usize {
     bytes.len()
 }
 
-fn skip_block_comment(bytes: &[u8], open: usize) -> usize {
+/// The offset just past the (nested) `/* */` comment opening at `open`.
+pub fn skip_block_comment(bytes: &[u8], open: usize) -> usize {
     let mut depth = 0;
     let mut i = open;
     while i + 1 < bytes.len() {

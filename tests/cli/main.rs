@@ -6,6 +6,8 @@ mod common;
 
 use common::{repo_path, rez, stderr, stdout};
 
+mod lint;
+
 fn help(args: &[&str]) -> String {
     let out = rez(args).output().unwrap();
     assert!(out.status.success(), "{args:?}: {}", stderr(&out));
@@ -34,6 +36,7 @@ fn every_help_is_snapshotted() {
     for sub in ["enable", "disable", "status", "log"] {
         insta::assert_snapshot!(format!("help_audit_{sub}"), help(&["audit", sub, "--help"]));
     }
+    insta::assert_snapshot!("help_lint", help(&["lint", "--help"]));
     insta::assert_snapshot!(
         "help_migrate_status",
         help(&["migrate", "status", "--help"])
@@ -73,6 +76,7 @@ fn help_lists_only_working_commands() {
             "backup",
             "restore",
             "status",
+            "lint",
             "help"
         ]
     );
