@@ -18,8 +18,9 @@ use crate::Ctx;
 /// Rebuild Elasticsearch indices from PostgreSQL and swap their aliases atomically.
 ///
 /// Builds <name>_v<N+1> from es-mappings/<name>.json, streams the rows into it in
-/// bulk batches, verifies the count, then moves the alias <name> in one call and
-/// deletes versions older than the last --keep. On any failure the alias stays on
+/// bulk batches, catches up with the rows written meanwhile (passes until one finds
+/// fewer than --catch-up-threshold), verifies the count, then moves the alias <name>
+/// in one call, catches up once more, and deletes versions older than the last --keep. On any failure the alias stays on
 /// the old index and the new one is deleted (or kept with --keep-failed).
 /// With --since, upserts the rows changed since TIMESTAMP into the live index.
 ///
@@ -52,6 +53,10 @@ pub struct ReindexEsArgs {
     /// On failure, keep the half-built index behind the alias <name>_failed instead of deleting it
     #[arg(long)]
     pub keep_failed: bool,
+
+    /// A rebuild moves the alias once a catch-up pass finds fewer changed rows than N
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub catch_up_threshold: u64,
 
     /// Documents per bulk request
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -138,6 +143,7 @@ pub async fn run(ctx: &Ctx, args: &ReindexEsArgs) -> Result<ReindexReport> {
         dry_run: args.dry_run,
         keep: args.keep.unwrap_or(c.es_keep_indices),
         keep_failed: args.keep_failed,
+        catch_up_threshold: args.catch_up_threshold,
         bulk: BulkSettings {
             batch_docs: args.batch_size,
             concurrency: args.concurrency,
