@@ -17,5 +17,6 @@ mod output;
 mod redis_layout;
 mod reindex;
 mod search_indices;
+mod seed_mongo;
 mod seed_redis;
 mod status;
