@@ -74,7 +74,15 @@ pub struct ReindexEsArgs {
 impl Render for ReindexReport {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut t = table([
-            "alias", "outcome", "index", "previous", "docs", "deleted", "docs/s", "removed",
+            "alias",
+            "outcome",
+            "index",
+            "previous",
+            "docs",
+            "deleted",
+            "docs/s",
+            "caught up",
+            "removed",
         ]);
         for r in &self.indices {
             t.add_row([
@@ -88,12 +96,24 @@ impl Render for ReindexReport {
                 },
                 r.deleted.to_string(),
                 r.docs_per_sec.to_string(),
+                r.catch_up.as_ref().map_or(String::new(), |c| {
+                    let rows: u64 = c.passes.iter().map(|p| p.found()).sum();
+                    format!("{rows} rows, {} passes", c.passes.len())
+                }),
                 r.removed.join(", "),
             ]);
         }
         writeln!(out, "{t}")?;
         for r in &self.indices {
-            if let Some(f) = &r.failure {
+            if let (Some(f), Outcome::Swapped) = (&r.failure, r.outcome) {
+                writeln!(
+                    out,
+                    "INCOMPLETE {}: {f}; the alias points at {}, which may miss writes made \
+                     during the rebuild: run `rez-db reindex-es --since <this run's start>`",
+                    r.alias,
+                    r.index.as_deref().unwrap_or_default()
+                )?;
+            } else if let Some(f) = &r.failure {
                 writeln!(
                     out,
                     "FAILED {}: {f}; the alias still points at {}",
