@@ -18,8 +18,9 @@ use crate::Ctx;
 /// Rebuild Elasticsearch indices from PostgreSQL and swap their aliases atomically.
 ///
 /// Builds <name>_v<N+1> from es-mappings/<name>.json, streams the rows into it in
-/// bulk batches, verifies the count, then moves the alias <name> in one call and
-/// deletes versions older than the last --keep. On any failure the alias stays on
+/// bulk batches, catches up with the rows written meanwhile (passes until one finds
+/// fewer than --catch-up-threshold), verifies the count, then moves the alias <name>
+/// in one call, catches up once more, and deletes versions older than the last --keep. On any failure the alias stays on
 /// the old index and the new one is deleted (or kept with --keep-failed).
 /// With --since, upserts the rows changed since TIMESTAMP into the live index.
 ///
@@ -53,6 +54,10 @@ pub struct ReindexEsArgs {
     #[arg(long)]
     pub keep_failed: bool,
 
+    /// A rebuild moves the alias once a catch-up pass finds fewer changed rows than N
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub catch_up_threshold: u64,
+
     /// Documents per bulk request
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub batch_size: usize,
@@ -69,7 +74,15 @@ pub struct ReindexEsArgs {
 impl Render for ReindexReport {
     fn human(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut t = table([
-            "alias", "outcome", "index", "previous", "docs", "deleted", "docs/s", "removed",
+            "alias",
+            "outcome",
+            "index",
+            "previous",
+            "docs",
+            "deleted",
+            "docs/s",
+            "caught up",
+            "removed",
         ]);
         for r in &self.indices {
             t.add_row([
@@ -83,12 +96,24 @@ impl Render for ReindexReport {
                 },
                 r.deleted.to_string(),
                 r.docs_per_sec.to_string(),
+                r.catch_up.as_ref().map_or(String::new(), |c| {
+                    let rows: u64 = c.passes.iter().map(|p| p.found()).sum();
+                    format!("{rows} rows, {} passes", c.passes.len())
+                }),
                 r.removed.join(", "),
             ]);
         }
         writeln!(out, "{t}")?;
         for r in &self.indices {
-            if let Some(f) = &r.failure {
+            if let (Some(f), Outcome::Swapped) = (&r.failure, r.outcome) {
+                writeln!(
+                    out,
+                    "INCOMPLETE {}: {f}; the alias points at {}, which may miss writes made \
+                     during the rebuild: run `rez-db reindex-es --since <this run's start>`",
+                    r.alias,
+                    r.index.as_deref().unwrap_or_default()
+                )?;
+            } else if let Some(f) = &r.failure {
                 writeln!(
                     out,
                     "FAILED {}: {f}; the alias still points at {}",
@@ -160,6 +185,7 @@ pub async fn run(ctx: &Ctx, args: &ReindexEsArgs) -> Result<ReindexReport> {
         dry_run: args.dry_run,
         keep: args.keep.unwrap_or(c.es_keep_indices),
         keep_failed: args.keep_failed,
+        catch_up_threshold: args.catch_up_threshold,
         bulk: BulkSettings {
             batch_docs: args.batch_size,
             concurrency: args.concurrency,

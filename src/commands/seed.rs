@@ -109,6 +109,13 @@ impl Render for seed::Report {
             for f in &self.redis {
                 writeln!(out, "redis: {} filled with {} members", f.key, f.members)?;
             }
+            for m in &self.mongodb {
+                writeln!(
+                    out,
+                    "mongodb: {} filled with {} documents",
+                    m.collection, m.documents
+                )?;
+            }
             for p in &s.other_stores {
                 writeln!(
                     out,
@@ -191,5 +198,10 @@ pub async fn run(ctx: &Ctx, args: &SeedArgs) -> Result<seed::Report> {
         true => Some(ctx.redis().await?),
         false => None,
     };
-    seed::run(&options, &ctx.pg(), redis, &Bars::new(ctx.progress)).await
+    // MongoDB too: a synthetic dataset's documents go there after the commit.
+    let mongo = match args.synthetic && !args.redis_only && ctx.wants(StoreKind::Mongodb) {
+        true => Some(ctx.mongo().await?),
+        false => None,
+    };
+    seed::run(&options, &ctx.pg(), redis, mongo, &Bars::new(ctx.progress)).await
 }

@@ -69,9 +69,47 @@ impl Source {
         }
     }
 
+    /// The table whose rows are the documents: a hard-deleted row leaves
+    /// nothing to read but its absence from this table.
+    pub fn table(self) -> &'static str {
+        self.name()
+    }
+
     /// The query producing one row per document candidate with an `eligible`
     /// column; `$1` (timestamptz or NULL) restricts it to rows changed since.
-    pub fn sql(self) -> &'static str {
+    pub fn sql(self) -> String {
+        format!(
+            "{} WHERE $1::timestamptz IS NULL OR {}",
+            self.select(),
+            self.since_filter()
+        )
+    }
+
+    /// The same rows restricted to those whose document may differ from what a
+    /// snapshot saw: a row of the document's table, or of a table it joins,
+    /// written by a transaction with a 64-bit id in `[$1 - $2, $1)` (see
+    /// `search::catch_up`, which binds both).
+    pub fn written_sql(self) -> String {
+        let w = written;
+        let filter = match self {
+            Source::Products => format!("{} OR {} OR {}", w("p"), w("m"), w("c")),
+            Source::Merchants => format!(
+                "{} \
+                 OR EXISTS (SELECT 1 FROM offers o WHERE o.merchant_id = m.id AND {}) \
+                 OR EXISTS (SELECT 1 FROM products p WHERE p.merchant_id = m.id AND {}) \
+                 OR EXISTS (SELECT 1 FROM prive_merchants pm WHERE pm.merchant_id = m.id AND {})",
+                w("m"),
+                w("o"),
+                w("p"),
+                w("pm")
+            ),
+            Source::Offers => format!("{} OR {} OR {}", w("o"), w("m"), w("ot")),
+        };
+        format!("{} WHERE {filter}", self.select())
+    }
+
+    /// Columns and joins of one row per document candidate, without a filter.
+    fn select(self) -> &'static str {
         match self {
             Source::Products => {
                 "SELECT p.id, p.merchant_id, p.name, p.description, c.name AS category, p.price, \
@@ -81,8 +119,7 @@ impl Source {
                         (coalesce(p.is_active, false) AND m.deleted_at IS NULL AND m.status = 'active') AS eligible \
                  FROM products p \
                  JOIN merchants m ON m.id = p.merchant_id \
-                 LEFT JOIN categories c ON c.id = p.category_id \
-                 WHERE $1::timestamptz IS NULL OR p.updated_at >= $1 OR m.updated_at >= $1 OR c.updated_at >= $1"
+                 LEFT JOIN categories c ON c.id = p.category_id"
             }
             Source::Merchants => {
                 "SELECT m.id, m.business_name, m.business_type, \
@@ -96,10 +133,7 @@ impl Source {
                           AS is_prive_partner, \
                         m.verified AS is_verified, \
                         (m.deleted_at IS NULL AND m.status = 'active') AS eligible \
-                 FROM merchants m \
-                 WHERE $1::timestamptz IS NULL OR m.updated_at >= $1 \
-                    OR EXISTS (SELECT 1 FROM offers o WHERE o.merchant_id = m.id AND o.updated_at >= $1) \
-                    OR EXISTS (SELECT 1 FROM products p WHERE p.merchant_id = m.id AND p.updated_at >= $1)"
+                 FROM merchants m"
             }
             Source::Offers => {
                 "SELECT o.id, o.merchant_id, o.title, o.description, o.offer_type, o.discount_value, \
@@ -111,9 +145,21 @@ impl Source {
                         (m.deleted_at IS NULL) AS eligible \
                  FROM offers o \
                  JOIN merchants m ON m.id = o.merchant_id \
-                 LEFT JOIN merchant_outlets ot ON ot.id = o.outlet_id \
-                 WHERE $1::timestamptz IS NULL OR o.updated_at >= $1 OR m.updated_at >= $1 OR ot.updated_at >= $1"
+                 LEFT JOIN merchant_outlets ot ON ot.id = o.outlet_id"
             }
+        }
+    }
+
+    /// Rows changed at or after `$1` by `updated_at` (of the row or of what it joins).
+    fn since_filter(self) -> &'static str {
+        match self {
+            Source::Products => "p.updated_at >= $1 OR m.updated_at >= $1 OR c.updated_at >= $1",
+            Source::Merchants => {
+                "m.updated_at >= $1 \
+                 OR EXISTS (SELECT 1 FROM offers o WHERE o.merchant_id = m.id AND o.updated_at >= $1) \
+                 OR EXISTS (SELECT 1 FROM products p WHERE p.merchant_id = m.id AND p.updated_at >= $1)"
+            }
+            Source::Offers => "o.updated_at >= $1 OR m.updated_at >= $1 OR ot.updated_at >= $1",
         }
     }
 
@@ -136,6 +182,20 @@ impl Source {
         };
         Ok((id, Some(json)))
     }
+}
+
+/// True when the row version of `alias` was written by a transaction whose
+/// 64-bit id lies in `[$1 - $2, $1)`. A row's `xmin` is the 32-bit id of the
+/// transaction that wrote it, so the distance back from `$1` is taken modulo
+/// 2^32: exact for every id less than 2^32 old (autovacuum never lets a
+/// visible row get older than 2^31). A frozen row from an older epoch can
+/// look recent by chance (odds `$2` in 2^32): it is indexed once more, never
+/// missed. NULL (an outer join found nothing) is not true.
+fn written(alias: &str) -> String {
+    format!(
+        "((($1::bigint - {alias}.xmin::text::bigint) % 4294967296 + 4294967296) % 4294967296) \
+         BETWEEN 1 AND $2::bigint"
+    )
 }
 
 fn to_vec<T: Serialize>(doc: &T) -> Vec<u8> {
@@ -320,6 +380,8 @@ mod tests {
         for s in Source::ALL {
             assert!(s.sql().contains("AS eligible"), "{}", s.name());
             assert!(s.sql().contains("$1::timestamptz IS NULL"), "{}", s.name());
+            assert!(s.written_sql().contains("AS eligible"), "{}", s.name());
+            assert!(s.written_sql().contains("$2::bigint"), "{}", s.name());
             assert_eq!(Source::from_name(s.name()), Some(s));
         }
     }

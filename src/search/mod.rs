@@ -6,9 +6,11 @@
 //! A full rebuild never touches what searches use until the very end: it
 //! creates the next versioned index from the file, streams rows out of
 //! PostgreSQL (one query per index, rows decoded as they arrive, so memory is
-//! bounded by the batches in flight), bulk-indexes them in batches bounded by
-//! document count and bytes with a few requests in flight, verifies the count,
-//! and only then moves the alias in one `_aliases` call. Any failure before that
+//! bounded by the batches in flight, plus the ids indexed), bulk-indexes them
+//! in batches bounded by document count and bytes with a few requests in
+//! flight, catches up with the rows written meanwhile ([`catch_up`]), verifies
+//! the count, and only then moves the alias in one `_aliases` call (and
+//! catches up once more). Any failure before that
 //! leaves the alias where it was and deletes the half-built index (or, when
 //! asked to keep it, leaves it behind the alias `<name>_failed`): a finding of
 //! the report (exit 1). A request the server refuses outside a build stops
@@ -22,6 +24,7 @@
 //! Never: parses arguments, prints, names a flag, or opens a store the face
 //! did not hand it (the PostgreSQL sessions come from its `Pg` handle).
 
+pub mod catch_up;
 pub mod docs;
 pub mod reindex;
 
@@ -34,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::postgres::PgConnection;
 use tokio::task::JoinSet;
+use uuid::Uuid;
 
 use crate::progress::Progress;
 use crate::store::es::{Es, EsError};
@@ -114,60 +118,96 @@ impl From<sqlx::Error> for StreamError {
     }
 }
 
-/// Streams `source`'s rows (all, or changed since `since`) into `index` (a concrete
-/// index or an alias with one index). Rows no longer eligible become deletes in
-/// `since` mode and are skipped in a full build. Stops producing at the first
-/// item error and returns once every request in flight has finished.
+/// Which rows of a source a stream reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Rows {
+    /// Every row (a full build): rows that are not eligible are skipped.
+    All,
+    /// Rows changed at or after an instant by `updated_at` (`--since`).
+    Since(DateTime<Utc>),
+    /// Rows written after a snapshot (a catch-up pass).
+    Written(catch_up::Window),
+}
+
+/// What a stream did, and the ids it wrote and deleted (a rebuild keeps
+/// them to find the rows deleted from PostgreSQL while it ran).
+#[derive(Debug, Default)]
+pub struct Streamed {
+    pub stats: BulkStats,
+    /// Rows read (documents and deletes).
+    pub rows: u64,
+    pub indexed_ids: Vec<Uuid>,
+    pub deleted_ids: Vec<Uuid>,
+}
+
+/// Streams `source`'s `rows` into `index` (a concrete index or an alias with
+/// one index). Rows no longer eligible become deletes, except in a full
+/// build where they are skipped. Stops producing at the first item error and
+/// returns once every request in flight has finished.
 pub async fn stream_into(
     es: &Es,
     pg: &mut PgConnection,
     source: Source,
+    rows: Rows,
     index: &str,
-    since: Option<DateTime<Utc>>,
     settings: BulkSettings,
     progress: &dyn Progress,
-) -> Result<BulkStats, StreamError> {
-    let mut sender = Sender {
-        es,
-        settings,
-        progress,
-        in_flight: JoinSet::new(),
-        stats: BulkStats::default(),
-        failure: None,
+) -> Result<Streamed, StreamError> {
+    let mut sender = Sender::new(es, settings, progress);
+    let mut out = Streamed::default();
+    let sql = match rows {
+        Rows::All | Rows::Since(_) => source.sql(),
+        Rows::Written(_) => source.written_sql(),
     };
-    let mut batch: Vec<Vec<u8>> = Vec::new();
-    let mut bytes = 0usize;
     {
-        let mut rows = sqlx::query(source.sql()).bind(since).fetch(&mut *pg);
-        while let Some(row) = rows.try_next().await? {
+        let query = sqlx::query(&sql);
+        let query = match rows {
+            Rows::All => query.bind(None::<DateTime<Utc>>),
+            Rows::Since(t) => query.bind(Some(t)),
+            Rows::Written(w) => query.bind(w.reference).bind(w.span),
+        };
+        let mut stream = query.fetch(&mut *pg);
+        while let Some(row) = stream.try_next().await? {
             let (id, doc) = source.document(&row)?;
+            out.rows += 1;
             let item = match doc {
                 Some(json) => {
                     let mut item = action("index", index, &id.to_string());
                     item.extend_from_slice(&json);
                     item.push(b'\n');
+                    out.indexed_ids.push(id);
                     item
                 }
-                None if since.is_some() => action("delete", index, &id.to_string()),
+                None if !matches!(rows, Rows::All) => {
+                    out.deleted_ids.push(id);
+                    action("delete", index, &id.to_string())
+                }
                 None => continue,
             };
-            // Send what is batched first when this item would overflow the byte bound.
-            let overflow = !batch.is_empty() && bytes + item.len() > settings.batch_bytes;
-            bytes += item.len();
-            batch.push(item);
-            if overflow || batch.len() >= settings.batch_docs {
-                let keep = if overflow { batch.pop() } else { None };
-                sender.send(std::mem::take(&mut batch)).await;
-                bytes = keep.as_ref().map_or(0, Vec::len);
-                batch.extend(keep);
-            }
+            sender.push(item).await;
             if sender.stopped() {
                 break;
             }
         }
     }
-    if !batch.is_empty() && !sender.stopped() {
-        sender.send(batch).await;
+    out.stats = sender.finish().await?;
+    Ok(out)
+}
+
+/// Deletes the documents `ids` from `index`, in bulk batches.
+pub async fn delete_ids(
+    es: &Es,
+    index: &str,
+    ids: &[Uuid],
+    settings: BulkSettings,
+    progress: &dyn Progress,
+) -> Result<BulkStats, StreamError> {
+    let mut sender = Sender::new(es, settings, progress);
+    for id in ids {
+        sender.push(action("delete", index, &id.to_string())).await;
+        if sender.stopped() {
+            break;
+        }
     }
     sender.finish().await
 }
@@ -179,17 +219,51 @@ fn action(op: &str, index: &str, id: &str) -> Vec<u8> {
     line
 }
 
-/// The bulk requests in flight and what the finished ones did.
+/// The batch being filled, the bulk requests in flight and what the
+/// finished ones did.
 struct Sender<'a> {
     es: &'a Es,
     settings: BulkSettings,
     progress: &'a dyn Progress,
+    batch: Vec<Vec<u8>>,
+    bytes: usize,
     in_flight: JoinSet<Result<BulkStats, EsError>>,
     stats: BulkStats,
     failure: Option<EsError>,
 }
 
-impl Sender<'_> {
+impl<'a> Sender<'a> {
+    fn new(es: &'a Es, settings: BulkSettings, progress: &'a dyn Progress) -> Sender<'a> {
+        Sender {
+            es,
+            settings,
+            progress,
+            batch: Vec::new(),
+            bytes: 0,
+            in_flight: JoinSet::new(),
+            stats: BulkStats::default(),
+            failure: None,
+        }
+    }
+
+    /// Adds one item (action line, and document line for an index) to the
+    /// batch, sending the batch when it is full by count or bytes.
+    async fn push(&mut self, item: Vec<u8>) {
+        // Send what is batched first when this item would overflow the byte bound.
+        if !self.batch.is_empty() && self.bytes + item.len() > self.settings.batch_bytes {
+            let full = std::mem::take(&mut self.batch);
+            self.send(full).await;
+            self.bytes = 0;
+        }
+        self.bytes += item.len();
+        self.batch.push(item);
+        if self.batch.len() >= self.settings.batch_docs {
+            let full = std::mem::take(&mut self.batch);
+            self.send(full).await;
+            self.bytes = 0;
+        }
+    }
+
     /// Sends `batch` once fewer than `concurrency` requests are in flight.
     async fn send(&mut self, batch: Vec<Vec<u8>>) {
         while self.in_flight.len() >= self.settings.concurrency.max(1) {
@@ -227,8 +301,12 @@ impl Sender<'_> {
         }
     }
 
-    /// Waits for every request in flight.
+    /// Sends what is left, then waits for every request in flight.
     async fn finish(mut self) -> Result<BulkStats, StreamError> {
+        if !self.batch.is_empty() && !self.stopped() {
+            let last = std::mem::take(&mut self.batch);
+            self.send(last).await;
+        }
         while let Some(done) = self.in_flight.join_next().await {
             self.settle(done);
         }

@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::postgres::PgConnection;
 
-use super::{rate, stream_into, BulkSettings, BulkStats, ItemError, Source, StreamError};
+use super::catch_up::{self, CatchUp, CatchUpReport, MAX_PASSES};
+use super::{rate, stream_into, BulkSettings, BulkStats, ItemError, Rows, Source, StreamError};
 use crate::definitions::es::IndexDefinition;
 use crate::definitions::Definitions;
 use crate::error::{CommandError, Result};
@@ -34,6 +35,8 @@ pub struct Options {
     pub keep: usize,
     /// On failure, keep the half-built index behind `<alias>_failed` instead of deleting it.
     pub keep_failed: bool,
+    /// A rebuild swaps once a catch-up pass finds fewer changed rows than this.
+    pub catch_up_threshold: u64,
     pub bulk: BulkSettings,
     /// How long to wait for another run's lock or lease before exit 4.
     pub lock_wait: Duration,
@@ -47,9 +50,12 @@ pub struct ReindexReport {
 }
 
 impl ReindexReport {
-    /// An index whose build or update failed: its alias did not move.
+    /// An index whose build or update failed (its alias did not move), or
+    /// whose catch-up after the swap failed.
     pub fn has_problems(&self) -> bool {
-        self.indices.iter().any(|r| r.outcome == Outcome::Failed)
+        self.indices
+            .iter()
+            .any(|r| r.outcome == Outcome::Failed || r.failure.is_some())
     }
 }
 
@@ -162,6 +168,10 @@ pub struct IndexRun {
     /// `keep_failed`: where the half-built index can be inspected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept_failed: Option<String>,
+    /// A rebuild's catch-up passes (`search::catch_up`); `indexed` and
+    /// `deleted` above count the bulk load only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUpReport>,
 }
 
 /// One index's rebuild, or its update with `options.since`.
@@ -191,9 +201,13 @@ async fn one(
         item_errors: Vec::new(),
         failure: None,
         kept_failed: None,
+        catch_up: None,
     };
-    if options.since.is_some() {
-        return incremental(es, pg, pg_url, source, options, progress, run, started).await;
+    if let Some(since) = options.since {
+        return incremental(
+            es, pg, pg_url, source, since, options, progress, run, started,
+        )
+        .await;
     }
 
     let rows: i64 = sqlx::query_scalar(&source.count_sql())
@@ -249,51 +263,150 @@ async fn one(
     let _ = es
         .put_settings(&new, &json!({"index": {"refresh_interval": "-1"}}))
         .await;
-    let streamed = stream_into(es, pg, source, &new, None, options.bulk, progress).await;
-    let failure = match streamed {
-        Err(StreamError::Pg(e)) => Some(pg::error(pg_url, e).message),
-        Err(StreamError::Es(e)) => Some(format!("bulk indexing into {new}: {e}")),
-        Ok(stats) => {
-            absorb(&mut run, &stats);
-            if !stats.errors.is_empty() || stats.failed > 0 {
-                Some(format!(
-                    "{} document(s) refused by the server; the first are listed",
-                    stats.failed
-                ))
+    let loaded = load(es, pg, pg_url, source, &new, options, progress, &mut run).await?;
+    let mut state = match loaded {
+        Ok(state) => state,
+        Err(f) => {
+            run.failure = Some(f);
+            if options.keep_failed {
+                let failed = format!("{}_failed", def.name);
+                let old = es.alias_targets(&failed).await?;
+                es.swap_alias(&failed, &old, &new).await?;
+                run.kept_failed = Some(format!("{new} (alias {})", es.name(&failed)));
             } else {
-                let _ = es
-                    .put_settings(&new, &json!({"index": {"refresh_interval": null}}))
-                    .await;
-                es.refresh(&new).await?;
-                let counted = es.count(&new).await?;
-                (counted != stats.indexed).then(|| {
-                    format!(
-                        "{new} holds {counted} documents, {} were indexed",
-                        stats.indexed
-                    )
-                })
+                es.delete_index(&new).await?;
             }
+            return Ok(finish(run, started));
         }
     };
-    if let Some(f) = failure {
-        run.failure = Some(f);
-        if options.keep_failed {
-            let failed = format!("{}_failed", def.name);
-            let old = es.alias_targets(&failed).await?;
-            es.swap_alias(&failed, &old, &new).await?;
-            run.kept_failed = Some(format!("{new} (alias {})", es.name(&failed)));
-        } else {
-            es.delete_index(&new).await?;
-        }
-        return Ok(finish(run, started));
-    }
+    progress.note(&format!("{}: moving the alias", def.name));
     es.swap_alias(&def.name, &previous, &new).await?;
     run.outcome = Outcome::Swapped;
+    // What was written between the last pass and the swap (catch_up's "race").
+    progress.begin(0, Unit::Items("docs"));
+    progress.note(&format!("{}: catch-up after the swap", def.name));
+    match state
+        .pass(es, pg, &new, None, options.bulk, progress)
+        .await
+        .map_err(|e| stream_failure(pg_url, &new, e))
+    {
+        Ok((mut pass, _, stats)) if refused(&stats).is_none() => {
+            pass.after_swap = true;
+            run.retries += stats.retries;
+            es.refresh(&new).await?;
+            if let Some(c) = run.catch_up.as_mut() {
+                c.passes.push(pass);
+            }
+        }
+        Ok((_, _, stats)) => {
+            run.item_errors = stats.errors.clone();
+            run.failure = Some(format!(
+                "after the swap: {}",
+                refused(&stats).unwrap_or_default()
+            ));
+        }
+        Err(f) => run.failure = Some(format!("after the swap: {f}")),
+    }
     for old in retention(&survivors, options.keep) {
         es.delete_index(&old).await?;
         run.removed.push(old);
     }
     Ok(finish(run, started))
+}
+
+/// Loads every row into `new` from one snapshot, then runs catch-up passes
+/// until one finds fewer rows than the threshold, and checks that `new` holds
+/// exactly the documents PostgreSQL has in that last pass's snapshot. `Err`:
+/// why the alias must not move.
+#[allow(clippy::too_many_arguments)]
+async fn load(
+    es: &Es,
+    pg: &mut PgConnection,
+    pg_url: &RedactedUrl,
+    source: Source,
+    new: &str,
+    options: &Options,
+    progress: &dyn Progress,
+    run: &mut IndexRun,
+) -> Result<std::result::Result<CatchUp, String>> {
+    let fail = |e: StreamError| stream_failure(pg_url, new, e);
+    let (mut tx, seen) = match catch_up::begin(pg).await {
+        Ok(begun) => begun,
+        Err(e) => return Ok(Err(fail(e.into()))),
+    };
+    let streamed =
+        match stream_into(es, &mut tx, source, Rows::All, new, options.bulk, progress).await {
+            Ok(streamed) => streamed,
+            Err(e) => return Ok(Err(fail(e))),
+        };
+    absorb(run, &streamed.stats);
+    if let Some(f) = refused(&streamed.stats) {
+        return Ok(Err(f));
+    }
+    if let Err(e) = tx.commit().await {
+        return Ok(Err(fail(e.into())));
+    }
+    let mut state = CatchUp::new(source, streamed.indexed_ids, seen);
+    let mut report = CatchUpReport::default();
+    let mut expected = 0;
+    for n in 1..=MAX_PASSES {
+        progress.begin(0, Unit::Items("docs"));
+        progress.note(&format!("{}: catch-up pass {n}", source.name()));
+        // The last pass allowed counts whatever it found.
+        let threshold = match n {
+            MAX_PASSES => u64::MAX,
+            _ => options.catch_up_threshold,
+        };
+        let (pass, count, stats) = match state
+            .pass(es, pg, new, Some(threshold), options.bulk, progress)
+            .await
+        {
+            Ok(done) => done,
+            Err(e) => return Ok(Err(fail(e))),
+        };
+        run.retries += stats.retries;
+        if let Some(f) = refused(&stats) {
+            run.item_errors = stats.errors.clone();
+            return Ok(Err(f));
+        }
+        report.converged = pass.found() < options.catch_up_threshold;
+        report.passes.push(pass);
+        if let Some(count) = count {
+            expected = count;
+            break;
+        }
+    }
+    run.catch_up = Some(report);
+    let _ = es
+        .put_settings(new, &json!({"index": {"refresh_interval": null}}))
+        .await;
+    es.refresh(new).await?;
+    let counted = es.count(new).await?;
+    if counted != expected || counted != state.documents() {
+        return Ok(Err(format!(
+            "{new} holds {counted} documents, PostgreSQL has {expected} to index \
+             in the last catch-up pass's snapshot ({} indexed by this run)",
+            state.documents()
+        )));
+    }
+    Ok(Ok(state))
+}
+
+fn stream_failure(pg_url: &RedactedUrl, index: &str, e: StreamError) -> String {
+    match e {
+        StreamError::Pg(e) => pg::error(pg_url, e).message,
+        StreamError::Es(e) => format!("bulk indexing into {index}: {e}"),
+    }
+}
+
+/// Documents the server refused, as a failure.
+fn refused(stats: &BulkStats) -> Option<String> {
+    (!stats.errors.is_empty() || stats.failed > 0).then(|| {
+        format!(
+            "{} document(s) refused by the server; the first are listed",
+            stats.failed
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -302,6 +415,7 @@ async fn incremental(
     pg: &mut PgConnection,
     pg_url: &RedactedUrl,
     source: Source,
+    since: DateTime<Utc>,
     options: &Options,
     progress: &dyn Progress,
     mut run: IndexRun,
@@ -324,7 +438,18 @@ async fn incremental(
     }
     progress.begin(0, Unit::Items("docs"));
     progress.note(source.name());
-    match stream_into(es, pg, source, &live, options.since, options.bulk, progress).await {
+    match stream_into(
+        es,
+        pg,
+        source,
+        Rows::Since(since),
+        &live,
+        options.bulk,
+        progress,
+    )
+    .await
+    .map(|s| s.stats)
+    {
         Err(StreamError::Pg(e)) => run.failure = Some(pg::error(pg_url, e).message),
         Err(StreamError::Es(e)) => run.failure = Some(format!("bulk indexing into {live}: {e}")),
         Ok(stats) => {

@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod derived;
 pub mod files;
+pub mod mongo;
 mod run;
 pub mod synthetic;
 

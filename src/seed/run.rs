@@ -16,10 +16,12 @@ use sqlx::{Connection, PgConnection};
 use super::apply;
 use super::derived::{self, Filled};
 use super::files::SeedSource;
+use super::mongo::{self as mongo_docs, FilledCollection};
 use super::synthetic::{self, load::Loaded};
 use crate::error::{CommandError, Remedy, Result};
 use crate::progress::Progress;
 use crate::store::lease;
+use crate::store::mongo::Mongo;
 use crate::store::pg::{lock, reference::UpsertCounts, Pg};
 use crate::store::redis::Redis;
 
@@ -75,16 +77,22 @@ pub struct Report {
     /// Redis structures derived from the synthetic data (when Redis is among the stores).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub redis: Vec<Filled>,
+    /// MongoDB collections filled from the synthetic data (when MongoDB is among the stores).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mongodb: Vec<FilledCollection>,
     pub elapsed_ms: u64,
 }
 
 /// Seeds the database of `pg`. `redis` is the store the derived structures
 /// go to, connected before anything is loaded (so an unreachable Redis stops
 /// the run with nothing changed); None when Redis is not among the stores.
+/// `mongo` likewise receives a synthetic dataset's documents; its
+/// collections must be empty, which is checked before anything is loaded.
 pub async fn run(
     opts: &Options,
     pg: &Pg,
     mut redis: Option<Redis>,
+    mongo: Option<&Mongo>,
     progress: &dyn Progress,
 ) -> Result<Report> {
     let started = Instant::now();
@@ -114,22 +122,33 @@ pub async fn run(
         Some(r) => Some(lease::redis(r, lease::Scope::Data, "seed", opts.lock_wait).await?),
         None => None,
     };
-    let report = seed(
-        opts,
-        pg,
-        &mut conn,
-        redis.as_mut().filter(|_| !opts.dry_run),
-        progress,
-    )
-    .await;
+    let mongo = mongo.filter(|_| !opts.dry_run && matches!(opts.job, Job::Synthetic { .. }));
+    // A lease left behind by `?` is given back by `crate::run` on the way out.
+    let mongo_lease = match mongo {
+        Some(m) => Some(lease::mongo(m, lease::Scope::Data, "seed", opts.lock_wait).await?),
+        None => None,
+    };
+    let redis_store = redis.as_mut().filter(|_| !opts.dry_run);
+    let report = match mongo {
+        Some(m) => match mongo_docs::ensure_empty(m).await {
+            Ok(()) => seed(opts, pg, &mut conn, redis_store, mongo, progress).await,
+            Err(e) => Err(e),
+        },
+        None => seed(opts, pg, &mut conn, redis_store, None, progress).await,
+    };
     // Released whatever the outcome; a lost lease is reported after the
     // run's own error, which says more.
     let released = match lease {
         Some(l) => l.release().await,
         None => Ok(()),
     };
+    let mongo_released = match mongo_lease {
+        Some(l) => l.release().await,
+        None => Ok(()),
+    };
     let report = report?;
     released?;
+    mongo_released?;
     lock::release(&mut conn, lock::LockScope::Data)
         .await
         .map_err(|e| pg.error(e))?;
@@ -145,6 +164,7 @@ async fn seed(
     pg: &Pg,
     conn: &mut PgConnection,
     redis: Option<&mut Redis>,
+    mongo: Option<&Mongo>,
     progress: &dyn Progress,
 ) -> Result<Report> {
     let url = &pg.url;
@@ -200,8 +220,19 @@ async fn seed(
             });
         }
     }
+    let mut documents = Vec::new();
+    if let (Some(store), Some(loaded)) = (mongo, synthetic.as_ref()) {
+        documents = mongo_docs::fill_mongo(conn, store, loaded.rng_seed, loaded.now, err, progress)
+            .await
+            .map_err(mongo_after_commit)?;
+    }
+    let mut synthetic = synthetic;
+    if let Some(loaded) = synthetic.as_mut().filter(|_| !documents.is_empty()) {
+        loaded.other_stores.retain(|p| p.store != "mongodb");
+    }
     Ok(Report {
         redis: filled,
+        mongodb: documents,
         database: url.to_string(),
         mode,
         dry_run: opts.dry_run,
@@ -237,6 +268,20 @@ fn not_written(e: CommandError, missing: &[String]) -> CommandError {
         missing.len(),
         missing.join(", ")
     );
+    out
+}
+
+/// A MongoDB failure once the dataset is committed: PostgreSQL keeps it.
+fn mongo_after_commit(e: CommandError) -> CommandError {
+    let mut out = CommandError::new(
+        e.kind,
+        format!(
+            "the synthetic dataset is committed in PostgreSQL, but filling MongoDB failed: {}",
+            e.message
+        ),
+    );
+    out.hints = e.hints;
+    out.remedies = e.remedies;
     out
 }
 

@@ -355,6 +355,58 @@ impl Mongo {
         cursor.try_collect().await.map_err(|e| self.err(e))
     }
 
+    /// Inserts `docs` into `collection` with one unordered `insertMany`. A
+    /// document the collection's validator refuses (code 121) fails the call,
+    /// naming the collection and the server's reason.
+    pub async fn insert_many(
+        &self,
+        collection: &str,
+        docs: Vec<Document>,
+    ) -> Result<u64, CommandError> {
+        if docs.is_empty() {
+            return Ok(0);
+        }
+        let done = self
+            .db
+            .collection::<Document>(collection)
+            .insert_many(docs)
+            .ordered(false)
+            .await
+            .map_err(|e| {
+                CommandError::failed(format!(
+                    "inserting into MongoDB collection {collection} on {}: {}",
+                    self.url,
+                    self.url.scrub(&e.to_string())
+                ))
+            })?;
+        Ok(done.inserted_ids.len() as u64)
+    }
+
+    /// The number of documents in `collection` (0 when it does not exist).
+    pub async fn count(&self, collection: &str) -> Result<u64, CommandError> {
+        self.db
+            .collection::<Document>(collection)
+            .count_documents(doc! {})
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every document of `collection`, reduced to the fields of `projection`,
+    /// read as the caller goes.
+    pub async fn scan(
+        &self,
+        collection: &str,
+        projection: Document,
+    ) -> Result<mongodb::Cursor<Document>, CommandError> {
+        self.db
+            .collection::<Document>(collection)
+            .find(doc! {})
+            .projection(projection)
+            .batch_size(1000)
+            .await
+            .map_err(|e| self.err(e))
+    }
+
     /// Drops the whole database (tests, `create --drop`).
     pub async fn drop_database(&self) -> Result<(), CommandError> {
         self.db.drop().await.map_err(|e| self.err(e))

@@ -16,6 +16,7 @@
 mod catalogue;
 mod derived;
 mod ledger;
+mod mongo_docs;
 mod replay;
 pub mod stores;
 

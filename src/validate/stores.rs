@@ -1,7 +1,8 @@
 //! The checks of the other stores: Redis keys against `redis-layout.toml`,
 //! the Redis structures derived from PostgreSQL against it (`super::derived`),
 //! Elasticsearch indices against `es-mappings/` and against PostgreSQL's row
-//! counts, MongoDB indexes against `mongo-indexes/`.
+//! counts, MongoDB indexes against `mongo-indexes/` and MongoDB documents
+//! against the PostgreSQL rows they name (`super::mongo_docs`).
 //!
 //! They do not run inside the PostgreSQL snapshot: `super::run` runs them
 //! here, on the connections its caller opened, and merges their results into
@@ -12,6 +13,7 @@
 use std::time::Instant;
 
 use super::derived::{self, CHECK_GEO, CHECK_LEADERBOARD};
+use super::mongo_docs::{self, CHECK_NOTIFICATIONS, CHECK_REFERENCES};
 use super::{Check, CheckResult, Severity, Source, Tally, Violation};
 use crate::config::StoreKind;
 use crate::definitions::mongo::{compare, live_index, IndexState};
@@ -36,6 +38,10 @@ pub enum StoreCheck {
     EsDocCount,
     MongoIndexDrift,
     MongoIndexMissing,
+    /// `mongo.notification_logs` (`super::mongo_docs`).
+    MongoNotificationLogs,
+    /// `mongo.references` (`super::mongo_docs`).
+    MongoReferences,
 }
 
 impl StoreCheck {
@@ -49,6 +55,9 @@ impl StoreCheck {
             StoreCheck::EsMapping | StoreCheck::EsSettings => &[StoreKind::Elasticsearch],
             StoreCheck::EsDocCount => &[StoreKind::Elasticsearch, StoreKind::Postgres],
             StoreCheck::MongoIndexDrift | StoreCheck::MongoIndexMissing => &[StoreKind::Mongodb],
+            StoreCheck::MongoNotificationLogs | StoreCheck::MongoReferences => {
+                &[StoreKind::Mongodb, StoreKind::Postgres]
+            }
         }
     }
 }
@@ -135,6 +144,18 @@ pub fn catalogue() -> Vec<Check> {
             Warning,
             "every declared MongoDB index exists",
             StoreCheck::MongoIndexMissing,
+        ),
+        store(
+            CHECK_NOTIFICATIONS,
+            Warning,
+            "notification_logs holds one document per notifications row",
+            StoreCheck::MongoNotificationLogs,
+        ),
+        store(
+            CHECK_REFERENCES,
+            Warning,
+            "every user, order, offer, product, merchant, redemption and notification id in a MongoDB document names an existing PostgreSQL row",
+            StoreCheck::MongoReferences,
         ),
     ]
 }
@@ -336,6 +357,34 @@ pub async fn run(
         }
         add("mongo.index_drift", drift, started);
         add("mongo.index_missing", missing, started);
+    }
+
+    for (kind, id) in [
+        (StoreCheck::MongoNotificationLogs, CHECK_NOTIFICATIONS),
+        (StoreCheck::MongoReferences, CHECK_REFERENCES),
+    ] {
+        if !wanted(kind) {
+            continue;
+        }
+        let started = Instant::now();
+        let mongo = conns
+            .mongo
+            .as_ref()
+            .ok_or_else(|| not_connected(StoreKind::Mongodb))?;
+        let mut conn = pg.connect().await?;
+        let mut sources = mongo_docs::Sources {
+            pg: &mut conn,
+            pg_url: &pg.url,
+            mongo,
+        };
+        let mut tally = Tally::new(limit);
+        match kind {
+            StoreCheck::MongoNotificationLogs => {
+                mongo_docs::notification_logs(&mut sources, &mut tally).await?
+            }
+            _ => mongo_docs::references(&mut sources, &mut tally).await?,
+        }
+        add(id, tally, started);
     }
 
     Ok(checks

@@ -18,5 +18,6 @@ mod redis_cluster;
 mod redis_layout;
 mod reindex;
 mod search_indices;
+mod seed_mongo;
 mod seed_redis;
 mod status;

@@ -19,6 +19,7 @@
 //! It must never produce a row that `rez-db validate` would report: the
 //! tests load it and check the invariants of docs/invariants.md.
 
+pub mod activity;
 pub mod catalog;
 pub mod load;
 mod merchant_rows;

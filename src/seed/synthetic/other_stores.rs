@@ -1,7 +1,9 @@
 //! What a synthetic dataset does not write itself. Redis's derived
-//! structures are written by `seed::derived`; the search indices are built by
-//! `rez-db reindex-es`; MongoDB activity logs are later work. For these this
-//! hook only SAYS what would be sent where, and sends nothing. It is deliberately not a fake: nothing pretends
+//! structures are written by `seed::derived` and MongoDB's collections by
+//! `seed::mongo` (the seed drops the MongoDB row below once it filled them;
+//! it stays when MongoDB is not among the stores); the search indices are
+//! built by `rez-db reindex-es`. For these this hook only SAYS what would be
+//! sent where, and sends nothing. It is deliberately not a fake: nothing pretends
 //! to have been written, and the report shows `sent: 0` for each target.
 
 use serde::Serialize;
@@ -17,7 +19,7 @@ pub struct Pending {
     pub from_table: &'static str,
     /// How many documents, members or entries it would send.
     pub would_send: u64,
-    /// Always 0 until the stores issue implements the writers.
+    /// Always 0: what is listed here is not sent by seed.
     pub sent: u64,
 }
 

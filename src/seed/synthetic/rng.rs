@@ -24,6 +24,11 @@ pub enum Kind {
     Wallet = 6,
     Global = 7,
     ReferralBlock = 8,
+    /// The MongoDB documents (`super::activity`).
+    Activity = 9,
+    RedemptionEvent = 10,
+    Experiment = 11,
+    UserLogs = 12,
 }
 
 /// The generator of entity `index` of `kind`.
