@@ -45,7 +45,7 @@
 //! | command | face | operation |
 //! |---|---|---|
 //! | `create` | `commands/create.rs` | [`provision`] (PostgreSQL: database, extensions, roles; the other stores from their definitions) |
-//! | `migrate`, `migrate status`, `new`, `revert`, `baseline` | `commands/migrate.rs` | [`migrate`] (through `store::pg::migrator`, then [`provision`]; baseline through `store::pg::shadow` and `store::pg::catalog`) |
+//! | `migrate`, `migrate status`, `new`, `revert`, `baseline`, `diff` | `commands/migrate.rs` | [`migrate`] (through `store::pg::migrator`, then [`provision`]; baseline and diff through `store::pg::shadow` and `store::pg::catalog`) |
 //! | `seed` | `commands/seed.rs` | [`seed`] (`seed::run`: reference, synthetic, `--redis-only`) |
 //! | `import-csv` | `commands/import_csv.rs` | [`import`] (`import::run`) |
 //! | `validate` | `commands/validate.rs` | [`validate`] |
@@ -264,6 +264,7 @@ async fn execute(
                 Some(A::New(a)) => finish(m::new(ctx, a)?, json),
                 Some(A::Revert(a)) => finish(m::revert(ctx, a).await?, json),
                 Some(A::Baseline(a)) => finish(m::baseline(ctx, a).await?, json),
+                Some(A::Diff(a)) => finish(m::diff(ctx, a).await?, json),
                 None => finish(m::run(ctx, args).await?, json),
             }
         }

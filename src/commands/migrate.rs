@@ -10,8 +10,8 @@ use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::config::StoreKind;
 use crate::error::{ErrorKind, Result};
 use crate::migrate::{
-    self, AppliedNow, BaselineOptions, BaselineReport, Failure, MigrateReport, Mode, NewReport,
-    Options, RepeatableState, RevertOptions, RevertReport, State, StatusReport,
+    self, AppliedNow, BaselineOptions, BaselineReport, DiffReport, Failure, MigrateReport, Mode,
+    NewReport, Options, RepeatableState, RevertOptions, RevertReport, State, StatusReport,
 };
 use crate::output::{metrics::Sample, progress::Bars, table, Render};
 use crate::Ctx;
@@ -109,6 +109,19 @@ pub enum MigrateAction {
     /// identical. Exit 1 listing the differences, 2 when the database already
     /// has a migration history.
     Baseline(BaselineArgs),
+    /// Compare the database's schema with what its applied migrations produce; exit 1 listing
+    /// each object missing, extra or changed
+    ///
+    /// Builds the schema that the migrations in the database's history
+    /// produce (plus the repeatable migrations whose file is the one last
+    /// applied) in a throwaway shadow database (random name, always dropped,
+    /// even on Ctrl-C), and compares it with the database's (tables, columns,
+    /// constraints, indexes and their validity, triggers and whether enabled,
+    /// policies, functions, views, sequences, extensions, grants; partitions
+    /// that partition-rotate manages by their parent only). Changes nothing.
+    /// Exit 1 listing each difference, 2 when the database has no migration
+    /// history (adopt it with `migrate baseline`).
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -176,6 +189,20 @@ pub struct BaselineArgs {
     pub migrations: MigrationsArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Create the shadow database from this database URL instead of the same server's
+    /// `postgres` (for a server where rez-db may not create databases)
+    #[arg(long, value_name = "URL")]
+    pub shadow_url: Option<String>,
+
+    #[command(flatten)]
+    pub pg: PgArgs,
+
+    #[command(flatten)]
+    pub migrations: MigrationsArgs,
+}
+
 /// `migrate status` reports on the stores `migrate` works on, so it takes the
 /// same store flags (`--only pg` works on both).
 #[derive(Debug, Args)]
@@ -197,6 +224,7 @@ impl MigrateArgs {
             Some(MigrateAction::New(a)) => &a.pg,
             Some(MigrateAction::Revert(a)) => &a.pg,
             Some(MigrateAction::Baseline(a)) => &a.pg,
+            Some(MigrateAction::Diff(a)) => &a.pg,
             None => &self.run.pg,
         }
     }
@@ -218,6 +246,7 @@ impl MigrateArgs {
             Some(MigrateAction::New(a)) => &a.migrations,
             Some(MigrateAction::Revert(a)) => &a.migrations,
             Some(MigrateAction::Baseline(a)) => &a.migrations,
+            Some(MigrateAction::Diff(a)) => &a.migrations,
             None => &self.run.migrations,
         };
         args.dir.clone()
@@ -236,10 +265,11 @@ impl MigrateArgs {
         matches!(self.action, Some(MigrateAction::Status(_)))
     }
 
-    /// `--shadow-url URL` of `migrate baseline`.
+    /// `--shadow-url URL` of `migrate baseline` and `migrate diff`.
     pub fn shadow_url(&self) -> Option<String> {
         match &self.action {
             Some(MigrateAction::Baseline(a)) => a.shadow_url.clone(),
+            Some(MigrateAction::Diff(a)) => a.shadow_url.clone(),
             _ => None,
         }
     }
@@ -250,7 +280,7 @@ impl MigrateArgs {
             None => (!self.run.dry_run && !self.run.check).then_some("migrate"),
             Some(MigrateAction::Revert(a)) => (!a.dry_run).then_some("migrate revert"),
             Some(MigrateAction::Baseline(_)) => Some("migrate baseline"),
-            Some(MigrateAction::Status(_) | MigrateAction::New(_)) => None,
+            Some(MigrateAction::Status(_) | MigrateAction::New(_) | MigrateAction::Diff(_)) => None,
         }
     }
 }
@@ -677,5 +707,53 @@ impl Render for BaselineReport {
 
     fn has_problems(&self) -> bool {
         BaselineReport::has_problems(self)
+    }
+}
+
+/// `migrate diff`.
+pub async fn diff(ctx: &Ctx, _args: &DiffArgs) -> Result<DiffReport> {
+    let migrations = ctx.migrations()?;
+    migrate::diff(
+        &ctx.pg(),
+        &ctx.shadow_server(),
+        &migrations,
+        &crate::partition::partitioned_tables(),
+        &Bars::new(ctx.progress),
+    )
+    .await
+}
+
+impl Render for DiffReport {
+    fn human(&self, out: &mut dyn Write) -> io::Result<()> {
+        for d in &self.differences {
+            writeln!(out, "{}", d.describe())?;
+        }
+        for name in &self.repeatables_not_reproduced {
+            writeln!(
+                out,
+                "not compared: repeatable/{name}.sql was never applied or changed since (its objects may show as extra or changed)"
+            )?;
+        }
+        let newest = self.versions.iter().max().copied().unwrap_or_default();
+        match self.differences.is_empty() {
+            true => writeln!(
+                out,
+                "{}: the schema is what its {} applied migration(s) (newest {newest:04}) produce ({} objects compared)",
+                self.database,
+                self.versions.len(),
+                self.compared
+            ),
+            false => writeln!(
+                out,
+                "{}: {} difference(s) from what its {} applied migration(s) (newest {newest:04}) produce",
+                self.database,
+                self.differences.len(),
+                self.versions.len()
+            ),
+        }
+    }
+
+    fn has_problems(&self) -> bool {
+        DiffReport::has_problems(self)
     }
 }

@@ -22,9 +22,9 @@ use crate::error::{CommandError, Result};
 use crate::migration::schema_diff::{compare, Difference};
 use crate::migration::{Migration, MigrationSet, Repeatable};
 use crate::progress::Progress;
-use crate::store::pg::provision::{EXTENSIONS, ROLES};
-use crate::store::pg::shadow::Shadow;
-use crate::store::pg::{catalog, history, lock, migrator, Pg};
+use crate::store::pg::{catalog, history, lock, Pg};
+
+use super::shadow_build::expected_schema;
 
 #[derive(Debug, Clone, Copy)]
 pub struct BaselineOptions {
@@ -91,12 +91,14 @@ pub async fn baseline(
         .with_hint("`rez-db migrate status` shows where it stands"));
     }
 
-    progress.note("building the expected schema in a shadow database");
-    let shadow = Shadow::create(shadow_admin, EXTENSIONS, ROLES).await?;
-    let expected = build_and_read(&shadow, &versioned, &repeatables, managed_parents).await;
-    let dropped = shadow.remove().await;
-    let expected = expected?;
-    dropped?;
+    let expected = expected_schema(
+        shadow_admin,
+        &versioned,
+        &repeatables,
+        managed_parents,
+        progress,
+    )
+    .await?;
     progress.note("reading the live schema");
     let actual = catalog::snapshot(&mut conn, managed_parents)
         .await
@@ -131,36 +133,4 @@ pub async fn baseline(
         .await
         .map_err(err)?;
     Ok(report)
-}
-
-/// Applies the migrations in the shadow database and reads its schema.
-async fn build_and_read(
-    shadow: &Shadow,
-    versioned: &[&Migration],
-    repeatables: &[&Repeatable],
-    managed_parents: &[&str],
-) -> Result<crate::migration::schema_diff::SchemaSnapshot> {
-    let pg = &shadow.pg;
-    let err = |e| pg.error(e);
-    let mut conn = pg.connect().await?;
-    history::ensure_table(&mut conn).await.map_err(err)?;
-    let refused = |f: migrator::Failure| {
-        let at = f.line.map(|l| format!(":{l}")).unwrap_or_default();
-        CommandError::failed(format!(
-            "migrations/{}{at} failed in the shadow database {}: {}",
-            f.file,
-            shadow.name(),
-            f.message
-        ))
-        .with_hint("the migrations must apply to an empty database: fix the file and run again")
-    };
-    migrator::apply(&mut conn, versioned, |_| {})
-        .await
-        .map_err(|(_, f)| refused(f))?;
-    migrator::apply_repeatables(&mut conn, repeatables, |_| {})
-        .await
-        .map_err(|(_, f)| refused(f))?;
-    catalog::snapshot(&mut conn, managed_parents)
-        .await
-        .map_err(err)
 }

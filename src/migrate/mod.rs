@@ -4,7 +4,8 @@
 //! Redis and Elasticsearch up to their definition files
 //! (`crate::provision`); [`status`] says what a run would do, [`new_migration`]
 //! writes the next file, [`revert`] runs down files, [`baseline`] adopts a
-//! database built outside rez-db.
+//! database built outside rez-db, [`diff`] compares a database's schema with
+//! what its applied migrations produce.
 //!
 //! Order of a run: load and check the files, connect, take the schema lock,
 //! set DDL timeouts, read the history *after* the lock (another run may just
@@ -24,12 +25,15 @@
 //! did not hand it (the PostgreSQL sessions come from its [`Pg`] handle).
 
 mod baseline;
+mod diff;
 mod new;
 mod revert;
+mod shadow_build;
 mod status;
 
 pub use crate::store::pg::migrator::{AppliedNow, Failure};
 pub use baseline::{baseline, BaselineOptions, BaselineReport};
+pub use diff::{diff, DiffReport};
 pub use new::{new_migration, NewReport};
 pub use revert::{revert, DownRow, RevertOptions, RevertReport};
 pub use status::{

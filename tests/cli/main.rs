@@ -41,7 +41,7 @@ fn every_help_is_snapshotted() {
         "help_migrate_status",
         help(&["migrate", "status", "--help"])
     );
-    for sub in ["new", "revert", "baseline"] {
+    for sub in ["new", "revert", "baseline", "diff"] {
         insta::assert_snapshot!(
             format!("help_migrate_{sub}"),
             help(&["migrate", sub, "--help"])

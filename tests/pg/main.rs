@@ -18,6 +18,7 @@ mod import_phase3;
 mod locks;
 mod metrics;
 mod migrate;
+mod migrate_diff;
 mod migrate_workflow;
 mod migrations_dir;
 mod output;

@@ -37,7 +37,7 @@ async fn exists(conn: &mut PgConnection, relation: &str) -> bool {
         .unwrap()
 }
 
-fn json(out: &std::process::Output) -> serde_json::Value {
+pub(super) fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}{}", stdout(out), stderr(out)))
 }
@@ -531,13 +531,40 @@ fn built_with_psql(label: &str) -> TestDb {
     db
 }
 
-async fn shadows(conn: &mut PgConnection) -> Vec<String> {
+/// The shadow databases that exist now.
+pub(super) async fn shadows(conn: &mut PgConnection) -> Vec<String> {
     sqlx::query_scalar(
         "SELECT datname::text FROM pg_database WHERE datname LIKE 'rez\\_shadow\\_%'",
     )
     .fetch_all(conn)
     .await
     .unwrap()
+}
+
+/// The name of the shadow database running a statement that contains
+/// `marker`, once one does (within 30 s).
+pub(super) async fn shadow_running(admin: &mut PgConnection, marker: &str) -> String {
+    let started = Instant::now();
+    let shadow: String = loop {
+        let found: Option<String> = sqlx::query_scalar(
+            "SELECT datname::text FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' \
+             AND pid <> pg_backend_pid() LIMIT 1",
+        )
+        .bind(marker)
+        .fetch_optional(&mut *admin)
+        .await
+        .unwrap();
+        if let Some(name) = found {
+            break name;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the shadow never ran the migration"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(shadow.starts_with("rez_shadow_"), "{shadow}");
+    shadow
 }
 
 #[tokio::test]
@@ -559,18 +586,7 @@ async fn baseline_refuses_planted_differences_and_accepts_an_exact_copy() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json(&out);
-    let found: Vec<(String, String, String)> = report["differences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["kind"].as_str().unwrap().to_string(),
-                d["object_kind"].as_str().unwrap().to_string(),
-                d["object"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let found = super::migrate_diff::differences(&report);
     assert_eq!(
         found,
         [
@@ -723,26 +739,7 @@ async fn an_interrupted_baseline_drops_its_shadow_database() {
             .unwrap();
         // Wait for the migration to run in the shadow database: that names it.
         let mut admin = connect(&server_url()).await;
-        let started = Instant::now();
-        let shadow: String = loop {
-            let found: Option<String> = sqlx::query_scalar(
-                "SELECT datname::text FROM pg_stat_activity WHERE query LIKE '%' || $1 || '%' \
-                 AND pid <> pg_backend_pid() LIMIT 1",
-            )
-            .bind(&marker)
-            .fetch_optional(&mut admin)
-            .await
-            .unwrap();
-            if let Some(name) = found {
-                break name;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the shadow never ran the migration"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        assert!(shadow.starts_with("rez_shadow_"), "{shadow}");
+        let shadow = shadow_running(&mut admin, &marker).await;
         let status = std::process::Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status()
