@@ -19,12 +19,8 @@ ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
 ROWS=${1:-2000000}
 BASE=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
-if [[ -n ${REZ_BENCH_BIN:-} ]]; then
-  REZ=$REZ_BENCH_BIN
-else
-  cargo build --release --locked -q
-  REZ="$ROOT/target/release/rez-db"
-fi
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 command -v pgloader >/dev/null || { echo "pgloader is missing: apt-get install pgloader" >&2; exit 2; }
 command -v iconv >/dev/null || { echo "iconv is missing: apt-get install libc-bin" >&2; exit 2; }
 WORK=$(mktemp -d)

@@ -26,12 +26,8 @@ if [[ ! -x $VENV/bin/squawk ]]; then
   "$VENV/bin/pip" install -q "$SQUAWK_SPEC" || { echo "lint.sh: cannot install $SQUAWK_SPEC" >&2; exit 1; }
 fi
 SQUAWK=$VENV/bin/squawk
-if [[ -z ${REZ_BIN:-} ]]; then
-  cargo build --release --locked -q
-  REZ="${CARGO_TARGET_DIR:-$ROOT/target}/release/rez-db"
-else
-  REZ=$REZ_BIN
-fi
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 
 squawk_args() { # FILE: how the file runs under rez-db
   if [[ $(head -n1 "$1") == "-- rez-db:no-transaction" ]]; then

@@ -28,12 +28,8 @@ if [[ ! -x $MIGRA ]]; then
     || { echo "cannot install migra into $VENV" >&2; exit 1; }
 fi
 
-if [[ -n ${REZ_BENCH_BIN:-} ]]; then
-  REZ=$REZ_BENCH_BIN
-else
-  cargo build --release --locked -q
-  REZ="$ROOT/target/release/rez-db"
-fi
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 LIVE="$SERVER/bench_diff_live"
 REF="$SERVER/bench_diff_reference"
 # SQLAlchemy knows the scheme as postgresql:// only.

@@ -22,12 +22,8 @@ RUNS=${1:-7}
 SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 command -v pg_dump >/dev/null || { echo "pg_dump is required" >&2; exit 1; }
 
-if [[ -n ${REZ_BENCH_BIN:-} ]]; then
-  REZ=$REZ_BENCH_BIN
-else
-  cargo build --release --locked -q
-  REZ="$ROOT/target/release/rez-db"
-fi
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 DIR="$WORK/migrations"

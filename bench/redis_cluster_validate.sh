@@ -20,8 +20,8 @@ KEYS=${1:-1000000}
 ROUNDS=${2:-3}
 BASE=${REZ_STACK_REDIS_CLUSTER_PORT:-7101}
 PREFIX=rezbench17:
-REZ=${REZ_BIN:-$ROOT/target/release/rez-db}
-[[ -n ${REZ_BIN:-} ]] || cargo build --release --locked -q
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 command -v redis-cli >/dev/null || { echo "bench: redis-cli is required (scripts/stack up --with-redis-cluster)" >&2; exit 1; }
 [[ $(redis-cli -p "$BASE" cluster info 2>/dev/null | tr -d '\r' | grep cluster_state) == cluster_state:ok ]] ||
   { echo "bench: no Redis Cluster on 127.0.0.1:$BASE (scripts/stack up --with-redis-cluster)" >&2; exit 1; }

@@ -22,8 +22,8 @@ SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 ES=${REZ_BENCH_ES:-http://127.0.0.1:9201}
 BATCH=${BATCH:-1000}
 CONCURRENCY=${CONCURRENCY:-3}
-cargo build --release --locked -q
-REZ="$ROOT/target/release/rez-db"
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 curl -sf -o /dev/null "$ES/" || { echo "no Elasticsearch at $ES: run scripts/stack up --with-noida" >&2; exit 3; }
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT
 
@@ -37,22 +37,7 @@ for P in "${SIZES[@]}"; do
   "$REZ" create --drop --yes --only pg >/dev/null
   "$REZ" create --only pg >/dev/null
   "$REZ" migrate --only pg >/dev/null
-  psql -q -X -v ON_ERROR_STOP=1 -d "$DB" -v P="$P" <<'SQL' >/dev/null
-INSERT INTO categories (id, name, slug)
-  SELECT ('30000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'Category ' || i, 'category-' || i FROM generate_series(1, 20) i;
-INSERT INTO merchants (id, business_name, primary_contact_name, primary_contact_phone, primary_contact_email,
-                       address_line1, city, state, pincode, latitude, longitude, status, average_rating)
-  SELECT ('20000000-0000-4000-8000-' || lpad(to_hex(i), 12, '0'))::uuid, 'Merchant ' || i, 'Owner', '+9198' || lpad(i::text, 8, '0'),
-         'm' || i || '@example.com', i || ' MG Road', 'Bengaluru', 'Karnataka', '560001',
-         12.9 + i / 1000.0, 77.5 + i / 1000.0, 'active', 3.50 + (i % 15) / 10.0
-  FROM generate_series(1, 100) i;
-INSERT INTO products (merchant_id, category_id, name, slug, description, price, attributes)
-  SELECT ('20000000-0000-4000-8000-' || lpad(to_hex(1 + i % 100), 12, '0'))::uuid,
-         ('30000000-0000-4000-8000-' || lpad(to_hex(1 + i % 20), 12, '0'))::uuid,
-         'Product ' || i, 'product-' || i, 'A fine product number ' || i || ' for the benchmark',
-         (i % 100000) / 100.0 + 1, jsonb_build_object('tags', jsonb_build_array('tag' || (i % 50), 'bench'))
-  FROM generate_series(1, :P) i;
-SQL
+  psql -q -X -v ON_ERROR_STOP=1 -d "$DB" -v P="$P" -f bench/products.sql >/dev/null
   # The floor's documents: the same fields and values rez-db sends.
   curl -s -X DELETE "$ES/bench_floor" >/dev/null || true
   curl -sf -X PUT "$ES/bench_floor" -H 'content-type: application/json' --data-binary @es-mappings/products.json >/dev/null

@@ -37,12 +37,8 @@ SCALES=("$@"); [[ ${#SCALES[@]} -gt 0 ]] || SCALES=(1000000)
 SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 export REZ_DB_STORES=pg
 
-if [[ -n ${REZ_BENCH_BIN:-} ]]; then
-  REZ=$REZ_BENCH_BIN
-else
-  cargo build --release --locked -q
-  REZ="$ROOT/target/release/rez-db"
-fi
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
