@@ -43,6 +43,15 @@ pub struct MigrationsArgs {
     pub dir: Option<PathBuf>,
 }
 
+/// Where `migrate baseline` and `migrate diff` build the expected schema.
+#[derive(Debug, Args)]
+pub struct ShadowArgs {
+    /// Create the shadow database from this database URL instead of the same server's
+    /// `postgres` (for a server where rez-db may not create databases)
+    #[arg(long, value_name = "URL")]
+    pub shadow_url: Option<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -174,10 +183,8 @@ pub struct BaselineArgs {
     #[arg(long, value_name = "VERSION")]
     pub to: i64,
 
-    /// Create the shadow database from this database URL instead of the same server's
-    /// `postgres` (for a server where rez-db may not create databases)
-    #[arg(long, value_name = "URL")]
-    pub shadow_url: Option<String>,
+    #[command(flatten)]
+    pub shadow: ShadowArgs,
 
     #[command(flatten)]
     pub pg: PgArgs,
@@ -191,10 +198,8 @@ pub struct BaselineArgs {
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// Create the shadow database from this database URL instead of the same server's
-    /// `postgres` (for a server where rez-db may not create databases)
-    #[arg(long, value_name = "URL")]
-    pub shadow_url: Option<String>,
+    #[command(flatten)]
+    pub shadow: ShadowArgs,
 
     #[command(flatten)]
     pub pg: PgArgs,
@@ -268,8 +273,8 @@ impl MigrateArgs {
     /// `--shadow-url URL` of `migrate baseline` and `migrate diff`.
     pub fn shadow_url(&self) -> Option<String> {
         match &self.action {
-            Some(MigrateAction::Baseline(a)) => a.shadow_url.clone(),
-            Some(MigrateAction::Diff(a)) => a.shadow_url.clone(),
+            Some(MigrateAction::Baseline(a)) => a.shadow.shadow_url.clone(),
+            Some(MigrateAction::Diff(a)) => a.shadow.shadow_url.clone(),
             _ => None,
         }
     }
