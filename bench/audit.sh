@@ -20,6 +20,8 @@
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/private_pg.sh
 source "$ROOT/bench/private_pg.sh"
 SECONDS_EACH=${1:-20}
@@ -27,9 +29,7 @@ CLIENTS=${2:-2}
 ROUNDS=${3:-3}
 PORT=${REZ_BENCH_PORT:-25434}
 DB="postgres://postgres@127.0.0.1:$PORT/bench_audit"
-# REZ_BIN: a binary built beforehand (the shared target/ may be rebuilt meanwhile).
-REZ=${REZ_BIN:-$ROOT/target/release/rez-db}
-[[ -n ${REZ_BIN:-} ]] || cargo build --release --locked -q
+REZ=$(rez_binary)
 WORK=$(mktemp -d)
 trap 'private_pg_stop "$WORK/pg"; rm -rf "$WORK"' EXIT
 private_pg_init "$WORK/pg" "$PORT" "shared_preload_libraries = 'pgaudit'" "log_line_prefix = '%m [%p] %q%u@%d '"

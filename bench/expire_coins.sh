@@ -20,15 +20,16 @@
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+need jq jq
 W=${1:-250000}
 L=${2:-4}
 RUNS=("${@:3}"); [[ ${#RUNS[@]} -gt 0 ]] || RUNS=(pg:500 pg:5000 "pg,redis:500")
 SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 REDIS=${REZ_BENCH_REDIS:-redis://127.0.0.1:6379/0}
 DB="$SERVER/bench_expire_coins"
-# REZ_BIN: a binary built beforehand (the shared target/ may be rebuilt meanwhile).
-REZ=${REZ_BIN:-$ROOT/target/release/rez-db}
-[[ -n ${REZ_BIN:-} ]] || cargo build --release --locked -q
+REZ=$(rez_binary)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 printf 'redis_url: %s\nredis_key_prefix: "bench_expire:"\n' "$REDIS" >"$WORK/rez-db.yaml"

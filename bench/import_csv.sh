@@ -21,8 +21,8 @@ ROWS=${1:-2000000}
 BASE=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 source "$ROOT/bench/lib.sh"
 REZ=$(rez_binary)
-command -v pgloader >/dev/null || { echo "pgloader is missing: apt-get install pgloader" >&2; exit 2; }
-command -v iconv >/dev/null || { echo "iconv is missing: apt-get install libc-bin" >&2; exit 2; }
+need pgloader pgloader
+need iconv libc-bin
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 FILE="$WORK/users.csv"

@@ -15,8 +15,9 @@ cd "$ROOT"
 RUNS=${1:-7}
 SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 
-cargo build --release --locked -q
-REZ="$ROOT/target/release/rez-db"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 ALL_SQL=$(mktemp)
 trap 'rm -f "$ALL_SQL"' EXIT
 # The versioned files only: not their .down.sql, not repeatable/.

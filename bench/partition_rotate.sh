@@ -26,17 +26,19 @@
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 # shellcheck source=bench/private_pg.sh
 source "$ROOT/bench/private_pg.sh"
+need jq jq
+need /usr/share/postgresql/15/extension/pg_partman.control postgresql-15-partman
 MONTHS=${1:-12}
 START=${2:-2026-12-15 12:00:00}
 REPEATS=${3:-5}
 HISTORY=${REZ_BENCH_HISTORY:-2025-01-01}
 PORT=${REZ_BENCH_PORT:-25433}
 SERVER="postgres://postgres@127.0.0.1:$PORT"
-# REZ_BIN: a binary built beforehand (the shared target/ may be rebuilt meanwhile).
-REZ=${REZ_BIN:-$ROOT/target/release/rez-db}
-[[ -n ${REZ_BIN:-} ]] || cargo build --release --locked -q
+REZ=$(rez_binary)
 WORK=$(mktemp -d)
 trap 'private_pg_stop "$WORK/pg"; rm -rf "$WORK"' EXIT
 private_pg_init "$WORK/pg" "$PORT"
@@ -115,6 +117,7 @@ echo "load before: $(uptime)" >&2
 echo "| month (simulated) | orders: rez-db / partman | wallet_transactions | audit_log | same bounds | left detached | month's run: rez-db (ms) | pg_partman (ms) | ratio | repeat run, median of $REPEATS: rez-db (ms) | pg_partman (ms) | ratio |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 diffs=0
+idle_work=0
 for m in $(seq 0 "$MONTHS"); do
   t=$(at_month "$m")
   private_pg_stop "$WORK/pg"
@@ -133,6 +136,7 @@ for m in $(seq 0 "$MONTHS"); do
   done
   if [[ $(jq ".actions | length" "$WORK/rez.json") != 0 ]]; then
     echo "month $m: the repeated rez-db run still did something: $(cat "$WORK/rez.json")" >&2
+    idle_work=$((idle_work + 1))
   fi
   bounds rotate_rez >"$WORK/b_rez"
   bounds rotate_partman >"$WORK/b_partman"
@@ -152,3 +156,8 @@ for m in $(seq 0 "$MONTHS"); do
 done
 echo "load after: $(uptime)" >&2
 echo "months with different bounds: $diffs" >&2
+# The ratios compare equal work only when both sides made the same partitions.
+if (( diffs > 0 || idle_work > 0 )); then
+  echo "partition_rotate.sh: the two sides did not do the same work ($diffs months with different bounds, $idle_work repeated runs that still acted): the table above is not a comparison" >&2
+  exit 1
+fi

@@ -24,14 +24,10 @@ PGBIN=${REZ_BENCH_PGBIN:-/usr/lib/postgresql/15/bin}
 STANZA=rezbench
 export REZ_DB_STORES=pg
 
-command -v pgbackrest >/dev/null || { echo "pgbackrest is not installed (Debian: apt-get install pgbackrest)" >&2; exit 2; }
-# REZ_BENCH_BIN: an already built rez-db (the tree may be mid-edit); else build it.
-if [ -n "${REZ_BENCH_BIN:-}" ]; then
-    REZ=$REZ_BENCH_BIN
-else
-    cargo build --release --locked -q
-    REZ="$ROOT/target/release/rez-db"
-fi
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+need pgbackrest pgbackrest
+REZ=$(rez_binary)
 
 WORK=$(mktemp -d /tmp/rez-bench-pgbr.XXXXXX)
 chmod 755 "$WORK"

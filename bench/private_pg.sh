@@ -11,6 +11,8 @@
 #
 # Debian's postgresql-15 binaries; the extensions the migrations need
 # (postgis, pg_trgm, pgcrypto) come from the same installation.
+# shellcheck source=bench/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 LIBFAKETIME=${LIBFAKETIME:-/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1}
 
@@ -42,10 +44,12 @@ private_pg_init() {
 private_pg_start() {
   local dir=$1 fake=${2:-}
   if [[ -n $fake ]]; then
+    need "$LIBFAKETIME" libfaketime
     # "@TIME": the clock starts at TIME when the process starts and then ticks.
     # The monotonic clock stays real, so timeouts and latches behave.
     as_pg env LD_PRELOAD="$LIBFAKETIME" FAKETIME="@$fake" FAKETIME_DONT_FAKE_MONOTONIC=1 \
       "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+    fake_clock_took "$dir" "$fake"
   else
     as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
   fi
@@ -57,4 +61,19 @@ private_pg_stop() {
   pid=$(head -1 "$dir/data/postmaster.pid")
   kill -INT "$pid" 2>/dev/null || return 0
   while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+}
+
+# fake_clock_took DIR TIME: stops the benchmark unless the server's clock reads
+# TIME (within a day). A preload that silently failed leaves the real clock,
+# and everything measured after it would be of the wrong month.
+fake_clock_took() {
+  local dir=$1 fake=$2 port skew
+  port=$(sed -n 's/^port = //p' "$dir/data/postgresql.conf" | tail -1)
+  skew=$(psql -X -At -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+    -c "SELECT abs(extract(epoch FROM now() - '$fake'::timestamptz))::bigint")
+  if (( skew > 86400 )); then
+    echo "bench: the server's clock is ${skew}s away from $fake: libfaketime ($LIBFAKETIME) did not take; stopping" >&2
+    private_pg_stop "$dir"
+    exit 2
+  fi
 }

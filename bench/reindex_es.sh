@@ -23,6 +23,7 @@ ES=${REZ_BENCH_ES:-http://127.0.0.1:9201}
 BATCH=${BATCH:-1000}
 CONCURRENCY=${CONCURRENCY:-3}
 source "$ROOT/bench/lib.sh"
+need curl curl
 REZ=$(rez_binary)
 curl -sf -o /dev/null "$ES/" || { echo "no Elasticsearch at $ES: run scripts/stack up --with-noida" >&2; exit 3; }
 WORK=$(mktemp -d); trap 'rm -rf "$WORK"' EXIT

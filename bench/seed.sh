@@ -38,6 +38,7 @@ SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 export REZ_DB_STORES=pg
 
 source "$ROOT/bench/lib.sh"
+need jq jq
 REZ=$(rez_binary)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
