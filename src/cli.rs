@@ -338,6 +338,31 @@ fn parse_store_list(text: &str) -> Result<StoreList, String> {
     Ok(StoreList(list))
 }
 
+/// Running a command on every database of a `targets:` group instead of one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// Run on every database of GROUP (`targets:` in rez-db.yaml), each with its own lock and
+    /// history; PostgreSQL only, unless --only names more stores
+    #[arg(long, value_name = "GROUP", conflicts_with = "database_url")]
+    pub targets: Option<String>,
+
+    /// With --targets: how many databases at once [default: 2]
+    #[arg(long, value_name = "N", requires = "targets",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: Option<u16>,
+
+    /// With --targets: go on past a database that fails (without it, the first failure starts
+    /// no new one; the running ones finish)
+    #[arg(long, requires = "targets")]
+    pub keep_going: bool,
+
+    /// With --targets: run on the first K databases of the group first, and on the others only
+    /// if none of them failed
+    #[arg(long, value_name = "K", requires = "targets",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub canary: Option<u16>,
+}
+
 /// How long to wait for another run's lock.
 #[derive(Debug, Args, Clone, Default)]
 pub struct LockArgs {
@@ -455,6 +480,20 @@ impl Command {
             Command::Restore(args) => Some(&args.stores),
             Command::Status(args) => Some(&args.stores),
             #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// `--targets GROUP` and its companions, where the subcommand has them.
+    pub fn target_args(&self) -> Option<&TargetArgs> {
+        match self {
+            Command::Create(args) => Some(&args.targets),
+            Command::Migrate(args) => args.targets(),
+            Command::Validate(args) => Some(&args.targets),
+            Command::Status(args) => Some(&args.targets),
+            Command::PartitionRotate(args) => Some(&args.targets),
+            Command::ExpireCoins(args) => Some(&args.targets),
+            Command::Backup(args) if args.action.is_none() => Some(&args.run.targets),
             _ => None,
         }
     }

@@ -43,6 +43,21 @@ impl ErrorKind {
             ErrorKind::Bug => 255,
         }
     }
+
+    /// The kind whose exit code is `code`; `None` for 0 and for codes no
+    /// kind has (130, 143: signals).
+    pub fn from_exit_code(code: u8) -> Option<ErrorKind> {
+        [
+            ErrorKind::Problems,
+            ErrorKind::Usage,
+            ErrorKind::Unreachable,
+            ErrorKind::LockHeld,
+            ErrorKind::Failed,
+            ErrorKind::Bug,
+        ]
+        .into_iter()
+        .find(|k| k.exit_code() == code)
+    }
 }
 
 /// A way out that names rez-db's flags. Only the face knows the flags, so an

@@ -12,8 +12,12 @@
 //!   ([`Ctx`]: the configuration and the store handles, each opened once, on
 //!   first use) and [`commands`] (one file per subcommand: its `Args`, the
 //!   options it builds, the one operation it calls, the `Render` of the
-//!   report). *Invariant*: a command never holds an operation's logic, never
-//!   touches a store itself, never calls another command.
+//!   report), and [`targets`] (`--targets GROUP`: per database of a
+//!   `targets:` group, the `Ctx` of a single run with that database's URL,
+//!   its operations log, and the command's usual `run`; like this file's
+//!   dispatch, it calls commands, which never call each other). *Invariant*:
+//!   a command never holds an operation's logic, never touches a store
+//!   itself, never calls another command.
 //! - **Output**: [`output`] renders a report as a table or one JSON document,
 //!   draws progress bars on a terminal, and writes the metrics file of
 //!   `--metrics-file` (`output::metrics`: the series a report hands it). *Invariant*: it knows no operation.
@@ -56,6 +60,7 @@
 //! | `backup`, `backup prune`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (prune in `backup::prune`, the version checks in `backup::versions`, restore in `backup::restore`, calling [`provision`] and [`validate`]) |
 //! | `status` | `commands/status.rs` | [`status`] |
 //! | `lint` | `commands/lint.rs` (reads the files) | [`lint`] (core: pure, no operation needed) |
+//! | any of `create`, `migrate` (`status`), `validate`, `status`, `partition-rotate`, `expire-coins`, `backup` with `--targets GROUP` | [`targets`] (one `Ctx` per database, the command's own `run` on it) | [`fanout`] (bounded concurrency, `--keep-going`, `--canary`, the combined report and its worst exit code), generic over the command's report: a fan-out that knows no store and no command is reusable by all of them, and each target stays an ordinary run with its own locks and history |
 //!
 //! Every mutating run is recorded by [`oplog`] in `rez_meta.operations`.
 
@@ -69,6 +74,7 @@ pub mod definitions;
 pub mod domain;
 pub mod error;
 pub mod expire;
+pub mod fanout;
 pub mod import;
 pub mod lint;
 pub mod migrate;
@@ -84,6 +90,7 @@ pub mod secret;
 pub mod seed;
 pub mod status;
 pub mod store;
+pub mod targets;
 pub mod validate;
 
 use std::process::ExitCode;
@@ -110,6 +117,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         file: cli.global.metrics_file.clone(),
         target: "unknown".to_string(),
         samples: Vec::new(),
+        runs: Vec::new(),
     };
     let outcome = tokio::select! {
         code = dispatch(&cli, &mut metrics) => code,
@@ -145,6 +153,9 @@ struct Metrics {
     file: Option<std::path::PathBuf>,
     target: String,
     samples: Vec<output::metrics::Sample>,
+    /// Under `--targets`: one run per database of the group that started,
+    /// each recorded under its own `target` label instead of the one above.
+    runs: Vec<output::metrics::Run>,
 }
 
 impl Metrics {
@@ -161,15 +172,21 @@ impl Metrics {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .saturating_sub(duration);
-        let run = output::metrics::Run {
-            command: command.name(),
-            target: self.target,
-            started: started.as_secs_f64(),
-            duration_secs: duration.as_secs_f64(),
-            exit_code: code,
-            samples: self.samples,
+        let runs = match self.runs.is_empty() {
+            true => vec![output::metrics::Run {
+                command: command.name(),
+                target: self.target,
+                started: started.as_secs_f64(),
+                duration_secs: duration.as_secs_f64(),
+                exit_code: code,
+                samples: self.samples,
+            }],
+            false => self.runs,
         };
-        match output::metrics::record(file, &run) {
+        match runs
+            .iter()
+            .try_for_each(|run| output::metrics::record(file, run))
+        {
             Ok(()) => code,
             Err(e) => {
                 eprintln!(
@@ -229,6 +246,12 @@ async fn dispatch(cli: &Cli, metrics: &mut Metrics) -> Result<u8, CommandError> 
             .map(cli::StoreArgs::overrides)
             .unwrap_or_default()
     };
+    if let Some(args) = cli.command.target_args().filter(|a| a.targets.is_some()) {
+        let fanned = targets::run(cli, overrides, args).await?;
+        metrics.file = fanned.metrics_file;
+        metrics.runs = fanned.runs;
+        return Ok(fanned.code);
+    }
     let json = cli.global.json;
     let config = Config::load(&partition::partitioned_tables(), &overrides)?;
     metrics.file = config.metrics_file.clone();

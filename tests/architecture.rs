@@ -46,10 +46,10 @@ const LAYERS: &[(Layer, &[Layer])] = &[
 /// The layer of a top-level module (`crate::<name>`), or of a file of `src/`.
 fn layer_of_module(name: &str) -> Option<Layer> {
     Some(match name {
-        "main" | "lib" | "cli" | "context" | "commands" | "Ctx" | "run" => Face,
+        "main" | "lib" | "cli" | "context" | "commands" | "targets" | "Ctx" | "run" => Face,
         "output" => Output,
         "backup" | "import" | "seed" | "validate" | "search" | "provision" | "migrate"
-        | "expire" | "audit" | "rotate" | "status" | "oplog" => Operation,
+        | "expire" | "audit" | "rotate" | "status" | "oplog" | "fanout" => Operation,
         "domain" | "migration" | "definitions" | "partition" | "progress" | "lint" => Core,
         "store" => Store,
         "config" | "secret" | "error" => Bottom,

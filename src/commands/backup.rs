@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use crate::backup::{self, prune, stream::Compression};
-use crate::cli::{self, LockArgs, PgArgs, StoreArgs};
+use crate::cli::{self, LockArgs, PgArgs, StoreArgs, TargetArgs};
 use crate::error::Result;
 use crate::output::metrics::Sample;
 use crate::output::progress::Bars;
@@ -119,6 +119,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub stores: StoreArgs,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 
     #[command(flatten)]
     pub lock: LockArgs,
@@ -263,10 +266,19 @@ pub fn prune(args: &PruneArgs) -> Result<prune::Report> {
 }
 
 pub async fn run(ctx: &Ctx, args: &RunArgs) -> Result<backup::Report> {
-    let dir = args
-        .to
+    run_into(ctx, args, backup_dir(args)?).await
+}
+
+/// `--to DIR`.
+pub fn backup_dir(args: &RunArgs) -> Result<PathBuf> {
+    args.to
         .clone()
-        .ok_or_else(|| crate::error::CommandError::usage("backup needs --to DIR"))?;
+        .ok_or_else(|| crate::error::CommandError::usage("backup needs --to DIR"))
+}
+
+/// The backup of `rez-db backup` into `dir` (under `--targets`, the
+/// target's folder of `--to DIR`).
+pub async fn run_into(ctx: &Ctx, args: &RunArgs, dir: PathBuf) -> Result<backup::Report> {
     let options = backup::Options {
         dir,
         stores: ctx.config.stores.clone(),

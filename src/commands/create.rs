@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use clap::Args;
 
-use crate::cli::{self, PgArgs, StoreArgs};
+use crate::cli::{self, PgArgs, StoreArgs, TargetArgs};
 use crate::commands::render;
 use crate::config::StoreKind;
 use crate::error::Result;
@@ -35,6 +35,9 @@ pub struct CreateArgs {
 
     #[command(flatten)]
     pub stores: StoreArgs,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 
     /// Drop the database instead of creating it (roles are cluster-wide and kept)
     #[arg(long)]

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use crate::cli::{LockArgs, PgArgs};
+use crate::cli::{LockArgs, PgArgs, TargetArgs};
 use crate::config::StoreKind;
 use crate::error::Result;
 use crate::expire;
@@ -28,6 +28,9 @@ pub struct ExpireCoinsArgs {
 
     #[command(flatten)]
     pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 
     /// Expire what is due at this instant instead of the current time: RFC 3339
     /// (2026-01-15T10:00:00Z) or a date (2026-01-15, midnight UTC)

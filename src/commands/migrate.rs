@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::{LockArgs, PgArgs, StoreArgs};
+use crate::cli::{LockArgs, PgArgs, StoreArgs, TargetArgs};
 use crate::config::StoreKind;
 use crate::error::{ErrorKind, Result};
 use crate::migrate::{
@@ -65,6 +65,9 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub stores: StoreArgs,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 
     /// Drop and re-create MongoDB indexes that differ from their files (a TTL is changed in place)
     #[arg(long, conflicts_with = "check")]
@@ -220,6 +223,9 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub stores: StoreArgs,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 impl MigrateArgs {
@@ -240,6 +246,15 @@ impl MigrateArgs {
         match &self.action {
             Some(MigrateAction::Status(s)) => Some(&s.stores),
             None => Some(&self.run.stores),
+            Some(_) => None,
+        }
+    }
+
+    /// `--targets GROUP` and its companions: `migrate` and `migrate status`.
+    pub fn targets(&self) -> Option<&TargetArgs> {
+        match &self.action {
+            Some(MigrateAction::Status(s)) => Some(&s.targets),
+            None => Some(&self.run.targets),
             Some(_) => None,
         }
     }

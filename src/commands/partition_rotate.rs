@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use crate::cli::{LockArgs, PgArgs};
+use crate::cli::{LockArgs, PgArgs, TargetArgs};
 use crate::error::{ErrorKind, Result};
 use crate::output::metrics::Sample;
 use crate::output::{table, Render};
@@ -30,6 +30,9 @@ pub struct PartitionRotateArgs {
 
     #[command(flatten)]
     pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 
     /// Rotate as if it were this instant, RFC 3339 (2026-01-15T10:00:00Z) or a date
     /// (2026-01-15, midnight UTC): for catch-up tests and time travel

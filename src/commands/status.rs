@@ -7,7 +7,7 @@ use std::io::{self, Write};
 
 use clap::Args;
 
-use crate::cli::{PgArgs, StoreArgs};
+use crate::cli::{PgArgs, StoreArgs, TargetArgs};
 use crate::config::StoreKind;
 use crate::error::{ErrorKind, Result};
 use crate::output::{table, Render};
@@ -29,6 +29,9 @@ pub struct StatusArgs {
 
     #[command(flatten)]
     pub stores: StoreArgs,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 impl Render for StatusReport {

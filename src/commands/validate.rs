@@ -9,7 +9,7 @@ use std::io::{self, Write};
 use clap::Args;
 use serde::Serialize;
 
-use crate::cli::{self, PgArgs, StoreArgs};
+use crate::cli::{self, PgArgs, StoreArgs, TargetArgs};
 use crate::config::StoreKind;
 use crate::error::{CommandError, Result};
 use crate::output::metrics::Sample;
@@ -29,6 +29,9 @@ pub struct ValidateArgs {
 
     #[command(flatten)]
     pub stores: StoreArgs,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 
     /// Print the catalogue of checks and exit
     #[arg(long)]

@@ -16,10 +16,12 @@ pub mod names;
 mod policy;
 pub mod redis_url;
 mod stores;
+pub mod targets;
 pub mod yaml;
 
 pub use policy::Policy;
 pub use stores::StoreKind;
+pub use targets::Target;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -92,6 +94,8 @@ pub struct Config {
     /// Where `migrate baseline` creates its shadow database (`--shadow-url`);
     /// `None`: the same server's `postgres` database.
     pub shadow_url: Option<RedactedUrl>,
+    /// Named groups of PostgreSQL databases (`targets:`), for `--targets GROUP`.
+    pub targets: BTreeMap<String, Vec<Target>>,
     /// The file the configuration came from, if any (for messages).
     pub file: Option<PathBuf>,
     pub profile: Option<String>,
@@ -116,6 +120,10 @@ pub struct Overrides {
     pub metrics_file: Option<PathBuf>,
     pub migrations_dir: Option<PathBuf>,
     pub shadow_url: Option<String>,
+    /// The stores visited when neither a flag, the environment nor the file
+    /// chooses them; `None`: all four. (`--targets` visits PostgreSQL alone
+    /// unless told otherwise: the other stores are shared by the group.)
+    pub default_stores: Option<Vec<StoreKind>>,
 }
 
 /// `audit:` in rez-db.yaml: the tables whose changes must be audited.
@@ -149,6 +157,8 @@ struct FileSettings {
     partitions: BTreeMap<String, Policy>,
     audit: Option<AuditSettings>,
     #[serde(default)]
+    targets: targets::RawGroups,
+    #[serde(default)]
     profiles: BTreeMap<String, FileSettings>,
 }
 
@@ -178,6 +188,12 @@ impl FileSettings {
                 profile.partitions
             },
             audit: profile.audit.or(self.audit),
+            // Like policies: a profile's groups replace the top level's as a whole.
+            targets: if profile.targets.is_empty() {
+                self.targets
+            } else {
+                profile.targets
+            },
             profiles: BTreeMap::new(),
         }
     }
@@ -203,6 +219,7 @@ impl Config {
         ]
         .into_iter()
         .chain(config.shadow_url.as_ref())
+        .chain(config.targets.values().flatten().map(|t| &t.url))
         {
             url.secrets()
                 .iter()
@@ -323,6 +340,7 @@ impl Config {
             (None, None) => settings
                 .stores
                 .clone()
+                .or_else(|| overrides.default_stores.clone())
                 .unwrap_or_else(|| StoreKind::ALL.to_vec()),
         };
         let elasticsearch_url =
@@ -352,6 +370,7 @@ impl Config {
                 partitioned_tables,
             )?,
             audited_tables: settings.audit.map(|a| a.tables).unwrap_or_default(),
+            targets: targets::checked(file.as_deref(), &text, settings.targets)?,
             actor: env("REZ_DB_ACTOR")
                 .or_else(|| env("USER"))
                 .or_else(|| env("LOGNAME"))
@@ -414,7 +433,7 @@ fn parse_file(path: &Path, text: &str) -> Result<FileSettings, CommandError> {
         CommandError::usage(format!("{}{at}: {e}", path.display())).with_hint(
             "valid keys: database_url, redis_url, mongodb_uri, elasticsearch_url, lock_wait_secs, \
              lock_timeout_ms, statement_timeout_ms, connect_timeout_secs, stores, redis_key_prefix, \
-             es_index_prefix, es_keep_indices, definitions_dir, migrations_dir, metrics_file, partitions, audit, profiles (see README)",
+             es_index_prefix, es_keep_indices, definitions_dir, migrations_dir, metrics_file, partitions, audit, targets, profiles (see README)",
         )
     })?;
     if let Some((name, _)) = settings

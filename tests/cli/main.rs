@@ -520,3 +520,79 @@ fn backup_prune_keeps_what_a_rule_keeps_asks_and_spares_incomplete_backups() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert_eq!(names_in(root), ["a", "c", "notes.txt"]);
 }
+
+#[test]
+fn targets_name_an_unknown_group_a_bad_url_and_conflicting_flags() {
+    let file = repo_path("fixtures/config/valid/targets.yaml");
+    let file = file.to_str().unwrap();
+    let out = rez(&["--config", file, "migrate", "--targets", "shard"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("unknown target group `shard`"), "{err}");
+    assert!(
+        err.contains("known target groups: shards, tenants"),
+        "{err}"
+    );
+
+    let bad = repo_path("fixtures/config/invalid/targets_bad_url.yaml");
+    let out = rez(&[
+        "--config",
+        bad.to_str().unwrap(),
+        "status",
+        "--targets",
+        "shards",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("targets_bad_url.yaml:2: key `targets.shards[2]`"),
+        "{err}"
+    );
+    assert!(!err.contains("shard-secret"), "{err}");
+
+    // One database or a group, not both; the group's companions need the group.
+    for args in [
+        &[
+            "status",
+            "--targets",
+            "shards",
+            "--database-url",
+            "postgres://h/x",
+        ][..],
+        &["migrate", "--keep-going"][..],
+        &["validate", "--parallel", "3"][..],
+        &["migrate", "--targets", "shards", "--parallel", "0"][..],
+    ] {
+        let out = rez(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+
+    // --drop of a whole group is never asked about: --yes is required.
+    let out = rez(&["--config", file, "create", "--drop", "--targets", "shards"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+
+    // Unreachable targets: exit 3, each named, no password anywhere.
+    let out = rez(&[
+        "--json",
+        "--config",
+        file,
+        "status",
+        "--targets",
+        "shards",
+        "--keep-going",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["targets"][1]["name"], "rez_shard_1");
+    assert_eq!(doc["targets"][1]["exit_code"], 3);
+    assert!(!stdout(&out).contains("shard-secret") && !stderr(&out).contains("shard-secret"));
+}

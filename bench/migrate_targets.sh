@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# bench/migrate_targets.sh: `rez-db migrate --targets GROUP --parallel 2` on 8
+# empty databases against 8 sequential `rez-db migrate` runs (the floor: what
+# a shell loop over the shards does today). Goal: <= 0.6x.
+#
+#   bench/migrate_targets.sh [RUNS] [DATABASES]   (default 5 runs, 8 databases;
+#                                                  needs PostgreSQL: scripts/stack up)
+#
+# Each run creates 2 x DATABASES empty databases (`rez-db create`, untimed),
+# then times both sides on their own half, alternating which goes first, and
+# drops them all. Both sides visit PostgreSQL only (`--targets` does by
+# default; the loop passes `--only pg`). Prints the medians, the spread
+# (min-max) and the ratio of the medians as a markdown table for
+# docs/benchmarks.md.
+set -euo pipefail
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+RUNS=${1:-5}
+N=${2:-8}
+PARALLEL=${REZ_BENCH_PARALLEL:-2}
+SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
+WORK=$(mktemp -d)
+PREFIX="bench_targets_$$"
+cleanup() {
+  for i in $(seq 0 $((N - 1))); do
+    for side in t s; do
+      "$REZ" create --drop --yes --database-url "$SERVER/${PREFIX}_${side}$i" >/dev/null 2>&1 || true
+    done
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+{
+  echo "targets:"
+  echo "  bench:"
+  for i in $(seq 0 $((N - 1))); do echo "    - $SERVER/${PREFIX}_t$i"; done
+} >"$WORK/rez-db.yaml"
+
+now_ns() { date +%s%N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+spread() { sort -n | awk 'NR==1 {lo=$1} {hi=$1} END {print lo "-" hi}'; }
+
+fan_out() {
+  "$REZ" --config "$WORK/rez-db.yaml" migrate --targets bench --parallel "$PARALLEL" >/dev/null
+}
+one_by_one() {
+  for i in $(seq 0 $((N - 1))); do
+    "$REZ" migrate --only pg --database-url "$SERVER/${PREFIX}_s$i" >/dev/null
+  done
+}
+
+declare -a fan seq_ms
+for run in $(seq "$RUNS"); do
+  for i in $(seq 0 $((N - 1))); do
+    for side in t s; do
+      "$REZ" create --only pg --database-url "$SERVER/${PREFIX}_${side}$i" >/dev/null
+    done
+  done
+  if (( run % 2 )); then order="fan seq"; else order="seq fan"; fi
+  for side in $order; do
+    t0=$(now_ns)
+    if [[ $side == fan ]]; then fan_out; else one_by_one; fi
+    t1=$(now_ns)
+    ms=$(( (t1 - t0) / 1000000 ))
+    if [[ $side == fan ]]; then fan+=("$ms"); else seq_ms+=("$ms"); fi
+  done
+  for i in $(seq 0 $((N - 1))); do
+    for side in t s; do
+      "$REZ" create --drop --yes --database-url "$SERVER/${PREFIX}_${side}$i" >/dev/null
+    done
+  done
+  echo "run $run: --targets ${fan[-1]} ms, sequential ${seq_ms[-1]} ms" >&2
+done
+
+fm=$(printf '%s\n' "${fan[@]}" | median); sm=$(printf '%s\n' "${seq_ms[@]}" | median)
+fs=$(printf '%s\n' "${fan[@]}" | spread); ss=$(printf '%s\n' "${seq_ms[@]}" | spread)
+ratio=$(awk -v a="$fm" -v b="$sm" 'BEGIN { printf "%.2f", a / b }')
+echo "| case | rez-db --targets (median ms, spread) | floor (median ms, spread) | ratio | goal |"
+echo "|---|---|---|---|---|"
+echo "| full migrate of $N empty databases, --parallel $PARALLEL ($RUNS runs) | $fm ($fs) | $sm ($ss) ($N sequential \`rez-db migrate\`) | ${ratio}x | <= 0.6x |"
