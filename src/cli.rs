@@ -340,9 +340,10 @@ fn parse_store_list(text: &str) -> Result<StoreList, String> {
 
 /// Running a command on every database of a `targets:` group instead of one.
 #[derive(Debug, Args, Clone, Default)]
+#[command(next_help_heading = "Many databases")]
 pub struct TargetArgs {
-    /// Run on every database of GROUP (`targets:` in rez-db.yaml), each with its own lock and
-    /// history; PostgreSQL only, unless --only names more stores
+    /// Run on every database of GROUP (`targets:` in rez-db.yaml), each with its own locks and
+    /// history; PostgreSQL only unless the stores are chosen (--only, REZ_DB_STORES, stores:)
     #[arg(long, value_name = "GROUP", conflicts_with = "database_url")]
     pub targets: Option<String>,
 

@@ -175,7 +175,7 @@ impl<'a> Fan<'a> {
                         Err(e) => (None, Err(e)),
                     };
                     oplog.finish(&ctx.pg(), &outcome).await;
-                    done(report, outcome)
+                    done(self.group, report, outcome)
                 }
             },
         )
@@ -192,7 +192,7 @@ impl<'a> Fan<'a> {
 }
 
 /// A target's outcome as a row of the combined report holds it.
-fn done<R: Render>(report: Option<R>, outcome: Result<u8>) -> Done<R> {
+fn done<R: Render>(group: &str, report: Option<R>, outcome: Result<u8>) -> Done<R> {
     match outcome {
         Ok(code) => Done {
             exit_code: code,
@@ -200,7 +200,16 @@ fn done<R: Render>(report: Option<R>, outcome: Result<u8>) -> Done<R> {
             report,
             error: None,
         },
-        Err(err) => {
+        Err(mut err) => {
+            // A target's URL comes from its group, not from the flags the
+            // remedy would name.
+            let relocate = crate::error::Remedy::Relocate(StoreKind::Postgres);
+            if err.remedies.contains(&relocate) {
+                err.remedies.retain(|r| *r != relocate);
+                err.hints.push(format!(
+                    "fix the target's URL under `targets.{group}` in rez-db.yaml, or leave it out"
+                ));
+            }
             let err = crate::cli::word_remedies(err);
             let message = redact(&err.message);
             Done {

@@ -121,9 +121,6 @@ pub struct RunArgs {
     pub stores: StoreArgs,
 
     #[command(flatten)]
-    pub targets: TargetArgs,
-
-    #[command(flatten)]
     pub lock: LockArgs,
 
     /// The backup directory; it must be empty or absent
@@ -138,6 +135,9 @@ pub struct RunArgs {
     /// Store every store's data gzipped (level 6); without it nothing is compressed
     #[arg(long)]
     pub compress: bool,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 impl Render for backup::Report {

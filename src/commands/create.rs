@@ -36,9 +36,6 @@ pub struct CreateArgs {
     #[command(flatten)]
     pub stores: StoreArgs,
 
-    #[command(flatten)]
-    pub targets: TargetArgs,
-
     /// Drop the database instead of creating it (roles are cluster-wide and kept)
     #[arg(long)]
     pub drop: bool,
@@ -50,6 +47,9 @@ pub struct CreateArgs {
     /// Report what would be done and change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 impl Render for provision::Report {

@@ -29,9 +29,6 @@ pub struct ExpireCoinsArgs {
     #[command(flatten)]
     pub lock: LockArgs,
 
-    #[command(flatten)]
-    pub targets: TargetArgs,
-
     /// Expire what is due at this instant instead of the current time: RFC 3339
     /// (2026-01-15T10:00:00Z) or a date (2026-01-15, midnight UTC)
     #[arg(long, value_name = "TIMESTAMP", value_parser = crate::cli::parse_now)]
@@ -44,6 +41,9 @@ pub struct ExpireCoinsArgs {
     /// Report what would expire and change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 impl Render for expire::Report {

@@ -66,9 +66,6 @@ pub struct RunArgs {
     #[command(flatten)]
     pub stores: StoreArgs,
 
-    #[command(flatten)]
-    pub targets: TargetArgs,
-
     /// Drop and re-create MongoDB indexes that differ from their files (a TTL is changed in place)
     #[arg(long, conflicts_with = "check")]
     pub fix_drift: bool,
@@ -84,6 +81,9 @@ pub struct RunArgs {
     /// Apply nothing; exit 1 when any migration is pending or diverged
     #[arg(long, conflicts_with = "dry_run")]
     pub check: bool,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 #[derive(Debug, Subcommand)]

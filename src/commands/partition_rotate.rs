@@ -31,9 +31,6 @@ pub struct PartitionRotateArgs {
     #[command(flatten)]
     pub lock: LockArgs,
 
-    #[command(flatten)]
-    pub targets: TargetArgs,
-
     /// Rotate as if it were this instant, RFC 3339 (2026-01-15T10:00:00Z) or a date
     /// (2026-01-15, midnight UTC): for catch-up tests and time travel
     #[arg(long, value_name = "TIMESTAMP", value_parser = crate::cli::parse_now)]
@@ -46,6 +43,9 @@ pub struct PartitionRotateArgs {
     /// List exactly what would be done and change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 impl Render for RotateReport {

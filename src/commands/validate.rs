@@ -30,9 +30,6 @@ pub struct ValidateArgs {
     #[command(flatten)]
     pub stores: StoreArgs,
 
-    #[command(flatten)]
-    pub targets: TargetArgs,
-
     /// Print the catalogue of checks and exit
     #[arg(long)]
     pub list: bool,
@@ -56,6 +53,9 @@ pub struct ValidateArgs {
     /// Redis keys sampled (SCAN) per server; on a Redis Cluster, per master, so every node is checked
     #[arg(long, value_name = "N", default_value_t = validate::REDIS_SAMPLE)]
     pub redis_sample: usize,
+
+    #[command(flatten)]
+    pub targets: TargetArgs,
 }
 
 impl Render for validate::Report {
