@@ -379,4 +379,28 @@ async fn parallel_bounds_the_targets_at_once_and_status_and_validate_cover_the_g
     assert_eq!(code, Some(3), "{doc:#}");
     let states: Vec<String> = rows(&doc).into_iter().map(|r| r.1).collect();
     assert_eq!(states[1..], ["failed", "skipped"]);
+
+    // The nightly jobs run on each database of the group, and a backup puts
+    // each into its own folder.
+    for args in [
+        &["partition-rotate", "--targets", "good"][..],
+        &["expire-coins", "--targets", "good"][..],
+    ] {
+        let (code, doc, _) = run_json(&config, args);
+        assert_eq!(code, Some(0), "{args:?}: {doc:#}");
+        assert_eq!(doc["total"]["ok"], 2, "{args:?}: {doc:#}");
+    }
+    let to = g.dir.path().join("backups");
+    let (code, doc, _) = run_json(
+        &config,
+        &["backup", "--targets", "good", "--to", to.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{doc:#}");
+    for db in &g.good {
+        assert!(
+            to.join(&db.name).join("manifest.json").is_file(),
+            "no backup of {}: {doc:#}",
+            db.name
+        );
+    }
 }
