@@ -8,8 +8,8 @@
 #
 # Environment: REZ_BENCH_PG [postgres://postgres@127.0.0.1:5432], REZ_BENCH_ES
 # [http://127.0.0.1:9201: `scripts/stack up --with-noida`], RATE [200] updates/s,
-# ROUNDS [2]: after one untimed warm-up rebuild, quiet and writer runs
-# alternate; the medians are compared.
+# ROUNDS [2]: after one untimed warm-up rebuild (WARMUP=0: none), quiet and
+# writer runs alternate; the medians are compared.
 # For each size: a database with 100 merchants, 20 categories and P products
 # (generate_series, as bench/reindex_es.sh); the writer is one psql session
 # running a DO block that updates a random product (name and price) and commits,
@@ -80,7 +80,9 @@ VACUUM ANALYZE;
 SQL
   "$REZ" create --only es --es-index-prefix bench_cu_ >/dev/null
   quiet=() busy=() rates=() passes=() caught=() reads=() split=()
-  rebuild >/dev/null   # warm-up, not timed: the first index a server creates is slow
+  # Warm-up, not timed: the first index a server creates is slow (WARMUP=0
+  # skips it on a server that has built indices already).
+  [[ ${WARMUP:-1} == 0 ]] || rebuild >/dev/null
   for ((round = 1; round <= ROUNDS; round++)); do
     read -r ms _ _ < <(rebuild)
     quiet+=("$ms")
