@@ -19,7 +19,7 @@ use crate::Ctx;
 ///
 /// Builds <name>_v<N+1> from es-mappings/<name>.json, streams the rows into it in
 /// bulk batches, catches up with the rows written meanwhile (passes until one finds
-/// fewer than --catch-up-threshold), verifies the count, then moves the alias <name>
+/// fewer than --catch-up-threshold documents to change, or no fewer than the one before), verifies the count, then moves the alias <name>
 /// in one call, catches up once more, and deletes versions older than the last --keep. On any failure the alias stays on
 /// the old index and the new one is deleted (or kept with --keep-failed).
 /// With --since, upserts the rows changed since TIMESTAMP into the live index.
@@ -54,7 +54,8 @@ pub struct ReindexEsArgs {
     #[arg(long)]
     pub keep_failed: bool,
 
-    /// A rebuild moves the alias once a catch-up pass finds fewer changed rows than N
+    /// A rebuild moves the alias once a catch-up pass finds fewer documents to change than N
+    /// (or no fewer than the pass before: the writers outpace the server)
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub catch_up_threshold: u64,
 
@@ -97,8 +98,8 @@ impl Render for ReindexReport {
                 r.deleted.to_string(),
                 r.docs_per_sec.to_string(),
                 r.catch_up.as_ref().map_or(String::new(), |c| {
-                    let rows: u64 = c.passes.iter().map(|p| p.found()).sum();
-                    format!("{rows} rows, {} passes", c.passes.len())
+                    let docs: u64 = c.passes.iter().map(|p| p.found()).sum();
+                    format!("{docs} documents, {} passes", c.passes.len())
                 }),
                 r.removed.join(", "),
             ]);

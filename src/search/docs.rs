@@ -88,24 +88,62 @@ impl Source {
     /// The same rows restricted to those whose document may differ from what a
     /// snapshot saw: a row of the document's table, or of a table it joins,
     /// written by a transaction with a 64-bit id in `[$1 - $2, $1)` (see
-    /// `search::catch_up`, which binds both).
+    /// `search::catch_up`, which binds both). The ids are found first, each
+    /// table scanned alone with nothing but the transaction id to test, and
+    /// only their rows are joined and built: a pass costs a scan of the
+    /// tables' row headers plus its changes, not a full build's query.
     pub fn written_sql(self) -> String {
         let w = written;
-        let filter = match self {
-            Source::Products => format!("{} OR {} OR {}", w("p"), w("m"), w("c")),
-            Source::Merchants => format!(
-                "{} \
-                 OR EXISTS (SELECT 1 FROM offers o WHERE o.merchant_id = m.id AND {}) \
-                 OR EXISTS (SELECT 1 FROM products p WHERE p.merchant_id = m.id AND {}) \
-                 OR EXISTS (SELECT 1 FROM prive_merchants pm WHERE pm.merchant_id = m.id AND {})",
-                w("m"),
-                w("o"),
-                w("p"),
-                w("pm")
-            ),
-            Source::Offers => format!("{} OR {} OR {}", w("o"), w("m"), w("ot")),
+        let ids = match self {
+            Source::Products => [
+                format!("SELECT p.id FROM products p WHERE {}", w("p")),
+                format!(
+                    "SELECT p.id FROM products p JOIN merchants m ON m.id = p.merchant_id WHERE {}",
+                    w("m")
+                ),
+                format!(
+                    "SELECT p.id FROM products p JOIN categories c ON c.id = p.category_id WHERE {}",
+                    w("c")
+                ),
+            ]
+            .join(" UNION "),
+            Source::Merchants => [
+                format!("SELECT m.id FROM merchants m WHERE {}", w("m")),
+                format!("SELECT o.merchant_id FROM offers o WHERE {}", w("o")),
+                format!("SELECT p.merchant_id FROM products p WHERE {}", w("p")),
+                format!(
+                    "SELECT pm.merchant_id FROM prive_merchants pm WHERE {}",
+                    w("pm")
+                ),
+            ]
+            .join(" UNION "),
+            Source::Offers => [
+                format!("SELECT o.id FROM offers o WHERE {}", w("o")),
+                format!(
+                    "SELECT o.id FROM offers o JOIN merchants m ON m.id = o.merchant_id WHERE {}",
+                    w("m")
+                ),
+                format!(
+                    "SELECT o.id FROM offers o JOIN merchant_outlets ot ON ot.id = o.outlet_id WHERE {}",
+                    w("ot")
+                ),
+            ]
+            .join(" UNION "),
         };
-        format!("{} WHERE {filter}", self.select())
+        format!(
+            "{} WHERE {}.id = ANY (ARRAY({ids}))",
+            self.select(),
+            self.alias()
+        )
+    }
+
+    /// The alias of the document's table in [`Self::select`].
+    fn alias(self) -> &'static str {
+        match self {
+            Source::Products => "p",
+            Source::Merchants => "m",
+            Source::Offers => "o",
+        }
     }
 
     /// Columns and joins of one row per document candidate, without a filter.
@@ -189,8 +227,8 @@ impl Source {
 /// transaction that wrote it, so the distance back from `$1` is taken modulo
 /// 2^32: exact for every id less than 2^32 old (autovacuum never lets a
 /// visible row get older than 2^31). A frozen row from an older epoch can
-/// look recent by chance (odds `$2` in 2^32): it is indexed once more, never
-/// missed. NULL (an outer join found nothing) is not true.
+/// look recent by chance (odds `$2` in 2^32): it is read once more, never
+/// missed.
 fn written(alias: &str) -> String {
     format!(
         "((($1::bigint - {alias}.xmin::text::bigint) % 4294967296 + 4294967296) % 4294967296) \

@@ -120,23 +120,28 @@ impl From<sqlx::Error> for StreamError {
 
 /// Which rows of a source a stream reads.
 #[derive(Debug, Clone, Copy)]
-pub enum Rows {
+pub enum Rows<'a> {
     /// Every row (a full build): rows that are not eligible are skipped.
     All,
     /// Rows changed at or after an instant by `updated_at` (`--since`).
     Since(DateTime<Utc>),
-    /// Rows written after a snapshot (a catch-up pass).
-    Written(catch_up::Window),
+    /// Rows written after a snapshot (a catch-up pass). With what the index
+    /// holds: a document it holds as it is, or a delete of a document it does
+    /// not hold, is not sent.
+    Written(catch_up::Window, Option<&'a catch_up::Indexed>),
 }
 
-/// What a stream did, and the ids it wrote and deleted (a rebuild keeps
-/// them to find the rows deleted from PostgreSQL while it ran).
+/// What a stream did, and the documents it wrote (id and
+/// `catch_up::fingerprint`) and deleted: a rebuild keeps them to skip what
+/// the index already holds and to find the rows deleted from PostgreSQL.
 #[derive(Debug, Default)]
 pub struct Streamed {
     pub stats: BulkStats,
     /// Rows read (documents and deletes).
     pub rows: u64,
-    pub indexed_ids: Vec<Uuid>,
+    /// Of those, rows not sent: the index held them as they are.
+    pub unchanged: u64,
+    pub indexed: Vec<(Uuid, u64)>,
     pub deleted_ids: Vec<Uuid>,
 }
 
@@ -148,7 +153,7 @@ pub async fn stream_into(
     es: &Es,
     pg: &mut PgConnection,
     source: Source,
-    rows: Rows,
+    rows: Rows<'_>,
     index: &str,
     settings: BulkSettings,
     progress: &dyn Progress,
@@ -157,14 +162,18 @@ pub async fn stream_into(
     let mut out = Streamed::default();
     let sql = match rows {
         Rows::All | Rows::Since(_) => source.sql(),
-        Rows::Written(_) => source.written_sql(),
+        Rows::Written(..) => source.written_sql(),
+    };
+    let held = match rows {
+        Rows::Written(_, held) => held,
+        _ => None,
     };
     {
         let query = sqlx::query(&sql);
         let query = match rows {
             Rows::All => query.bind(None::<DateTime<Utc>>),
             Rows::Since(t) => query.bind(Some(t)),
-            Rows::Written(w) => query.bind(w.reference).bind(w.span),
+            Rows::Written(w, _) => query.bind(w.reference).bind(w.span),
         };
         let mut stream = query.fetch(&mut *pg);
         while let Some(row) = stream.try_next().await? {
@@ -172,11 +181,20 @@ pub async fn stream_into(
             out.rows += 1;
             let item = match doc {
                 Some(json) => {
+                    let print = catch_up::fingerprint(&json);
+                    if held.is_some_and(|h| h.holds(id, print)) {
+                        out.unchanged += 1;
+                        continue;
+                    }
                     let mut item = action("index", index, &id.to_string());
                     item.extend_from_slice(&json);
                     item.push(b'\n');
-                    out.indexed_ids.push(id);
+                    out.indexed.push((id, print));
                     item
+                }
+                None if held.is_some_and(|h| !h.contains(id)) => {
+                    out.unchanged += 1;
+                    continue;
                 }
                 None if !matches!(rows, Rows::All) => {
                     out.deleted_ids.push(id);

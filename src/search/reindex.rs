@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::json;
 use sqlx::postgres::PgConnection;
 
-use super::catch_up::{self, CatchUp, CatchUpReport, MAX_PASSES};
+use super::catch_up::{self, CatchUp, CatchUpReport, Indexed, Stage, MAX_PASSES};
 use super::{rate, stream_into, BulkSettings, BulkStats, ItemError, Rows, Source, StreamError};
 use crate::definitions::es::IndexDefinition;
 use crate::definitions::Definitions;
@@ -286,7 +286,7 @@ async fn one(
     progress.begin(0, Unit::Items("docs"));
     progress.note(&format!("{}: catch-up after the swap", def.name));
     match state
-        .pass(es, pg, &new, None, options.bulk, progress)
+        .pass(es, pg, &new, Stage::AfterSwap, options.bulk, progress)
         .await
         .map_err(|e| stream_failure(pg_url, &new, e))
     {
@@ -346,7 +346,7 @@ async fn load(
     if let Err(e) = tx.commit().await {
         return Ok(Err(fail(e.into())));
     }
-    let mut state = CatchUp::new(source, streamed.indexed_ids, seen);
+    let mut state = CatchUp::new(source, Indexed::new(streamed.indexed), seen);
     let mut report = CatchUpReport::default();
     let mut expected = 0;
     for n in 1..=MAX_PASSES {
@@ -357,13 +357,15 @@ async fn load(
             MAX_PASSES => u64::MAX,
             _ => options.catch_up_threshold,
         };
-        let (pass, count, stats) = match state
-            .pass(es, pg, new, Some(threshold), options.bulk, progress)
-            .await
-        {
-            Ok(done) => done,
-            Err(e) => return Ok(Err(fail(e))),
+        let stage = Stage::BeforeSwap {
+            threshold,
+            previous: report.passes.last().map(|p| p.found()),
         };
+        let (pass, count, stats) =
+            match state.pass(es, pg, new, stage, options.bulk, progress).await {
+                Ok(done) => done,
+                Err(e) => return Ok(Err(fail(e))),
+            };
         run.retries += stats.retries;
         if let Some(f) = refused(&stats) {
             run.item_errors = stats.errors.clone();
