@@ -398,10 +398,12 @@ impl Redis {
         Ok(())
     }
 
-    /// A connection of its own to `node`, for whole-keyspace reads: the
-    /// cluster client, when it has no connection to the node named (a
-    /// replica promoted a moment ago), sends a keyless command such as SCAN
-    /// to any node instead, and a scan would read another master's keys.
+    /// A connection of its own to `node`, for whole-keyspace reads: a SCAN
+    /// page's pipeline holds keys of many slots, and the cluster client
+    /// answers the first MOVED in a pipeline by sending the whole pipeline
+    /// to that node, then again, until its retries run out; on a connection
+    /// of its own, a MOVED or ASK is one reply among the others, and only
+    /// those keys are asked again, routed by slot.
     async fn node_connection(&self, node: &Node) -> Result<MultiplexedConnection, CommandError> {
         let access = self
             .nodes
