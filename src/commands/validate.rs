@@ -54,6 +54,9 @@ pub struct ValidateArgs {
     #[arg(long, value_name = "N", default_value_t = validate::REDIS_SAMPLE)]
     pub redis_sample: usize,
 
+    /// Milliseconds to wait between SCAN calls on each Redis server: a throttle for a busy production server (default: none)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub redis_scan_pause: u64,
     #[command(flatten)]
     pub targets: TargetArgs,
 }
@@ -187,6 +190,7 @@ pub async fn run(ctx: &Ctx, args: &ValidateArgs) -> Result<validate::Report> {
         limit: args.limit,
         wallet_rows: args.wallet_rows,
         redis_sample: args.redis_sample,
+        redis_pause: std::time::Duration::from_millis(args.redis_scan_pause),
     };
     // Only the stores the checks read are contacted, and their definitions
     // read, before any check runs.

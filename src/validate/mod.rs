@@ -182,9 +182,15 @@ impl Tally {
     }
 
     pub fn push(&mut self, v: Violation) {
+        self.push_with(|| v)
+    }
+
+    /// Counts a violation that is only built when it is kept: a check that
+    /// meets a million (every key of a Redis sample) builds `limit`.
+    pub fn push_with(&mut self, v: impl FnOnce() -> Violation) {
         self.count += 1;
         if self.shown.len() < self.limit {
-            self.shown.push(v);
+            self.shown.push(v());
         }
     }
 }
@@ -250,6 +256,8 @@ pub struct Options {
     pub wallet_rows: usize,
     /// Redis keys sampled per server (on a cluster: per master).
     pub redis_sample: usize,
+    /// Pause between SCAN calls on each Redis server (zero: none).
+    pub redis_pause: std::time::Duration,
 }
 
 impl Options {
@@ -261,6 +269,7 @@ impl Options {
             limit: 10,
             wallet_rows: WALLET_ROWS,
             redis_sample: REDIS_SAMPLE,
+            redis_pause: std::time::Duration::ZERO,
         }
     }
 

@@ -6,9 +6,11 @@
 //!
 //! They do not run inside the PostgreSQL snapshot: `super::run` runs them
 //! here, on the connections its caller opened, and merges their results into
-//! the same report, in catalogue order. Each check names the stores it needs, so `--only` can leave a store
-//! out and its checks with it. Redis is only ever sampled with SCAN, in small
-//! steps with a pause between them, never with KEYS.
+//! the same report, in catalogue order. Each check names the stores it
+//! needs, so `--only` can leave a store out and its checks with it. Redis is
+//! only ever sampled with SCAN, in small steps (with an opt-in pause between
+//! them), never with KEYS, and each key is checked as its page arrives: the
+//! sample is never held whole.
 
 use std::time::Instant;
 
@@ -194,29 +196,36 @@ pub async fn run(
         let mut redis = redis()?;
         let budget = ScanBudget {
             max_keys: options.redis_sample,
+            pause: options.redis_pause,
             ..ScanBudget::default()
         };
-        let keys = redis.sample(budget).await?;
         let mut by_id: Vec<(&'static str, Tally)> =
             [CHECK_TYPE, CHECK_TTL_MISSING, CHECK_TTL_MAX, CHECK_UNKNOWN]
                 .iter()
                 .map(|id| (*id, Tally::new(limit)))
                 .collect();
         let table = format!("redis:{}", redis.url);
-        for k in keys {
-            for f in defs.redis.check_key(&k.key, &k.key_type, k.ttl) {
-                if let Some((_, t)) = by_id.iter_mut().find(|(id, _)| *id == f.check) {
-                    t.push(Violation {
-                        table: table.clone(),
-                        entity: format!("{}{}", redis.prefix(), k.key),
-                        expected: f.expected,
-                        actual: f.actual,
-                        remedy: None,
-                    });
+        let prefix = redis.prefix().to_string();
+        // Each key is checked as its page arrives, never held with the rest.
+        let sampled = redis
+            .sample_each(budget, |k| {
+                for f in defs.redis.check_key(&k.key, &k.key_type, k.ttl) {
+                    if let Some((_, t)) = by_id.iter_mut().find(|(id, _)| *id == f.check) {
+                        t.push_with(|| Violation {
+                            table: table.clone(),
+                            entity: format!("{prefix}{}", k.key),
+                            expected: f.expected,
+                            actual: f.actual,
+                            remedy: None,
+                        });
+                    }
                 }
-            }
-        }
-        for (id, t) in by_id {
+            })
+            .await?;
+        tracing::debug!("redis: {sampled} keys sampled in {:?}", started.elapsed());
+        for (id, mut t) in by_id {
+            // The masters are read at once: the shown keys in name order, not arrival order.
+            t.shown.sort_by(|a, b| a.entity.cmp(&b.entity));
             add(id, t, started);
         }
     }

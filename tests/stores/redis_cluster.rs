@@ -125,8 +125,9 @@ async fn a_violation_on_any_master_is_found() {
     assert_eq!(found, want);
 }
 
-/// A 3-master cluster without replicas on free loopback ports, started by
-/// the test (its own processes, stopped by PID when it is dropped).
+/// A 3-master cluster on free loopback ports, started by the test (its own
+/// processes, stopped by PID when it is dropped), without replicas or with
+/// one per master.
 struct OwnCluster {
     nodes: Vec<(u16, Child)>,
     _dir: tempfile::TempDir,
@@ -134,10 +135,16 @@ struct OwnCluster {
 
 impl OwnCluster {
     fn start() -> OwnCluster {
+        OwnCluster::start_with(0)
+    }
+
+    /// `replicas` per master.
+    fn start_with(replicas: u16) -> OwnCluster {
         let dir = tempfile::tempdir().unwrap();
-        let base = free_ports(3);
+        let count = 3 * (1 + replicas);
+        let base = free_ports(count);
         let mut nodes = Vec::new();
-        for port in base..base + 3 {
+        for port in base..base + count {
             let child = Command::new("redis-server")
                 .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
@@ -164,7 +171,7 @@ impl OwnCluster {
         let out = Command::new("timeout")
             .args(["60", "redis-cli", "--cluster", "create"])
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .expect("redis-cli is required");
         assert!(
@@ -397,4 +404,146 @@ async fn a_key_in_a_slot_being_migrated_is_found_through_ask() {
         .unwrap();
     let total: u64 = masters.iter().map(|m| m["keys"].as_u64().unwrap()).sum();
     assert_eq!(total, 2, "{masters:#?}");
+}
+
+/// `n` keys `tmp:bulk<i>` under the test's prefix (a pattern the layout does
+/// not declare: each one a `redis.unknown_prefix` warning).
+async fn fill(s: &Stores, n: usize) {
+    let mut r = s.redis_store().await;
+    let keys: Vec<String> = (0..n)
+        .map(|i| format!("{}tmp:bulk{i}", s.redis_prefix))
+        .collect();
+    r.per_key(&keys, 1, |pipe, _, k| {
+        pipe.cmd("SET").arg(k).arg("1");
+    })
+    .await
+    .unwrap();
+}
+
+/// SCAN calls the node on `port` has served.
+fn scan_calls(port: u16) -> u64 {
+    cli(port, &["info", "commandstats"])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cmdstat_scan:calls="))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `validate --only redis` over `keys` keys (all read: the sample is
+/// larger), throttled so each master's scan lasts a couple of seconds,
+/// and calls `meanwhile` once the master on `victim` has served its first
+/// SCAN of the run. Then the run has either read every key (exit 0, each
+/// key reported once) or failed naming the master (exit 3 or 5): never a
+/// result from part of the keyspace. Returns the exit code.
+fn validate_while(s: &Stores, keys: usize, victim: u16, meanwhile: impl FnOnce()) -> i32 {
+    let before = scan_calls(victim);
+    // 500 keys a SCAN call, 50 ms between calls: 2 s for 20,000 keys a master.
+    let cmd = s.rez(&[
+        "--json",
+        "validate",
+        "--only",
+        "redis",
+        "--redis-sample",
+        &(keys * 2).to_string(),
+        "--redis-scan-pause",
+        "50",
+    ]);
+    let run = std::thread::spawn(move || {
+        let mut cmd = cmd;
+        cmd.output().unwrap()
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while scan_calls(victim) == before {
+        assert!(
+            Instant::now() < deadline,
+            "validate never scanned 127.0.0.1:{victim}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    meanwhile();
+    let out = run.join().unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let err = stderr(&out);
+    match code {
+        0 => {
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let check = doc["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["id"] == "redis.unknown_prefix")
+                .unwrap()
+                .clone();
+            assert_eq!(
+                check["violations"], keys as u64,
+                "every key, once: {check:#}"
+            );
+        }
+        3 | 5 => assert!(
+            err.contains(&format!("127.0.0.1:{victim}")),
+            "the failure names the master: {err}"
+        ),
+        _ => panic!("exit {code}: {err}"),
+    }
+    code
+}
+
+#[tokio::test]
+async fn a_master_killed_mid_scan_fails_validate_by_name() {
+    let mut own = OwnCluster::start();
+    let s = Stores::on_url("cluster_midscan_kill", own.url()).await;
+    fill(&s, 60_000).await;
+    let victim = own.nodes[1].0;
+    let code = validate_while(&s, 60_000, victim, || own.stop(victim));
+    assert_eq!(code, 3, "a master that stopped is unreachable (exit 3)");
+}
+
+// Fails about one run in four (2026-12-07), two ways. (1) Exit 0 having
+// counted about 41,000 of the 60,000 keys: the old master's pages after the
+// failover read TYPE `none` for every key (so they were skipped as deleted),
+// and the rescan of the promoted replica returned exactly as many keys as
+// another master, all already seen (with the routing client's by-address
+// SCAN and with a connection of its own alike). (2) Exit 3 on a single-key
+// TYPE through the routing client that timed out, naming the seed URL, not
+// the node. Kept as the reproduction; see docs/benchmarks.md (issue 17).
+#[tokio::test]
+#[ignore = "reproduces a partial result after a failover mid-scan, not yet fixed"]
+async fn a_failover_mid_scan_is_followed_or_named() {
+    let own = OwnCluster::start_with(1);
+    let s = Stores::on_url("cluster_midscan_failover", own.url()).await;
+    fill(&s, 60_000).await;
+    let mut r = s.redis_store().await;
+    let topology = r.topology().await.unwrap().expect("a cluster");
+    let master = topology.serving().next().unwrap();
+    let replica = topology
+        .replicas_of(master)
+        .next()
+        .expect("a replica")
+        .clone();
+    let victim: u16 = master.host_port().unwrap().1;
+    let (_, successor) = replica.host_port().unwrap();
+    // The replica has every key before it takes over.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !cli(successor, &["info", "replication"]).contains("master_link_status:up") {
+        assert!(Instant::now() < deadline, "the replica never synced");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let code = validate_while(&s, 60_000, victim, || {
+        assert_eq!(cli(successor, &["cluster", "failover"]), "OK");
+    });
+    // A graceful failover loses nothing: the run follows it.
+    assert_eq!(code, 0);
+    // The failover did happen (it may end after the run: wait for it).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let after = r.topology().await.unwrap().unwrap();
+        if after.owner(master.slots[0].0).map(|n| n.addr.as_str()) == Some(&replica.addr) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never took over: {after:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

@@ -1,7 +1,8 @@
 //! Redis through the `redis` crate on tokio: connect (bounded by the configured
 //! timeout), identify the server, and read keys for `validate` without ever
-//! blocking the server: SCAN in small steps with a pause between them (never
-//! KEYS, which walks the whole keyspace in one go), TYPE and TTL pipelined.
+//! blocking the server: SCAN in small steps (never KEYS, which walks the whole
+//! keyspace in one go), TYPE and TTL pipelined a page at a time, with an
+//! opt-in pause between SCAN calls for a server that must not be pressed.
 //!
 //! Every key rez-db reads or writes carries the configured prefix; callers deal
 //! in unprefixed names.
@@ -32,6 +33,7 @@ use crate::error::{CommandError, ErrorKind, Remedy};
 use crate::secret::RedactedUrl;
 
 pub mod cluster;
+mod walk;
 
 pub use cluster::{Node, Topology};
 
@@ -53,6 +55,17 @@ pub struct Redis {
     pub url: RedactedUrl,
     prefix: String,
     conn: Conn,
+    /// On a cluster: how to reach one node directly.
+    nodes: Option<NodeAccess>,
+}
+
+/// How to open a connection of its own to one node of a cluster: the URL's
+/// scheme and credentials, and the connect timeout.
+#[derive(Clone)]
+struct NodeAccess {
+    scheme: String,
+    userinfo: String,
+    timeout: Duration,
 }
 
 /// One server, or a cluster through the driver's routing client. Either runs
@@ -115,7 +128,10 @@ pub struct ScanBudget {
     pub max_keys: usize,
     /// SCAN's COUNT hint per call.
     pub per_call: usize,
-    /// Sleep between SCAN calls.
+    /// Sleep between SCAN calls on each server: a throttle for a busy
+    /// production server, off by default (one SCAN of a few hundred keys
+    /// holds the server well under a millisecond; the pause only spreads
+    /// the load out, at a cost of the pause per page).
     pub pause: Duration,
 }
 
@@ -124,7 +140,7 @@ impl Default for ScanBudget {
         ScanBudget {
             max_keys: 10_000,
             per_call: 500,
-            pause: Duration::from_millis(2),
+            pause: Duration::ZERO,
         }
     }
 }
@@ -173,6 +189,7 @@ pub async fn connect(
         url: url.clone(),
         prefix: prefix.to_string(),
         conn: Conn::Single(conn),
+        nodes: None,
     })
 }
 
@@ -237,6 +254,11 @@ async fn connect_cluster(
         url: url.clone(),
         prefix: prefix.to_string(),
         conn: Conn::Cluster(conn),
+        nodes: Some(NodeAccess {
+            scheme: scheme.to_string(),
+            userinfo,
+            timeout,
+        }),
     })
 }
 
@@ -376,6 +398,38 @@ impl Redis {
         Ok(())
     }
 
+    /// A connection of its own to `node`, for whole-keyspace reads: a SCAN
+    /// page's pipeline holds keys of many slots, and the cluster client
+    /// answers the first MOVED in a pipeline by sending the whole pipeline
+    /// to that node, then again, until its retries run out; on a connection
+    /// of its own, a MOVED or ASK is one reply among the others, and only
+    /// those keys are asked again, routed by slot.
+    async fn node_connection(&self, node: &Node) -> Result<MultiplexedConnection, CommandError> {
+        let access = self
+            .nodes
+            .as_ref()
+            .ok_or_else(|| CommandError::bug("node_connection on a single server"))?;
+        let client = ::redis::Client::open(format!(
+            "{}://{}{}/",
+            access.scheme, access.userinfo, node.addr
+        ))
+        .map_err(|e| node_error(&self.url, node, e))?;
+        match tokio::time::timeout(access.timeout, client.get_multiplexed_async_connection()).await
+        {
+            Ok(connected) => connected.map_err(|e| node_error(&self.url, node, e)),
+            Err(_) => Err(CommandError::new(
+                ErrorKind::Unreachable,
+                format!(
+                    "Redis Cluster node {} (master of slots {}) did not answer within {}s",
+                    node.addr,
+                    node.slot_ranges(),
+                    access.timeout.as_secs()
+                ),
+            )
+            .with_hint(UNREACHABLE_HINT)),
+        }
+    }
+
     /// Sends `cmd` to the node `node` itself (SCAN, DBSIZE, INFO: commands
     /// without a key, which the cluster client would send anywhere).
     async fn on_node(&mut self, node: &Node, cmd: Cmd) -> Result<Value, CommandError> {
@@ -394,63 +448,19 @@ impl Redis {
     }
 
     /// Every key matching `pattern` (a SCAN glob), at most `max_keys` per
-    /// server, by SCAN in steps of `per_call` with `pause` between them.
-    /// On a cluster, every master that serves slots is scanned; a master
-    /// whose slots changed during the pass (a resharding, a failover) is
-    /// scanned again, so a key moved from a node scanned earlier to one
-    /// scanned later is not missed. Returns the keys sorted, once each.
+    /// server, by SCAN in steps of `per_call` (see [`walk`]: on a cluster,
+    /// every master that serves slots at once, and again any whose slots
+    /// moved during the pass). Returns the keys sorted, once each.
     pub async fn scan(
         &mut self,
         pattern: &str,
         budget: ScanBudget,
     ) -> Result<Vec<Vec<u8>>, CommandError> {
         let mut keys = Vec::new();
-        if !self.is_cluster() {
-            let url = self.url.clone();
-            scan_with(&mut keys, pattern, budget, |cmd| {
-                let mut conn = self.conn.clone();
-                let url = url.clone();
-                async move { cmd.query_async(&mut conn).await.map_err(|e| error(&url, e)) }
-            })
+        let names =
+            |_: walk::Server, page: Vec<Vec<u8>>| async move { Ok::<_, CommandError>(page) };
+        self.walk(pattern, budget, names, |page| keys.extend(page))
             .await?;
-        } else {
-            let (mut before, mut todo) = self.serving_masters().await?;
-            for pass in 0.. {
-                for node in &todo {
-                    let mut found = Vec::new();
-                    scan_with(&mut found, pattern, budget, |cmd| {
-                        let mut this = self.clone();
-                        let node = node.clone();
-                        async move { this.on_node(&node, cmd).await.and_then(|v| this.decode(v)) }
-                    })
-                    .await?;
-                    keys.extend(found);
-                }
-                let (after, masters) = self.serving_masters().await?;
-                todo = masters
-                    .into_iter()
-                    .filter(|m| {
-                        !before
-                            .serving()
-                            .any(|b| b.addr == m.addr && b.slots == m.slots)
-                    })
-                    .collect();
-                if todo.is_empty() {
-                    break;
-                }
-                if pass + 1 == SCAN_PASSES {
-                    return Err(CommandError::new(
-                        ErrorKind::Unreachable,
-                        format!(
-                            "Redis Cluster at {}: slots kept moving during {SCAN_PASSES} scans of the keyspace",
-                            self.url
-                        ),
-                    )
-                    .with_hint("run again once the resharding or failover is over"));
-                }
-                before = after;
-            }
-        }
         keys.sort();
         keys.dedup();
         Ok(keys)
@@ -683,40 +693,6 @@ impl Redis {
         ))
     }
 
-    /// Samples up to `budget.max_keys` keys under the prefix with SCAN (on
-    /// a cluster: up to that many on every master), with their TYPE and TTL.
-    pub async fn sample(&mut self, budget: ScanBudget) -> Result<Vec<KeyInfo>, CommandError> {
-        let pattern = format!("{}*", crate::config::names::glob_literal(&self.prefix));
-        let keys = self.scan(&pattern, budget).await?;
-        let replies = self
-            .per_key(&keys, 2, |pipe, _, k| {
-                pipe.cmd("TYPE").arg(k).cmd("TTL").arg(k);
-            })
-            .await?;
-        let mut out = Vec::with_capacity(keys.len());
-        for (k, pair) in keys.iter().zip(replies) {
-            let key_type = match &pair[0] {
-                Value::SimpleString(s) => s.clone(),
-                Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
-                other => format!("{other:?}"),
-            };
-            let ttl = match &pair[1] {
-                Value::Int(n) if *n >= 0 => Some(*n as u64),
-                _ => None,
-            };
-            // A key that expired between SCAN and TYPE reads as "none": skip it.
-            if key_type == "none" {
-                continue;
-            }
-            out.push(KeyInfo {
-                key: String::from_utf8_lossy(&k[self.prefix.len()..]).into_owned(),
-                key_type,
-                ttl,
-            });
-        }
-        Ok(out)
-    }
-
     /// Records the layout version (a hash at `rez-db:layout` under the prefix).
     pub async fn write_layout_marker(
         &mut self,
@@ -818,38 +794,6 @@ pub struct ClusterView {
     pub topology: Topology,
     /// Keys of each master serving slots (`None`: it did not answer).
     pub keys: Vec<(String, Option<u64>)>,
-}
-
-/// SCAN with `send` until the cursor comes back to 0 or `budget.max_keys`.
-async fn scan_with<F, Fut>(
-    keys: &mut Vec<Vec<u8>>,
-    pattern: &str,
-    budget: ScanBudget,
-    mut send: F,
-) -> Result<(), CommandError>
-where
-    F: FnMut(Cmd) -> Fut,
-    Fut: std::future::Future<Output = Result<(u64, Vec<Vec<u8>>), CommandError>>,
-{
-    let start = keys.len();
-    let mut cursor: u64 = 0;
-    loop {
-        let mut cmd = ::redis::cmd("SCAN");
-        cmd.arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(budget.per_call);
-        let (next, batch) = send(cmd).await?;
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 || keys.len() - start >= budget.max_keys {
-            break;
-        }
-        tokio::time::sleep(budget.pause).await;
-    }
-    keys.truncate(start + budget.max_keys.min(keys.len() - start));
-    Ok(())
 }
 
 /// A failed pipeline lists every failed command (a thousand alike for one
