@@ -12,10 +12,22 @@
 //! again, so a key moved from a node scanned earlier to one scanned later
 //! is not missed; a node that does not answer fails the whole walk with an
 //! error that names it (exit 3), never a result from the others only.
+//!
+//! A failover mid-scan is caught by the node itself, not by the topology: a
+//! node's view of the cluster may lag a failover by a gossip round, so a
+//! topology read after a pass can still show the old master. Instead, every
+//! SCAN page and every page's pipeline on a master ends with `ROLE`, answered
+//! by that node in order after the page: a node that is no longer a master
+//! may have answered for keys it no longer serves (a failover test saw TYPE
+//! `none` for every key of such pages), so the whole pass is read again from
+//! a fresh topology; what was handed on stays (callers take a key twice).
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use ::redis::aio::{ConnectionLike, MultiplexedConnection};
 use ::redis::{Cmd, Value};
@@ -29,6 +41,10 @@ use crate::error::{CommandError, ErrorKind};
 /// Pages of one server whose step is in flight while its next SCAN is read.
 const AHEAD: usize = 4;
 
+/// How long a walk waits, after a master stepped down mid-pass, before it
+/// reads the topology again: about a gossip round of the cluster bus.
+const SETTLE: Duration = Duration::from_millis(500);
+
 /// One server of a walk: the single server, or a master of the cluster.
 #[derive(Clone)]
 pub(super) struct Server {
@@ -38,6 +54,9 @@ pub(super) struct Server {
     /// [`Redis::node_connection`]): its SCAN and its pages' pipelines go
     /// there and nowhere else.
     direct: Option<MultiplexedConnection>,
+    /// Set by any master of the pass that answered `ROLE` with anything but
+    /// `master` (a failover): the pass is read again.
+    stepped_down: Arc<AtomicBool>,
 }
 
 /// Runs a step on one page of keys of one server: `(server, keys)` in,
@@ -74,29 +93,44 @@ impl Redis {
                 redis: self.clone(),
                 node: None,
                 direct: None,
+                stepped_down: Arc::default(),
             };
             return read_servers(vec![server], pattern, budget, step, &mut sink).await;
         }
         let (mut before, mut todo) = self.serving_masters().await?;
         for pass in 0.. {
+            let stepped_down = Arc::new(AtomicBool::new(false));
             let servers = todo
                 .into_iter()
                 .map(|node| Server {
                     redis: self.clone(),
                     node: Some(node),
                     direct: None,
+                    stepped_down: stepped_down.clone(),
                 })
                 .collect();
-            read_servers(servers, pattern, budget, step.clone(), &mut sink).await?;
+            let read = read_servers(servers, pattern, budget, step.clone(), &mut sink).await;
+            let failover = stepped_down.load(Ordering::SeqCst);
+            if !failover {
+                read?;
+            }
+            if failover {
+                tracing::debug!("pass {pass}: a master stepped down: every master again");
+                tokio::time::sleep(SETTLE).await;
+            }
             let (after, masters) = self.serving_masters().await?;
-            todo = masters
-                .into_iter()
-                .filter(|m| {
-                    !before
-                        .serving()
-                        .any(|b| b.addr == m.addr && b.slots == m.slots)
-                })
-                .collect();
+            todo = if failover {
+                masters
+            } else {
+                masters
+                    .into_iter()
+                    .filter(|m| {
+                        !before
+                            .serving()
+                            .any(|b| b.addr == m.addr && b.slots == m.slots)
+                    })
+                    .collect()
+            };
             tracing::debug!("after pass {pass}: {} master(s) to scan again", todo.len());
             if todo.is_empty() {
                 break;
@@ -232,13 +266,20 @@ fn scan_pages(
 }
 
 impl Server {
-    /// One SCAN call, on the server or on this master itself.
+    /// One SCAN call, on the server or on this master itself (then with
+    /// its `ROLE` after it: see the module's comment).
     async fn scan_call(&mut self, cmd: Cmd) -> Result<(u64, Vec<Vec<u8>>), CommandError> {
         match (&mut self.direct, &self.node) {
-            (Some(conn), Some(node)) => cmd
-                .query_async(conn)
-                .await
-                .map_err(|e| node_error(&self.redis.url, node, e)),
+            (Some(conn), Some(node)) => {
+                let (page, role): ((u64, Vec<Vec<u8>>), Value) = ::redis::pipe()
+                    .add_command(cmd)
+                    .cmd("ROLE")
+                    .query_async(conn)
+                    .await
+                    .map_err(|e| node_error(&self.redis.url, node, e))?;
+                self.still_master(&role)?;
+                Ok(page)
+            }
             _ => cmd
                 .query_async(&mut self.redis.conn)
                 .await
@@ -265,9 +306,23 @@ impl Server {
         for k in keys {
             queue(&mut pipe, k);
         }
-        // On a cluster the raw replies: a MOVED or ASK is a value among them.
+        // On a cluster the raw replies: a MOVED or ASK is a value among them;
+        // then the master's ROLE, answered after every key of the page.
         let sent = match &mut self.direct {
-            Some(conn) => conn.req_packed_commands(&pipe, 0, keys.len() * per).await,
+            Some(conn) => {
+                pipe.cmd("ROLE");
+                let replies = conn
+                    .req_packed_commands(&pipe, 0, keys.len() * per + 1)
+                    .await;
+                match replies {
+                    Ok(mut values) if values.len() == keys.len() * per + 1 => {
+                        let role = values.pop().unwrap_or(Value::Nil);
+                        self.still_master(&role)?;
+                        Ok(values)
+                    }
+                    other => other,
+                }
+            }
             None => pipe.query_async::<Vec<Value>>(&mut self.redis.conn).await,
         };
         // `again`: every key is asked again, routed by its slot.
@@ -310,6 +365,28 @@ impl Server {
             }
         }
         Ok(replies)
+    }
+}
+
+impl Server {
+    /// Fails the page when this master's `ROLE` reply says it is one no
+    /// longer, and marks the pass to be read again.
+    fn still_master(&self, role: &Value) -> Result<(), CommandError> {
+        let first = match role {
+            Value::Array(items) => items.first(),
+            _ => None,
+        };
+        let is_master = matches!(first, Some(Value::BulkString(b)) if b == b"master")
+            || matches!(first, Some(Value::SimpleString(s)) if s == "master");
+        if is_master {
+            return Ok(());
+        }
+        self.stepped_down.store(true, Ordering::SeqCst);
+        let addr = self.node.as_ref().map_or("?", |n| n.addr.as_str());
+        Err(CommandError::new(
+            ErrorKind::Unreachable,
+            format!("Redis Cluster node {addr} stepped down from master during the scan"),
+        ))
     }
 }
 
