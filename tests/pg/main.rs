@@ -26,4 +26,5 @@ mod reference;
 mod rotate;
 mod schema;
 mod seed;
+mod snapshot_cache;
 mod validate;
