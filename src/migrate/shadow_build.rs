@@ -67,20 +67,19 @@ pub async fn expected_schema(
     cache: CacheUse<'_>,
     progress: &dyn Progress,
 ) -> Result<(SchemaSnapshot, ExpectedSource)> {
-    let store = match cache {
-        CacheUse::Off => None,
-        CacheUse::Reuse(store) | CacheUse::Refresh(store) => Some(store),
-    };
-    let Some(store) = store else {
-        let built = build(
+    let build_now = || {
+        build(
             shadow_admin,
             versioned,
             repeatables,
             managed_parents,
             progress,
         )
-        .await?;
-        return Ok((built, ExpectedSource::ShadowBuild));
+    };
+    let (store, reuse) = match cache {
+        CacheUse::Off => return Ok((build_now().await?, ExpectedSource::ShadowBuild)),
+        CacheUse::Reuse(store) => (store, true),
+        CacheUse::Refresh(store) => (store, false),
     };
     let server = shadow::server_facts(shadow_admin).await?;
     let catalog_queries = catalog::query_texts();
@@ -94,28 +93,20 @@ pub async fn expected_schema(
         catalog_queries: &catalog_queries,
         rez_db_version: env!("CARGO_PKG_VERSION"),
     });
-    if let CacheUse::Reuse(_) = cache {
-        match store.read(&key) {
-            Lookup::Hit(snapshot) => {
-                progress.note("expected schema: from the cache");
-                return Ok((snapshot, ExpectedSource::Cache));
-            }
-            Lookup::Miss => {}
-            Lookup::Unusable(why) => {
-                progress.note(&format!(
-                    "ignoring the cached expected schema ({why}); rebuilding it"
-                ));
-            }
+    match reuse.then(|| store.read(&key)) {
+        Some(Lookup::Hit(snapshot)) => {
+            progress.note("expected schema: from the cache");
+            return Ok((snapshot, ExpectedSource::Cache));
         }
+        Some(Lookup::Unusable(why)) => {
+            tracing::info!("ignoring the cached expected schema: {why}");
+            progress.note(&format!(
+                "ignoring the cached expected schema ({why}); rebuilding it"
+            ));
+        }
+        Some(Lookup::Miss) | None => {}
     }
-    let built = build(
-        shadow_admin,
-        versioned,
-        repeatables,
-        managed_parents,
-        progress,
-    )
-    .await?;
+    let built = build_now().await?;
     let entry = CacheEntry::new(&key, env!("CARGO_PKG_VERSION"), built);
     if let Err(e) = store.write(&entry) {
         tracing::warn!(

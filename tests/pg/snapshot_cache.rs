@@ -9,17 +9,11 @@ use std::path::{Path, PathBuf};
 use super::common::{stderr, stdout, TestDb};
 use super::migrate_diff::differences;
 use super::migrate_workflow::{built_with_psql, json};
-use super::migrations_dir::copy_of_migrations;
+use super::migrations_dir::{copy_of_migrations, files_with_extension};
 
 /// The cache files of `dir`, sorted.
 fn cache_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
+    files_with_extension(dir, "json")
 }
 
 /// `migrate baseline --to 14 --json` of `db` with `extra` arguments: exit
