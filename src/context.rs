@@ -72,6 +72,15 @@ impl Ctx {
         }
     }
 
+    /// The cache of expected schemas (`migrate baseline`, `migrate diff`),
+    /// when the configuration found a directory for it.
+    pub fn snapshot_cache(&self) -> Option<crate::store::snapshot_cache::SnapshotCache> {
+        self.config
+            .cache_dir
+            .clone()
+            .map(crate::store::snapshot_cache::SnapshotCache::at)
+    }
+
     /// Whether the run selected `store` (`--only`, `REZ_DB_STORES`, `stores:`).
     pub fn wants(&self, store: StoreKind) -> bool {
         self.config.stores.contains(&store)

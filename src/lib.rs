@@ -36,7 +36,8 @@
 //! - **Stores**: [`store`], one adapter per datastore (`store::pg` with its
 //!   run locks, `store::lease` for the locks kept inside MongoDB, Redis and
 //!   Elasticsearch, `store::pg::tools` for pg_dump/pg_restore children that
-//!   never outlive rez-db). *Invariant*: never an operation, command, output
+//!   never outlive rez-db, `store::snapshot_cache` for the expected schemas
+//!   kept on local disk). *Invariant*: never an operation, command, output
 //!   or flag.
 //! - **Bottom**: [`config`] (flags as `Overrides`, environment, `rez-db.yaml`;
 //!   never connects), [`secret`] (`RedactedUrl`; every message leaving the
@@ -49,7 +50,7 @@
 //! | command | face | operation |
 //! |---|---|---|
 //! | `create` | `commands/create.rs` | [`provision`] (PostgreSQL: database, extensions, roles; the other stores from their definitions) |
-//! | `migrate`, `migrate status`, `new`, `revert`, `baseline`, `diff` | `commands/migrate.rs` | [`migrate`] (through `store::pg::migrator`, then [`provision`]; baseline and diff through `store::pg::shadow` and `store::pg::catalog`) |
+//! | `migrate`, `migrate status`, `new`, `revert`, `baseline`, `diff` | `commands/migrate.rs` | [`migrate`] (through `store::pg::migrator`, then [`provision`]; baseline and diff through `store::pg::shadow` and `store::pg::catalog`, their expected schema cached by `store::snapshot_cache` under the key `migration::snapshot_key` computes) |
 //! | `seed` | `commands/seed.rs` | [`seed`] (`seed::run`: reference, synthetic, `--redis-only`) |
 //! | `import-csv` | `commands/import_csv.rs` | [`import`] (`import::run`) |
 //! | `validate` | `commands/validate.rs` | [`validate`] |

@@ -20,7 +20,8 @@ use crate::Ctx;
 /// precision.
 ///
 /// Without FILE, lints every migration (built in, or of --migrations DIR; repeatable ones after the
-/// versioned ones; down files are not linted). A FILE is linted after the migrations that come
+/// versioned ones; then the down files, newest first as revert runs them, held to every rule but
+/// drop-table, drop-column, rename and ledger-drop: undoing a migration drops what it made). A FILE is linted after the migrations that come
 /// before it (by its NNNN_ number; one without a number comes last), so an "existing table" is one
 /// they created. Each finding has a rule id, file, line and column, why
 /// it is dangerous and the safe way. A hazard that is intended is silenced by a comment on the
@@ -170,43 +171,59 @@ pub fn run(ctx: &Ctx, args: &LintArgs) -> Result<LintOutput> {
     })
 }
 
-/// The migrations in run order (versioned, then repeatable), with the named
-/// files in their place (a file of the same name replaces the set's); only
-/// the named files are reported on when there are any.
+/// The migrations in run order (versioned, then repeatable, then the down
+/// files newest first, as `migrate revert` runs them against the whole
+/// schema), with the named files in their place (a file of the same name
+/// replaces the set's); only the named files are reported on when there are
+/// any.
 fn source_files(set: &MigrationSet, label: &str, paths: &[PathBuf]) -> Result<Vec<SourceFile>> {
     let whole = paths.is_empty();
-    let mut files: Vec<(i64, SourceFile)> = set
+    let file = |name: &str, sql: &str| SourceFile {
+        path: format!("{label}/{name}"),
+        sql: sql.to_string(),
+        report: whole,
+    };
+    let versioned = set.versioned.iter().map(|m| {
+        let f = file(&m.file_name, &m.sql);
+        (run_order(&f), f)
+    });
+    // Repeatable migrations run after every versioned one.
+    let repeatable = set
+        .repeatable
+        .iter()
+        .map(|r| ((false, i64::MAX - 1), file(&r.file_name, &r.sql)));
+    let downs = set
         .versioned
         .iter()
-        .map(|m| (m.version, m.file_name.as_str(), m.sql.as_str()))
-        .chain(
-            // Repeatable migrations run after every versioned one.
-            set.repeatable
-                .iter()
-                .map(|r| (i64::MAX - 1, r.file_name.as_str(), r.sql.as_str())),
-        )
-        .map(|(version, name, sql)| {
-            let file = SourceFile {
-                path: format!("{label}/{name}"),
-                sql: sql.to_string(),
-                report: whole,
-            };
-            (version, file)
-        })
-        .collect();
+        .filter_map(|m| m.down.as_ref())
+        .map(|d| {
+            let f = file(&d.file_name, &d.sql);
+            (run_order(&f), f)
+        });
+    let mut files: Vec<((bool, i64), SourceFile)> =
+        versioned.chain(repeatable).chain(downs).collect();
     for path in paths {
         let file = SourceFile {
             path: path.display().to_string(),
             sql: read(path)?,
             report: true,
         };
-        let version = version_of(file.file_name());
         files.retain(|(_, f)| f.report || f.file_name() != file.file_name());
-        files.push((version, file));
+        files.push((run_order(&file), file));
     }
-    // Stable: files without a number keep the order they were named in, last.
-    files.sort_by_key(|(version, _)| *version);
+    // Stable: files without a number keep the order they were named in.
+    files.sort_by_key(|(order, _)| *order);
     Ok(files.into_iter().map(|(_, f)| f).collect())
+}
+
+/// Where a file runs: the ups by number (a file without one after every
+/// migration), then the downs, newest first.
+fn run_order(file: &SourceFile) -> (bool, i64) {
+    let version = version_of(file.file_name());
+    match file.is_down() {
+        true => (true, -version),
+        false => (false, version),
+    }
 }
 
 /// `0015` of `0015_add_index.sql`; a file without a number runs last.

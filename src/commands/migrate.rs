@@ -10,8 +10,9 @@ use crate::cli::{LockArgs, PgArgs, StoreArgs, TargetArgs};
 use crate::config::StoreKind;
 use crate::error::{ErrorKind, Result};
 use crate::migrate::{
-    self, AppliedNow, BaselineOptions, BaselineReport, DiffReport, Failure, MigrateReport, Mode,
-    NewReport, Options, RepeatableState, RevertOptions, RevertReport, State, StatusReport,
+    self, AppliedNow, BaselineOptions, BaselineReport, CacheUse, DiffReport, Failure,
+    MigrateReport, Mode, NewReport, Options, RepeatableState, RevertOptions, RevertReport,
+    SnapshotCache, State, StatusReport,
 };
 use crate::output::{metrics::Sample, progress::Bars, table, Render};
 use crate::Ctx;
@@ -50,6 +51,23 @@ pub struct ShadowArgs {
     /// `postgres` (for a server where rez-db may not create databases)
     #[arg(long, value_name = "URL")]
     pub shadow_url: Option<String>,
+
+    /// Build the expected schema in a shadow database even when the cache holds it; the build
+    /// replaces the cached copy (cache: REZ_DB_CACHE_DIR, rez-db.yaml cache_dir, else
+    /// $XDG_CACHE_HOME/rez-db or ~/.cache/rez-db)
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+impl ShadowArgs {
+    /// How the expected schema may use `cache` (none: no directory for one).
+    fn cache_use<'a>(&self, cache: Option<&'a SnapshotCache>) -> CacheUse<'a> {
+        match (cache, self.no_cache) {
+            (None, _) => CacheUse::Off,
+            (Some(c), false) => CacheUse::Reuse(c),
+            (Some(c), true) => CacheUse::Refresh(c),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -688,12 +706,14 @@ pub async fn baseline(ctx: &Ctx, args: &BaselineArgs) -> Result<BaselineReport> 
         to: args.to,
         lock_wait: ctx.config.lock_wait,
     };
+    let cache = ctx.snapshot_cache();
     migrate::baseline(
         &pg,
         &shadow_admin,
         &migrations,
         &crate::partition::partitioned_tables(),
         options,
+        args.shadow.cache_use(cache.as_ref()),
         &Bars::new(ctx.progress),
     )
     .await
@@ -704,6 +724,7 @@ impl Render for BaselineReport {
         for d in &self.differences {
             writeln!(out, "{}", d.describe())?;
         }
+        writeln!(out, "{}", self.expected_schema.describe())?;
         match self.differences.is_empty() {
             true => writeln!(
                 out,
@@ -731,13 +752,15 @@ impl Render for BaselineReport {
 }
 
 /// `migrate diff`.
-pub async fn diff(ctx: &Ctx, _args: &DiffArgs) -> Result<DiffReport> {
+pub async fn diff(ctx: &Ctx, args: &DiffArgs) -> Result<DiffReport> {
     let migrations = ctx.migrations()?;
+    let cache = ctx.snapshot_cache();
     migrate::diff(
         &ctx.pg(),
         &ctx.shadow_server(),
         &migrations,
         &crate::partition::partitioned_tables(),
+        args.shadow.cache_use(cache.as_ref()),
         &Bars::new(ctx.progress),
     )
     .await
@@ -754,6 +777,7 @@ impl Render for DiffReport {
                 "not compared: repeatable/{name}.sql was never applied or changed since (its objects may show as extra or changed)"
             )?;
         }
+        writeln!(out, "{}", self.expected_schema.describe())?;
         let newest = self.versions.iter().max().copied().unwrap_or_default();
         match self.differences.is_empty() {
             true => writeln!(

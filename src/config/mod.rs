@@ -44,6 +44,7 @@ const ENV_ELASTICSEARCH_URL: &str = "ELASTICSEARCH_URL";
 const ENV_PROFILE: &str = "REZ_DB_PROFILE";
 const ENV_STORES: &str = "REZ_DB_STORES";
 const ENV_MIGRATIONS: &str = "REZ_DB_MIGRATIONS";
+const ENV_CACHE_DIR: &str = "REZ_DB_CACHE_DIR";
 
 /// Defaults: the local stack that `scripts/stack up` starts.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/rez";
@@ -96,6 +97,9 @@ pub struct Config {
     pub shadow_url: Option<RedactedUrl>,
     /// Named groups of PostgreSQL databases (`targets:`), for `--targets GROUP`.
     pub targets: BTreeMap<String, Vec<Target>>,
+    /// Where the expected schemas of `migrate baseline` and `migrate diff`
+    /// are cached ([`cache_dir`]); `None`: nowhere to keep them, no cache.
+    pub cache_dir: Option<PathBuf>,
     /// The file the configuration came from, if any (for messages).
     pub file: Option<PathBuf>,
     pub profile: Option<String>,
@@ -153,6 +157,7 @@ struct FileSettings {
     definitions_dir: Option<PathBuf>,
     metrics_file: Option<PathBuf>,
     migrations_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
     #[serde(default)]
     partitions: BTreeMap<String, Policy>,
     audit: Option<AuditSettings>,
@@ -181,6 +186,7 @@ impl FileSettings {
             definitions_dir: profile.definitions_dir.or(self.definitions_dir),
             metrics_file: profile.metrics_file.or(self.metrics_file),
             migrations_dir: profile.migrations_dir.or(self.migrations_dir),
+            cache_dir: profile.cache_dir.or(self.cache_dir),
             // A profile's policies replace the top level's as a whole.
             partitions: if profile.partitions.is_empty() {
                 self.partitions
@@ -415,10 +421,24 @@ impl Config {
                 )?),
                 None => None,
             },
+            cache_dir: cache_dir(settings.cache_dir, env),
             file,
             profile,
         })
     }
+}
+
+/// Where expected schemas are cached: `REZ_DB_CACHE_DIR` > `cache_dir:` >
+/// `$XDG_CACHE_HOME/rez-db` > `$HOME/.cache/rez-db` (the XDG base directory
+/// rules: a relative `XDG_CACHE_HOME` is ignored); `None` without any.
+fn cache_dir(from_file: Option<PathBuf>, env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let set = |name: &str| env(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    set(ENV_CACHE_DIR).or(from_file).or_else(|| {
+        set("XDG_CACHE_HOME")
+            .filter(|p| p.is_absolute())
+            .or_else(|| set("HOME").map(|home| home.join(".cache")))
+            .map(|base| base.join("rez-db"))
+    })
 }
 
 fn parse_file(path: &Path, text: &str) -> Result<FileSettings, CommandError> {
@@ -433,7 +453,7 @@ fn parse_file(path: &Path, text: &str) -> Result<FileSettings, CommandError> {
         CommandError::usage(format!("{}{at}: {e}", path.display())).with_hint(
             "valid keys: database_url, redis_url, mongodb_uri, elasticsearch_url, lock_wait_secs, \
              lock_timeout_ms, statement_timeout_ms, connect_timeout_secs, stores, redis_key_prefix, \
-             es_index_prefix, es_keep_indices, definitions_dir, migrations_dir, metrics_file, partitions, audit, targets, profiles (see README)",
+             es_index_prefix, es_keep_indices, definitions_dir, migrations_dir, cache_dir, metrics_file, partitions, audit, targets, profiles (see README)",
         )
     })?;
     if let Some((name, _)) = settings
@@ -644,6 +664,49 @@ mod tests {
         };
         let cfg = Config::load_with_env(TABLES, &flagged, &env).unwrap();
         assert_eq!(cfg.database_url.expose(), "postgres://flag@h/c");
+    }
+
+    #[test]
+    fn the_cache_dir_is_env_then_file_then_xdg_then_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rez-db.yaml");
+        std::fs::write(&path, "cache_dir: /srv/cache\n").unwrap();
+        let with_file = Overrides {
+            config_file: Some(path),
+            ..Default::default()
+        };
+        let without = Overrides {
+            config_file: Some(dir.path().join("empty.yaml")),
+            ..Default::default()
+        };
+        std::fs::write(dir.path().join("empty.yaml"), "").unwrap();
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let cache = |o: &Overrides, env: &dyn Fn(&str) -> Option<String>| {
+            Config::load_with_env(TABLES, o, env).unwrap().cache_dir
+        };
+        let all = vars(&[
+            ("REZ_DB_CACHE_DIR", "/tmp/mine"),
+            ("XDG_CACHE_HOME", "/xdg"),
+            ("HOME", "/home/u"),
+        ]);
+        assert_eq!(cache(&with_file, &all), Some(PathBuf::from("/tmp/mine")));
+        let xdg = vars(&[("XDG_CACHE_HOME", "/xdg"), ("HOME", "/home/u")]);
+        assert_eq!(cache(&with_file, &xdg), Some(PathBuf::from("/srv/cache")));
+        assert_eq!(cache(&without, &xdg), Some(PathBuf::from("/xdg/rez-db")));
+        // A relative XDG_CACHE_HOME is invalid by the XDG rules: HOME's is used.
+        let relative = vars(&[("XDG_CACHE_HOME", "cache"), ("HOME", "/home/u")]);
+        assert_eq!(
+            cache(&without, &relative),
+            Some(PathBuf::from("/home/u/.cache/rez-db"))
+        );
+        assert_eq!(cache(&without, &no_env), None);
     }
 
     #[test]

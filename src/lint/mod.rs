@@ -15,6 +15,11 @@
 //! every database's history, and a comment added to it would make
 //! `rez-db migrate` refuse the database.
 //!
+//! Down files are linted too, after the migrations and in the order `migrate
+//! revert` runs them (newest first, every table existing), held to every
+//! rule but those whose finding is a down's purpose ([`rules::NOT_FOR_DOWNS`]:
+//! dropping and renaming back what its migration made).
+//!
 //! *Never*: a database connection, a file read, a regular expression over SQL.
 
 mod check;
@@ -46,6 +51,12 @@ impl SourceFile {
     /// The file name without its folder: what `lint-ignore.toml` names.
     pub fn file_name(&self) -> &str {
         self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    /// A down file (`NNNN_name.down.sql`): held to every rule but
+    /// [`rules::NOT_FOR_DOWNS`].
+    pub fn is_down(&self) -> bool {
+        self.file_name().ends_with(".down.sql")
     }
 
     fn no_transaction(&self) -> bool {
@@ -103,7 +114,9 @@ pub struct Report {
 pub fn lint(files: &[SourceFile], listed: &[ListedIgnore], options: Options) -> Report {
     let mut schema = model::Schema::default();
     let mut report = Report::default();
-    for (index, file) in files.iter().enumerate() {
+    // The files after the last one reported on cannot change its findings.
+    let needed = files.iter().rposition(|f| f.report).map_or(0, |i| i + 1);
+    for (index, file) in files[..needed].iter().enumerate() {
         let parsed = parse::parse(&file.sql);
         let raw = check::file(
             &file.sql,
@@ -116,6 +129,13 @@ pub fn lint(files: &[SourceFile], listed: &[ListedIgnore], options: Options) -> 
         if !file.report {
             continue;
         }
+        let raw = match file.is_down() {
+            true => raw
+                .into_iter()
+                .filter(|r| !rules::NOT_FOR_DOWNS.contains(&r.rule.id))
+                .collect(),
+            false => raw,
+        };
         report.files += 1;
         report.statements += parsed.statements.len() + parsed.errors.len();
         let mut found: Vec<Finding> = parsed
@@ -188,6 +208,14 @@ mod tests {
             .iter()
             .map(|m| (&m.file_name, &m.sql))
             .chain(embedded.repeatable.iter().map(|r| (&r.file_name, &r.sql)))
+            .chain(
+                embedded
+                    .versioned
+                    .iter()
+                    .rev()
+                    .filter_map(|m| m.down.as_ref())
+                    .map(|d| (&d.file_name, &d.sql)),
+            )
             .map(|(name, sql)| SourceFile {
                 path: format!("migrations/{name}"),
                 sql: sql.clone(),
@@ -198,6 +226,7 @@ mod tests {
         let report = lint(&set, &listed, Options::default());
         assert!(report.findings.is_empty(), "{:#?}", report.findings);
         assert_eq!(report.files, set.len());
+        assert!(set.iter().filter(|f| f.is_down()).count() >= 14);
         // Every entry of the list silenced something (an unused one would be
         // an `ignore-unused` finding above).
         for entry in &listed {
@@ -259,6 +288,46 @@ mod tests {
             .map(|f| (f.rule, f.line, f.column))
             .collect();
         assert_eq!(at, [("money-float", 3, 3), ("coin-not-integer", 6, 3)]);
+    }
+
+    #[test]
+    fn a_down_may_drop_what_its_migration_made_but_not_lock_a_live_table() {
+        let set = files(&[
+            ("0001_a.sql", "CREATE TABLE t (a int);\nCREATE TABLE wallets (id int);"),
+            ("0002_b.sql", "ALTER TABLE t ADD COLUMN b int;"),
+            (
+                "0002_b.down.sql",
+                "ALTER TABLE t DROP COLUMN b;\nALTER TABLE t RENAME TO t_old;\nALTER TABLE t_old RENAME TO t;\nCREATE INDEX t_a ON t (a);\nTRUNCATE t;",
+            ),
+            ("0001_a.down.sql", "DROP TABLE t;\nDROP TABLE wallets;"),
+        ]);
+        let report = lint(&set, &[], Options::default());
+        let at: Vec<(&str, &str, usize)> = report
+            .findings
+            .iter()
+            .map(|f| (f.rule, f.file.as_str(), f.line))
+            .collect();
+        assert_eq!(
+            at,
+            [
+                ("create-index-blocking", "0002_b.down.sql", 4),
+                ("truncate", "0002_b.down.sql", 5)
+            ]
+        );
+        // The same statements in an up file are findings.
+        let up = files(&[
+            (
+                "0001_a.sql",
+                "CREATE TABLE t (a int);\nCREATE TABLE wallets (id int);",
+            ),
+            (
+                "0002_b.sql",
+                "ALTER TABLE t DROP COLUMN a;\nDROP TABLE wallets;",
+            ),
+        ]);
+        let ids = rule_ids(&lint(&up, &[], Options::default()));
+        assert!(ids.contains(&"drop-column"), "{ids:?}");
+        assert!(ids.contains(&"ledger-drop"), "{ids:?}");
     }
 
     #[test]

@@ -198,3 +198,16 @@ mod tests {
         }
     }
 }
+
+/// The rules a down file (`NNNN_name.down.sql`, what `migrate revert` runs) is
+/// not held to, because what they find is the down's purpose: undoing a
+/// migration drops the tables and columns it added and renames back what it
+/// renamed, and the application that used them has been rolled back first (a
+/// revert is run for that). Dropping a ledger table is guarded where the
+/// danger is known, at run time: `migrate revert` refuses a down that would
+/// destroy ledger rows unless `--force`, while the same down on an empty
+/// staging database is fine. Every other rule holds: a down runs against the
+/// live tables under the same locks (a blocking index build or a rewrite is
+/// as dangerous backwards), and a down must not truncate or lose money
+/// precision either.
+pub const NOT_FOR_DOWNS: &[&str] = &[DROP_TABLE.id, DROP_COLUMN.id, RENAME.id, LEDGER_DROP.id];

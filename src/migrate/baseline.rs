@@ -10,8 +10,9 @@
 //!
 //! Order: check the target, take the schema lock on the live database, read
 //! its history (a database rez-db already migrated is refused, exit 2), build
-//! and read the shadow, read the live schema, drop the shadow, compare, and
-//! only then write. Partitions that `partition-rotate` manages are compared
+//! and read the shadow (or take its schema from the cache, when nothing it
+//! depends on changed: `super::shadow_build`), read the live schema, drop the
+//! shadow, compare, and only then write. Partitions that `partition-rotate` manages are compared
 //! by their parent only.
 
 use std::time::Duration;
@@ -24,7 +25,7 @@ use crate::migration::{Migration, MigrationSet, Repeatable};
 use crate::progress::Progress;
 use crate::store::pg::{catalog, history, lock, Pg};
 
-use super::shadow_build::expected_schema;
+use super::shadow_build::{expected_schema, CacheUse, ExpectedSource};
 
 #[derive(Debug, Clone, Copy)]
 pub struct BaselineOptions {
@@ -39,6 +40,8 @@ pub struct BaselineReport {
     pub to: i64,
     /// How many schema objects were compared (the expected schema's).
     pub compared: usize,
+    /// Whether the expected schema came from the cache or a shadow build.
+    pub expected_schema: ExpectedSource,
     /// Empty when the live schema is what the migrations produce.
     pub differences: Vec<Difference>,
     /// Versions recorded as applied (none when refused).
@@ -62,6 +65,7 @@ pub async fn baseline(
     local: &MigrationSet,
     managed_parents: &[&str],
     options: BaselineOptions,
+    cache: CacheUse<'_>,
     progress: &dyn Progress,
 ) -> Result<BaselineReport> {
     let to = options.to;
@@ -91,11 +95,12 @@ pub async fn baseline(
         .with_hint("`rez-db migrate status` shows where it stands"));
     }
 
-    let expected = expected_schema(
+    let (expected, expected_from) = expected_schema(
         shadow_admin,
         &versioned,
         &repeatables,
         managed_parents,
+        cache,
         progress,
     )
     .await?;
@@ -108,6 +113,7 @@ pub async fn baseline(
         database: pg.url.to_string(),
         to,
         compared: expected.objects.len(),
+        expected_schema: expected_from,
         differences: compare(&expected, &actual),
         recorded: Vec::new(),
         recorded_repeatable: Vec::new(),

@@ -6,7 +6,9 @@
 //! or changed since, is left out of the expected schema (its old text is not
 //! kept anywhere) and listed in the report, so its objects may show as
 //! extra or changed. Partitions that `partition-rotate` manages are compared
-//! by their parent only.
+//! by their parent only. The expected schema comes from the cache when
+//! nothing it depends on changed (`super::shadow_build`); the live one is
+//! always read afresh.
 //!
 //! Read-only: no lock, nothing written, not recorded in the operations log.
 //! A database without a migration history is refused (exit 2: baseline it
@@ -20,7 +22,7 @@ use crate::migration::{self, Migration, MigrationSet, Repeatable};
 use crate::progress::Progress;
 use crate::store::pg::{catalog, history, Pg};
 
-use super::shadow_build::expected_schema;
+use super::shadow_build::{expected_schema, CacheUse, ExpectedSource};
 
 #[derive(Debug, Serialize)]
 pub struct DiffReport {
@@ -33,6 +35,8 @@ pub struct DiffReport {
     pub repeatables_not_reproduced: Vec<String>,
     /// How many schema objects were expected.
     pub compared: usize,
+    /// Whether the expected schema came from the cache or a shadow build.
+    pub expected_schema: ExpectedSource,
     /// Empty when the live schema is what the applied migrations produce.
     pub differences: Vec<Difference>,
 }
@@ -51,6 +55,7 @@ pub async fn diff(
     shadow_admin: &Pg,
     local: &MigrationSet,
     managed_parents: &[&str],
+    cache: CacheUse<'_>,
     progress: &dyn Progress,
 ) -> Result<DiffReport> {
     let err = |e| pg.error(e);
@@ -74,11 +79,12 @@ pub async fn diff(
                 .any(|a| a.name == r.name && a.checksum == r.checksum)
         });
 
-    let expected = expected_schema(
+    let (expected, expected_from) = expected_schema(
         shadow_admin,
         &versioned,
         &repeatables,
         managed_parents,
+        cache,
         progress,
     )
     .await?;
@@ -92,6 +98,7 @@ pub async fn diff(
         repeatables: repeatables.iter().map(|r| r.name.clone()).collect(),
         repeatables_not_reproduced: left_out.iter().map(|r| r.name.clone()).collect(),
         compared: expected.objects.len(),
+        expected_schema: expected_from,
         differences: compare(&expected, &actual),
     })
 }

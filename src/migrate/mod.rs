@@ -32,10 +32,12 @@ mod shadow_build;
 mod status;
 
 pub use crate::store::pg::migrator::{AppliedNow, Failure};
+pub use crate::store::snapshot_cache::SnapshotCache;
 pub use baseline::{baseline, BaselineOptions, BaselineReport};
 pub use diff::{diff, DiffReport};
 pub use new::{new_migration, NewReport};
 pub use revert::{revert, DownRow, RevertOptions, RevertReport};
+pub use shadow_build::{CacheUse, ExpectedSource};
 pub use status::{
     status, status_with, RepeatableRow, RepeatableState, State, StatusReport, StatusRow,
 };

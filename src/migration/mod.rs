@@ -4,7 +4,8 @@
 //! of what to apply given what the database says it has applied ([`plan`]),
 //! whose doing a refused migration is ([`refusal`]), the next file's name
 //! ([`new_file`]), what a revert would run and whether it may ([`revert`]),
-//! and the comparison of two schemas ([`schema_diff`]).
+//! the comparison of two schemas ([`schema_diff`]) and the key under which
+//! an expected schema is cached ([`snapshot_key`]).
 //!
 //! Nothing here does I/O; `store::pg::migrator` carries the plan out and
 //! `store::pg::catalog` reads a schema.
@@ -14,6 +15,7 @@ pub mod plan;
 pub mod refusal;
 pub mod revert;
 pub mod schema_diff;
+pub mod snapshot_key;
 pub mod source;
 pub mod split;
 

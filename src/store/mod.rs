@@ -7,6 +7,7 @@ pub mod lease;
 pub mod mongo;
 pub mod pg;
 pub mod redis;
+pub mod snapshot_cache;
 
 /// The connections to the non-PostgreSQL stores a command selected; `None`
 /// for a store it left out (never contacted).

@@ -104,8 +104,8 @@ fn the_built_in_migrations_lint_clean() {
         "{}",
         stdout(&out)
     );
-    // The same files named on the command line, read from disk (the down
-    // files are not part of a run: they reverse one).
+    // The same files named on the command line, read from disk, the down
+    // files included (linted after every migration, newest first).
     let mut files: Vec<String> = Vec::new();
     for dir in ["migrations", "migrations/repeatable"] {
         let mut these: Vec<String> = std::fs::read_dir(repo_path(dir))
@@ -113,7 +113,6 @@ fn the_built_in_migrations_lint_clean() {
             .map(|e| e.unwrap().path())
             .filter(|p| p.extension().is_some_and(|e| e == "sql"))
             .map(|p| p.to_str().unwrap().to_string())
-            .filter(|p| !p.ends_with(".down.sql"))
             .collect();
         these.sort();
         files.extend(these);
@@ -122,6 +121,7 @@ fn the_built_in_migrations_lint_clean() {
     let (doc, code) = lint_json(&args);
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(doc["files"].as_u64().unwrap() as usize, files.len());
+    assert!(files.iter().filter(|f| f.ends_with(".down.sql")).count() >= 14);
 }
 
 #[test]

@@ -41,6 +41,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The cache of expected schemas of the runs against this database
+    /// (`REZ_DB_CACHE_DIR`): one per test, so no test sees another's (or the
+    /// developer's) cached schema, and a test's first baseline or diff
+    /// builds its shadow database.
+    pub cache: tempfile::TempDir,
 }
 
 impl TestDb {
@@ -65,6 +70,7 @@ impl TestDb {
         TestDb {
             url: with_database(&server_url(), &name),
             name,
+            cache: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -78,6 +84,7 @@ impl TestDb {
         TestDb {
             url: with_database(&server_url(), &name),
             name,
+            cache: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -115,7 +122,8 @@ impl TestDb {
     pub fn command(&self, args: &[&str]) -> std::process::Command {
         let mut cmd = rez_process(args);
         cmd.env("DATABASE_URL", &self.url)
-            .env("REZ_DB_STORES", "pg");
+            .env("REZ_DB_STORES", "pg")
+            .env("REZ_DB_CACHE_DIR", self.cache.path());
         cmd
     }
 

@@ -26,5 +26,6 @@ mod reference;
 mod rotate;
 mod schema;
 mod seed;
+mod snapshot_cache;
 mod targets;
 mod validate;

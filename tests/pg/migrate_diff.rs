@@ -42,6 +42,7 @@ async fn diff_reports_nothing_on_a_migrated_database_and_every_planted_drift_by_
     );
     let report = json(&out);
     assert_eq!(differences(&report), []);
+    assert_eq!(report["expected_schema"], "shadow_build", "{report}");
     assert_eq!(report["versions"].as_array().unwrap().len(), 14);
     assert!(report["compared"].as_u64().unwrap() > 100, "{report}");
     assert_eq!(report["repeatables_not_reproduced"], serde_json::json!([]));
@@ -80,6 +81,9 @@ async fn diff_reports_nothing_on_a_migrated_database_and_every_planted_drift_by_
     let out = db.rez(&["--json", "migrate", "diff"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json(&out);
+    // The expected schema the clean run built was cached: the drifts are
+    // found against the cached copy.
+    assert_eq!(report["expected_schema"], "cache", "{report}");
     let s = |k: &str, o: &str, n: &str| (k.to_string(), o.to_string(), n.to_string());
     assert_eq!(
         differences(&report),

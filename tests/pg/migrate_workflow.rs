@@ -524,7 +524,7 @@ fn psql_migrations(db: &TestDb, count: usize) {
 }
 
 /// A database made by `create`, then every migration file through `psql -f`.
-fn built_with_psql(label: &str) -> TestDb {
+pub(super) fn built_with_psql(label: &str) -> TestDb {
     let db = TestDb::unborn(label);
     db.rez(&["create"]).assert().success();
     psql_migrations(&db, usize::MAX);

@@ -22,10 +22,15 @@ pub fn copy_of_migrations() -> tempfile::TempDir {
 
 /// Every `.sql` file directly under `dir`, sorted.
 fn sql_files(dir: &Path) -> Vec<PathBuf> {
+    files_with_extension(dir, "sql")
+}
+
+/// Every file directly under `dir` whose name ends in `.{extension}`, sorted.
+pub(super) fn files_with_extension(dir: &Path, extension: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .filter(|p| p.extension().is_some_and(|e| e == extension))
         .collect();
     files.sort();
     files

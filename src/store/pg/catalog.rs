@@ -239,6 +239,13 @@ fn queries() -> Vec<(ObjectKind, String)> {
     ]
 }
 
+/// The SQL of every query a snapshot is read with: part of the key of a
+/// cached snapshot (`crate::migration::snapshot_key`), so a rez-db that reads
+/// the catalogs differently never reuses a schema read the old way.
+pub fn query_texts() -> Vec<String> {
+    queries().into_iter().map(|(_, sql)| sql).collect()
+}
+
 /// The schema of the database `conn` is on. `managed_parents`: the
 /// partitioned tables whose partitions are compared by their parent only.
 pub async fn snapshot(

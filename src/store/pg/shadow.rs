@@ -18,6 +18,7 @@ use sqlx::postgres::PgConnection;
 
 use super::{provision, quote_ident, Pg};
 use crate::error::CommandError;
+use crate::migration::snapshot_key::ShadowServer;
 
 /// Every shadow database's name starts with this.
 pub const PREFIX: &str = "rez_shadow_";
@@ -108,6 +109,34 @@ impl Drop for Shadow {
             queue.push((self.admin.clone(), self.name.clone()));
         }
     }
+}
+
+/// What the server a shadow would be created on says about itself: its
+/// version, the default version of every extension it offers (what `CREATE
+/// EXTENSION` would install in a shadow) and the role connected; one query,
+/// which also proves `admin` reachable before anything is decided.
+pub async fn server_facts(admin: &Pg) -> Result<ShadowServer, CommandError> {
+    let mut conn = admin.connect().await?;
+    let (version_num, role, extensions): (i64, String, Vec<String>) = sqlx::query_as(
+        "SELECT current_setting('server_version_num')::bigint, current_user::text, \
+                coalesce((SELECT array_agg(name || ' ' || coalesce(default_version, '') ORDER BY name) \
+                          FROM pg_available_extensions), '{}')",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| admin.error(e))?;
+    let extensions = extensions
+        .into_iter()
+        .map(|e| match e.split_once(' ') {
+            Some((name, version)) => (name.to_string(), version.to_string()),
+            None => (e, String::new()),
+        })
+        .collect();
+    Ok(ShadowServer {
+        version_num,
+        extensions,
+        role,
+    })
 }
 
 /// The shadows dropped without [`Shadow::remove`]: where to drop them from, and their names.
