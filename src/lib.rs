@@ -53,7 +53,7 @@
 //! | `expire-coins` | `commands/expire_coins.rs` | [`expire`] |
 //! | `audit` | `commands/audit.rs` | [`audit`] |
 //! | `reindex-es` | `commands/reindex_es.rs` | [`search`] (`search::reindex::run`) |
-//! | `backup`, `backup prune`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (prune in `backup::prune`, the version checks in `backup::versions`, restore in `backup::restore`, calling [`provision`] and [`validate`]) |
+//! | `backup`, `backup prune`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (prune in `backup::prune`, the version checks in `backup::versions`, age encryption in `backup::crypt`, restore in `backup::restore`, calling [`provision`] and [`validate`]) |
 //! | `status` | `commands/status.rs` | [`status`] |
 //! | `lint` | `commands/lint.rs` (reads the files) | [`lint`] (core: pure, no operation needed) |
 //!

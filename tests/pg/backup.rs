@@ -885,6 +885,25 @@ async fn an_encrypted_backup_restores_with_either_recipients_key_and_its_manifes
     );
     let text = manifest.to_string();
     assert!(!text.contains("AGE-SECRET-KEY") && !text.contains("postgres://"));
+    // `backup prune` reads it without a key: a complete backup.
+    let root = dir.parent().unwrap().to_str().unwrap();
+    let out = db
+        .rez(&[
+            "--json",
+            "backup",
+            "prune",
+            "--root",
+            root,
+            "--keep-last",
+            "1",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pruned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pruned["backups"][0]["complete"], true, "{pruned}");
+    assert_eq!(pruned["kept"], 1, "{pruned}");
 
     // Without --identity: refused before anything, naming the flag.
     let scratch = tempfile::tempdir().unwrap();
