@@ -342,21 +342,27 @@ async fn es_indices_survive_backup_delete_and_restore() {
     assert_eq!(es_snapshot(&s).await, before);
 }
 
-#[tokio::test]
-async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_refused() {
-    let s = Stores::new("backup_gzip").await;
+/// What the compressed and encrypted round trips carry: 200 OTP keys with a
+/// TTL and a leaderboard under the Redis prefix, and 100 documents in
+/// `activity_logs` after `create --only CREATE`. Returns the Redis snapshot,
+/// the MongoDB database and its snapshot.
+async fn plant_otps_and_logs(
+    s: &Stores,
+    create: &str,
+) -> (
+    Vec<(String, Vec<u8>, i64)>,
+    mongodb::Database,
+    Vec<(String, Vec<Document>, Vec<String>, Document)>,
+) {
     let p = s.redis_prefix.clone();
     let mut r = s.redis().await;
-    let k = |key: &str| format!("{p}{key}");
     for i in 0..200 {
-        let _: () = r
-            .set_ex(k(&format!("otp:{i}")), format!("{i:06}"), 600)
-            .await
-            .unwrap();
+        let key = format!("{p}otp:{i}");
+        let _: () = r.set_ex(key, format!("{i:06}"), 600).await.unwrap();
     }
-    let _: () = r.zadd(k("board"), "u1", 1500).await.unwrap();
-    let redis_before = redis_snapshot(&s, &p).await;
-    s.json(&["create", "--only", "mongo"], 0);
+    let _: () = r.zadd(format!("{p}board"), "u1", 1500).await.unwrap();
+    let redis_before = redis_snapshot(s, &p).await;
+    s.json(&["create", "--only", create], 0);
     let db = s.mongo().await;
     let coll = db.collection::<Document>("activity_logs");
     for i in 0..100i64 {
@@ -365,6 +371,14 @@ async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_ref
             .unwrap();
     }
     let mongo_before = mongo_snapshot(&db).await;
+    (redis_before, db, mongo_before)
+}
+
+#[tokio::test]
+async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_refused() {
+    let s = Stores::new("backup_gzip").await;
+    let p = s.redis_prefix.clone();
+    let (redis_before, db, mongo_before) = plant_otps_and_logs(&s, "mongo").await;
     let code = validate_code(&s, "redis,mongo");
 
     let tmp = tempfile::tempdir().unwrap();
@@ -418,22 +432,7 @@ async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_ref
 async fn encrypted_redis_mongo_and_es_backups_stream_back_with_the_second_recipients_key() {
     let s = Stores::new("backup_age").await;
     let p = s.redis_prefix.clone();
-    let mut r = s.redis().await;
-    for i in 0..300 {
-        let key = format!("{p}otp:{i}");
-        let _: () = r.set_ex(key, format!("{i:06}"), 600).await.unwrap();
-    }
-    let _: () = r.zadd(format!("{p}board"), "u1", 1500).await.unwrap();
-    let redis_before = redis_snapshot(&s, &p).await;
-    s.json(&["create", "--only", "mongo,es"], 0);
-    let db = s.mongo().await;
-    let coll = db.collection::<Document>("activity_logs");
-    for i in 0..100i64 {
-        coll.insert_one(doc! {"user_id": format!("u{i}"), "action": "login", "at": DateTime::from_millis(1_760_000_000_000 + i)})
-            .await
-            .unwrap();
-    }
-    let mongo_before = mongo_snapshot(&db).await;
+    let (redis_before, db, mongo_before) = plant_otps_and_logs(&s, "mongo,es").await;
     let es = s.es().await;
     let index = es.name("scratch_v1");
     es.create_index(&index, &json!({"mappings": {"properties": {"title": {"type": "keyword"}}}, "aliases": {es.name("scratch"): {}}}))
