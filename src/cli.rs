@@ -231,6 +231,9 @@ pub fn remedy_hint(remedy: Remedy) -> String {
         Remedy::AllowVersionChange => "restore onto a server (and pg_restore) at least as new as \
              the source, or pass --allow-version-change if you know this change is safe"
             .to_string(),
+        Remedy::Identity => "pass --identity FILE: an age identity file (mode 600) holding the \
+             private key of one of the recipients the manifest lists"
+            .to_string(),
         Remedy::FixDrift => "fix with `rez-db migrate --fix-drift`".to_string(),
         Remedy::RebuildDerived => "run `rez-db seed --redis-only`".to_string(),
         Remedy::ForceRevert => {

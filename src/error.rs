@@ -123,6 +123,9 @@ pub enum Remedy {
     /// than, what the backup was taken from: restore anyway when the user
     /// knows it is safe (`restore --allow-version-change`).
     AllowVersionChange,
+    /// An encrypted backup is restored without the key of one of its
+    /// recipients (`restore --identity`).
+    Identity,
     /// An object differs from its definition file (`migrate --fix-drift`).
     FixDrift,
     /// The Redis structures derived from PostgreSQL are missing or wrong

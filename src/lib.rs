@@ -58,7 +58,7 @@
 //! | `expire-coins` | `commands/expire_coins.rs` | [`expire`] |
 //! | `audit` | `commands/audit.rs` | [`audit`] |
 //! | `reindex-es` | `commands/reindex_es.rs` | [`search`] (`search::reindex::run`) |
-//! | `backup`, `backup prune`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (prune in `backup::prune`, the version checks in `backup::versions`, restore in `backup::restore`, calling [`provision`] and [`validate`]) |
+//! | `backup`, `backup prune`, `restore` | `commands/backup.rs`, `commands/restore.rs` | [`backup`] (prune in `backup::prune`, the version checks in `backup::versions`, age encryption in `backup::crypt`, restore in `backup::restore`, calling [`provision`] and [`validate`]) |
 //! | `status` | `commands/status.rs` | [`status`] |
 //! | `lint` | `commands/lint.rs` (reads the files) | [`lint`] (core: pure, no operation needed) |
 //! | any of `create`, `migrate` (`status`), `validate`, `status`, `partition-rotate`, `expire-coins`, `backup` with `--targets GROUP` | [`targets`] (one `Ctx` per database, the command's own `run` on it) | [`fanout`] (bounded concurrency, `--keep-going`, `--canary`, the combined report and its worst exit code), generic over the command's report: a fan-out that knows no store and no command is reusable by all of them, and each target stays an ordinary run with its own locks and history |

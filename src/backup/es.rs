@@ -17,7 +17,7 @@ use std::path::Path;
 use elasticsearch::http::Method;
 use serde_json::{json, Value};
 
-use super::stream::{self, Compression, Sink};
+use super::stream::{Compression, Sink, Stored};
 use super::{io_err, write_json};
 use crate::error::{CommandError, Result};
 use crate::store::es::Es;
@@ -145,19 +145,13 @@ pub async fn dump(es: &Es, folder: &Path, compression: Compression) -> Result<u6
 /// replaces: those of the same names, and those holding one of its aliases
 /// (`create` leaves empty `<name>_v1` behind `<name>`; --force replaces full
 /// ones). Other indices are left alone, even under an empty prefix.
-pub async fn clear(es: &Es, folder: &Path) -> Result<()> {
+pub async fn clear(es: &Es, folder: &Path, stored: &Stored) -> Result<()> {
     let mut names = Vec::new();
     let mut aliases = Vec::new();
-    for path in definitions(folder)? {
-        let bare = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+    for (bare, path) in definitions(folder, stored)? {
         names.push(es.name(&bare));
-        let body: Value =
-            serde_json::from_slice(&std::fs::read(&path).map_err(|e| io_err(&path, e))?)
-                .map_err(|e| io_err(&path, e))?;
+        let body: Value = serde_json::from_slice(&stored.read_uncompressed(&path)?)
+            .map_err(|e| io_err(&path, e))?;
         aliases.extend(
             body["aliases"]
                 .as_object()
@@ -177,12 +171,17 @@ pub async fn clear(es: &Es, folder: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The `<index>.json` definition files of a backup, sorted.
-fn definitions(folder: &Path) -> Result<Vec<std::path::PathBuf>> {
+/// The `<index>.json` definition files of a backup (`.json.age` when
+/// encrypted), sorted, with the index's name without the prefix.
+fn definitions(folder: &Path, stored: &Stored) -> Result<Vec<(String, std::path::PathBuf)>> {
+    let suffix = stored.name(".json");
     let mut defs: Vec<_> = std::fs::read_dir(folder)
         .map_err(|e| io_err(folder, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?;
+            Some((name.strip_suffix(&suffix)?.to_string(), p.clone()))
+        })
         .collect();
     defs.sort();
     Ok(defs)
@@ -211,16 +210,11 @@ async fn send(es: &Es, body: Vec<u8>, index: &str) -> Result<()> {
 }
 
 /// Restores every index of `folder` under the prefix; returns how many documents.
-pub async fn restore(es: &Es, folder: &Path, compression: Compression) -> Result<u64> {
+pub async fn restore(es: &Es, folder: &Path, stored: &Stored) -> Result<u64> {
     let mut total = 0;
-    for def_path in definitions(folder)? {
-        let bare = def_path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+    for (bare, def_path) in definitions(folder, stored)? {
         let index = es.name(&bare);
-        let text = std::fs::read(&def_path).map_err(|e| io_err(&def_path, e))?;
+        let text = stored.read_uncompressed(&def_path)?;
         let mut body: Value = serde_json::from_slice(&text).map_err(|e| io_err(&def_path, e))?;
         let aliases: serde_json::Map<String, Value> = body["aliases"]
             .as_object()
@@ -232,8 +226,8 @@ pub async fn restore(es: &Es, folder: &Path, compression: Compression) -> Result
         es.create_index(&index, &body)
             .await
             .map_err(|e| es.error(e))?;
-        let path = folder.join(compression.file_name(&format!("{bare}.ndjson")));
-        let input = stream::open(&path, compression)?;
+        let path = folder.join(stored.stream_name(&format!("{bare}.ndjson")));
+        let input = stored.open(&path)?;
         let mut batch = Vec::new();
         let mut n: u64 = 0;
         for line in input.lines() {

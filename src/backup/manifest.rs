@@ -31,7 +31,8 @@ pub const MANIFEST: &str = "manifest.json";
 
 /// The newest backup format, bumped when the layout changes incompatibly;
 /// restore reads 1 to this and refuses others. 2: compressed files (`.gz`).
-pub const FORMAT: u32 = 2;
+/// 3: encrypted files (`.age`, see `super::crypt`).
+pub const FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -61,6 +62,10 @@ pub struct StoreEntry {
     /// How the files are stored (`none`, `gzip`); absent in older manifests.
     #[serde(default)]
     pub compression: Compression,
+    /// The recipients every file of this part is encrypted to (public keys);
+    /// absent when not encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<super::crypt::Encryption>,
     /// The schema version: for PostgreSQL the highest applied migration.
     pub schema_version: Option<i64>,
     /// Every applied migration (PostgreSQL), in order.
@@ -80,8 +85,12 @@ pub struct StoreEntry {
 pub struct FileEntry {
     /// Relative to the backup directory, `/`-separated.
     pub path: String,
+    /// The file as stored (the ciphertext, when encrypted).
     pub size: u64,
     pub sha256: String,
+    /// The plaintext of an encrypted file: checked as it is decrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plaintext: Option<super::crypt::Plaintext>,
 }
 
 /// Why a backup directory cannot be restored. Each names the file and the fix.
@@ -244,19 +253,27 @@ pub fn describe_folder(root: &Path, folder: &str) -> io::Result<Vec<FileEntry>> 
         .into_iter()
         .map(|path| {
             let (size, sha256) = hash_file(&root.join(&path))?;
-            Ok(FileEntry { path, size, sha256 })
+            Ok(FileEntry {
+                path,
+                size,
+                sha256,
+                plaintext: None,
+            })
         })
         .collect()
 }
 
-/// The format a backup of `stores` is written in: 2 when any store is
-/// compressed (an older rez-db, which reads only format 1, must refuse it
-/// rather than look for plain files and restore nothing), else 1, which
-/// every rez-db reads.
+/// The format a backup of `stores` is written in: 3 when any store is
+/// encrypted, 2 when any is compressed (an older rez-db must refuse such a
+/// backup rather than look for plain files and restore nothing), else 1,
+/// which every rez-db reads.
 pub fn format_for(stores: &[StoreEntry]) -> u32 {
-    match stores.iter().all(|s| s.compression == Compression::None) {
-        true => 1,
-        false => 2,
+    if stores.iter().any(|s| s.encryption.is_some()) {
+        3
+    } else if stores.iter().any(|s| s.compression != Compression::None) {
+        2
+    } else {
+        1
     }
 }
 
@@ -419,6 +436,7 @@ mod tests {
                 server_version: "15".into(),
                 versions: None,
                 compression: Compression::None,
+                encryption: None,
                 schema_version: Some(1),
                 migrations: vec![1],
                 started_at: now,
@@ -486,17 +504,22 @@ mod tests {
     }
 
     #[test]
-    fn compressed_backups_are_format_2_and_an_unknown_format_is_refused() {
+    fn compressed_backups_are_format_2_encrypted_3_and_an_unknown_format_is_refused() {
         let dir = backup_with(&[("postgres/toc.dat", b"toc")]);
         let mut m = verify(dir.path()).unwrap();
         assert_eq!(format_for(&m.stores), 1);
         m.stores[0].compression = Compression::Gzip;
         assert_eq!(format_for(&m.stores), 2);
-        m.format = 3;
+        m.stores[0].encryption = Some(super::super::crypt::Encryption {
+            scheme: "age-x25519".into(),
+            recipients: vec!["age1...".into()],
+        });
+        assert_eq!(format_for(&m.stores), 3);
+        m.format = 4;
         write(dir.path(), &m).unwrap();
         assert!(matches!(
             verify(dir.path()),
-            Err(VerifyError::Format { found: 3, .. })
+            Err(VerifyError::Format { found: 4, .. })
         ));
     }
 

@@ -14,7 +14,7 @@ use std::path::Path;
 use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
 
 use super::io_err;
-use super::stream::{self, Compression, Sink};
+use super::stream::{self, Compression, Sink, Stored};
 use crate::error::Result;
 use crate::store::lease::MONGO_COLLECTION;
 use crate::store::mongo::Mongo;
@@ -158,15 +158,10 @@ fn read_document(input: &mut impl Read) -> io::Result<Option<RawDocumentBuf>> {
 /// Restores `folder/<source>/` into the (cleared, so empty) database: each
 /// collection created with its options, its documents inserted in batches,
 /// then its indexes built one at a time. Returns how many documents.
-pub async fn restore(
-    m: &Mongo,
-    folder: &Path,
-    source: &str,
-    compression: Compression,
-) -> Result<u64> {
+pub async fn restore(m: &Mongo, folder: &Path, source: &str, stored: &Stored) -> Result<u64> {
     let dir = folder.join(source);
     let err = |e| crate::store::mongo::error(&m.url, e);
-    let meta_suffix = compression.file_name(".metadata.json");
+    let meta_suffix = stored.stream_name(".metadata.json");
     let mut metas: Vec<_> = std::fs::read_dir(&dir)
         .map_err(|e| io_err(&dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -175,7 +170,7 @@ pub async fn restore(
     metas.sort();
     let mut total = 0;
     for meta_path in metas {
-        let text = stream::read_all(&meta_path, compression)?;
+        let text = stored.read_all(&meta_path)?;
         let meta: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| io_err(&meta_path, e))?;
         let name = meta["collectionName"]
@@ -191,8 +186,8 @@ pub async fn restore(
         let mut create = doc! {"create": &name};
         create.extend(from_json(&meta["options"])?);
         m.database().run_command(create).await.map_err(err)?;
-        let path = dir.join(compression.file_name(&format!("{name}.bson")));
-        let mut input = stream::open(&path, compression)?;
+        let path = dir.join(stored.stream_name(&format!("{name}.bson")));
+        let mut input = stored.open(&path)?;
         let coll = m.database().collection::<RawDocumentBuf>(&name);
         loop {
             let mut batch = Vec::with_capacity(BATCH);

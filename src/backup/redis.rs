@@ -25,7 +25,7 @@ use std::io::{self, Read, Write};
 use std::path::Path;
 
 use super::io_err;
-use super::stream::{self, Compression, Sink};
+use super::stream::{Compression, Sink, Stored};
 use crate::config::names::glob_literal;
 use crate::error::{CommandError, Result};
 use crate::store::lease::REDIS_KEY_STEM;
@@ -179,9 +179,9 @@ pub async fn clear(r: &mut Redis) -> Result<()> {
 /// (the target was checked empty, or cleared under --force; only the layout
 /// marker can already exist), each key to its slot's master. Returns how
 /// many keys.
-pub async fn restore(r: &mut Redis, path: &Path, compression: Compression) -> Result<u64> {
+pub async fn restore(r: &mut Redis, path: &Path, stored: &Stored) -> Result<u64> {
     let bad = |e: io::Error| CommandError::failed(format!("cannot read {}: {e}", path.display()));
-    let mut input = stream::open(path, compression)?;
+    let mut input = stored.open(path)?;
     let mut magic = [0u8; 8];
     input.read_exact(&mut magic).map_err(bad)?;
     if magic != MAGIC {

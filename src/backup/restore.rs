@@ -22,6 +22,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgConnection;
 
+use super::crypt::{self, Decrypt, Identities, PrivateDir};
+use super::stream::Stored;
 use super::versions::{self, Versions};
 use super::{connected, manifest::StoreEntry, postgres};
 use crate::config::StoreKind;
@@ -56,6 +58,8 @@ pub struct Options {
     /// Restore onto an older server or pg_restore, or another product, than
     /// the manifest records (see [`super::versions`]).
     pub allow_version_change: bool,
+    /// The keys that decrypt an encrypted backup (`super::crypt`).
+    pub identities: Option<Identities>,
     /// This run, as the restored database's operations log records it.
     pub record: Operation,
 }
@@ -96,6 +100,8 @@ enum Prepared {
         entry: StoreEntry,
         name: String,
         target: Target,
+        /// An encrypted archive, decrypted for pg_restore; removed when dropped.
+        decrypted: Option<PrivateDir>,
     },
     Redis {
         entry: StoreEntry,
@@ -161,6 +167,7 @@ impl Prepared {
                 entry,
                 name,
                 target,
+                ..
             } => (
                 entry,
                 name.clone(),
@@ -238,6 +245,7 @@ pub async fn run(
 ) -> Result<Report> {
     let (from, stores, wait) = (&options.from, &options.stores, options.lock_wait);
     let manifest = super::verify(from).await?;
+    let identities = check_identities(from, &manifest, stores, options.identities.as_ref()).await?;
     // Taken before the target is looked at, so the emptiness check and the
     // restore see the same database; a dry run changes nothing and takes none.
     let mut pg_locks = match stores.contains(&StoreKind::Postgres) && !options.dry_run {
@@ -271,7 +279,7 @@ pub async fn run(
             })?;
         prepared.push(match store {
             StoreKind::Postgres => {
-                let (prepared, target) = prepare_pg(pg, from, entry).await?;
+                let (prepared, target) = prepare_pg(pg, from, entry, identities).await?;
                 if let Prepared::Pg { entry, .. } = &prepared {
                     judge(entry, target);
                 }
@@ -363,11 +371,16 @@ pub async fn run(
                 entry,
                 name: _,
                 target,
+                decrypted,
             } => {
                 let locks = pg_locks
                     .as_mut()
                     .ok_or_else(|| CommandError::bug("PostgreSQL is restored without its locks"))?;
-                restore_pg(pg, &from.join(&entry.folder), &target, locks, wait).await?;
+                let folder = match &decrypted {
+                    Some(plain) => plain.path().to_path_buf(),
+                    None => from.join(&entry.folder),
+                };
+                restore_pg(pg, &folder, &target, locks, wait).await?;
                 restored_pg = true;
             }
             Prepared::Redis {
@@ -378,9 +391,11 @@ pub async fn run(
                 if keys > 0 {
                     super::redis::clear(&mut redis).await?;
                 }
-                let name = entry.compression.file_name(super::redis::FILE);
-                let file = from.join(&entry.folder).join(name);
-                super::redis::restore(&mut redis, &file, entry.compression).await?;
+                let stored = reading(from, &entry, identities);
+                let file = from
+                    .join(&entry.folder)
+                    .join(stored.stream_name(super::redis::FILE));
+                super::redis::restore(&mut redis, &file, &stored).await?;
             }
             Prepared::Mongo {
                 entry,
@@ -396,13 +411,15 @@ pub async fn run(
                     super::mongo::clear(&mongo).await?;
                 }
                 let folder = from.join(&entry.folder);
-                super::mongo::restore(&mongo, &folder, &entry.source, entry.compression).await?;
+                let stored = reading(from, &entry, identities);
+                super::mongo::restore(&mongo, &folder, &entry.source, &stored).await?;
             }
             Prepared::Es { entry, es, .. } => {
                 // `create` leaves empty `<name>_v1` indices that would collide.
                 let folder = from.join(&entry.folder);
-                super::es::clear(&es, &folder).await?;
-                super::es::restore(&es, &folder, entry.compression).await?;
+                let stored = reading(from, &entry, identities);
+                super::es::clear(&es, &folder, &stored).await?;
+                super::es::restore(&es, &folder, &stored).await?;
             }
         }
     }
@@ -416,6 +433,65 @@ pub async fn run(
         held.release().await?;
     }
     Ok(report)
+}
+
+/// Refuses, before anything is touched, to restore an encrypted part of the
+/// backup without identities (exit 2) or with identities that open none of
+/// its files' headers (exit 2, naming the recipients); returns the
+/// identities when a selected part is encrypted.
+async fn check_identities<'a>(
+    from: &Path,
+    manifest: &super::manifest::Manifest,
+    stores: &[StoreKind],
+    identities: Option<&'a Identities>,
+) -> Result<Option<&'a Identities>> {
+    let selected: Vec<StoreEntry> = manifest
+        .stores
+        .iter()
+        .filter(|s| stores.iter().any(|k| k.as_str() == s.store))
+        .cloned()
+        .collect();
+    let entries: Vec<&StoreEntry> = selected.iter().collect();
+    let Some(ids) = crypt::require_identities(from, &entries, identities)? else {
+        return Ok(None);
+    };
+    let (dir, keys) = (from.to_path_buf(), ids.clone());
+    tokio::task::spawn_blocking(move || {
+        crypt::check(&dir, &selected.iter().collect::<Vec<_>>(), &keys)
+    })
+    .await
+    .map_err(|e| CommandError::bug(format!("the key check panicked: {e}")))??;
+    Ok(Some(ids))
+}
+
+/// How the files of `entry` are read: decompressed, and decrypted as they
+/// stream when the part is encrypted (its identities were checked).
+fn reading(from: &Path, entry: &StoreEntry, identities: Option<&Identities>) -> Stored {
+    Stored {
+        compression: entry.compression,
+        decrypt: match (&entry.encryption, identities) {
+            (Some(_), Some(ids)) => Some(Decrypt::new(from, entry, ids)),
+            _ => None,
+        },
+    }
+}
+
+/// Decrypts an encrypted PostgreSQL archive into a private folder for
+/// pg_restore (see `super::crypt` for why not a stream), every plaintext
+/// checksum checked, before the target is looked at. One file at a time off
+/// the runtime, so an interruption leaves at most one file being written
+/// into the folder that [`PrivateDir`]'s drop removes.
+async fn decrypt_pg(from: &Path, entry: &StoreEntry, ids: &Identities) -> Result<PrivateDir> {
+    let plain = PrivateDir::create()?;
+    let decrypt = std::sync::Arc::new(Decrypt::new(from, entry, ids));
+    for file in &entry.files {
+        let (d, dir, file) = (decrypt.clone(), from.to_path_buf(), file.clone());
+        let (folder, into) = (entry.folder.clone(), plain.path().to_path_buf());
+        tokio::task::spawn_blocking(move || d.decrypt_file(&dir, &file, &folder, &into))
+            .await
+            .map_err(|e| CommandError::bug(format!("the decryption worker panicked: {e}")))??;
+    }
+    Ok(plain)
 }
 
 /// The PostgreSQL locks of a restore, held until dropped (closing a
@@ -478,7 +554,12 @@ impl PgLocks {
 /// Checks pg_restore's version, that it can read the archive (`--list`),
 /// and what the target database holds; with the target's versions (the
 /// server's and pg_restore's).
-async fn prepare_pg(pg: &Pg, from: &Path, entry: StoreEntry) -> Result<(Prepared, Versions)> {
+async fn prepare_pg(
+    pg: &Pg,
+    from: &Path,
+    entry: StoreEntry,
+    identities: Option<&Identities>,
+) -> Result<(Prepared, Versions)> {
     let url = &pg.url;
     let name = database_name(url)?;
     let err = |e| pg.error(e);
@@ -494,7 +575,14 @@ async fn prepare_pg(pg: &Pg, from: &Path, entry: StoreEntry) -> Result<(Prepared
     };
     // The last check of the backup, by the tool that will read it, before
     // the target is looked at (let alone dropped).
-    let folder = from.join(&entry.folder);
+    let decrypted = match (&entry.encryption, identities) {
+        (Some(_), Some(ids)) => Some(decrypt_pg(from, &entry, ids).await?),
+        _ => None,
+    };
+    let folder = match &decrypted {
+        Some(plain) => plain.path().to_path_buf(),
+        None => from.join(&entry.folder),
+    };
     postgres::list(url, &folder).await.map_err(|e| {
         CommandError::problems(format!("refusing to restore: {e}"))
             .with_hint("restore from another backup; this one cannot be trusted")
@@ -513,6 +601,7 @@ async fn prepare_pg(pg: &Pg, from: &Path, entry: StoreEntry) -> Result<(Prepared
             entry,
             name,
             target,
+            decrypted,
         },
         versions,
     ))

@@ -19,6 +19,7 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
+use super::crypt::Decrypt;
 use super::{close_file, create_file, io_err};
 use crate::error::Result;
 
@@ -106,22 +107,65 @@ impl Sink {
     }
 }
 
-/// Opens a stored stream for reading, decompressing it when gzipped.
-pub fn open(path: &Path, compression: Compression) -> Result<Box<dyn BufRead>> {
-    let file = File::open(path).map_err(|e| io_err(path, e))?;
-    Ok(match compression {
-        Compression::None => Box::new(BufReader::new(file)),
-        Compression::Gzip => Box::new(BufReader::new(MultiGzDecoder::new(BufReader::new(file)))),
-    })
+/// How a store's files are read back: decompressed as the manifest records,
+/// and decrypted while they stream when the part is encrypted (see
+/// `super::crypt`).
+pub struct Stored {
+    pub compression: Compression,
+    pub decrypt: Option<Decrypt>,
 }
 
-/// Reads a whole stored file (a small definition), decompressed.
-pub fn read_all(path: &Path, compression: Compression) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    open(path, compression)?
-        .read_to_end(&mut bytes)
-        .map_err(|e| io_err(path, e))?;
-    Ok(bytes)
+impl Stored {
+    /// Files stored as `compression` says, not encrypted.
+    pub fn plain(compression: Compression) -> Stored {
+        Stored {
+            compression,
+            decrypt: None,
+        }
+    }
+
+    /// The stored name of a stream: `.gz` when gzipped, then `.age` when encrypted.
+    pub fn stream_name(&self, name: &str) -> String {
+        self.name(&self.compression.file_name(name))
+    }
+
+    /// The stored name of a file never compressed (a small definition).
+    pub fn name(&self, name: &str) -> String {
+        match self.decrypt {
+            Some(_) => format!("{name}{}", super::crypt::SUFFIX),
+            None => name.to_string(),
+        }
+    }
+
+    /// Opens a stored stream (named by [`Stored::stream_name`]) for reading.
+    pub fn open(&self, path: &Path) -> Result<Box<dyn BufRead>> {
+        let raw: Box<dyn Read> = match &self.decrypt {
+            Some(d) => d.open(path).map_err(|e| io_err(path, e))?,
+            None => Box::new(File::open(path).map_err(|e| io_err(path, e))?),
+        };
+        Ok(match self.compression {
+            Compression::None => Box::new(BufReader::new(raw)),
+            Compression::Gzip => Box::new(BufReader::new(MultiGzDecoder::new(BufReader::new(raw)))),
+        })
+    }
+
+    /// Reads a whole stored stream (a small definition), decompressed.
+    pub fn read_all(&self, path: &Path) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open(path)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| io_err(path, e))?;
+        Ok(bytes)
+    }
+
+    /// Reads a whole file never compressed (named by [`Stored::name`]).
+    pub fn read_uncompressed(&self, path: &Path) -> Result<Vec<u8>> {
+        Stored {
+            compression: Compression::None,
+            decrypt: self.decrypt.clone(),
+        }
+        .read_all(path)
+    }
 }
 
 /// Writes a small JSON definition, pretty-printed, compressed as asked.
@@ -144,7 +188,7 @@ mod tests {
             let mut out = Sink::create(&path, compression).unwrap();
             out.write_all(&text).unwrap();
             out.close(&path).unwrap();
-            assert_eq!(read_all(&path, compression).unwrap(), text);
+            assert_eq!(Stored::plain(compression).read_all(&path).unwrap(), text);
             let stored = std::fs::read(&path).unwrap();
             match compression {
                 Compression::None => assert_eq!(stored, text),

@@ -40,6 +40,15 @@ use crate::Ctx;
 /// `restore` reads either kind without being told. Without it nothing is
 /// compressed (pg_dump `--compress=0`): bigger, quicker to write.
 ///
+/// With --encrypt-to RECIPIENT (an age X25519 public key `age1...`; repeat it
+/// for several: any one of their keys restores), every file of every store is
+/// encrypted with age to `<file>.age` once the store is dumped, and the
+/// plaintext removed; until then it lies in DIR, so keep DIR on storage as
+/// trusted as the server's disk. The manifest stays readable: it records the
+/// recipients' public keys and each file's ciphertext and plaintext size and
+/// SHA-256, never a secret. `restore --identity FILE` decrypts it; `age -d -i
+/// FILE` decrypts any file of it without rez-db. A bad RECIPIENT is exit 2.
+///
 /// While pg_dump runs, the backup holds the data and partitions locks shared:
 /// other backups run beside it, but a seed or import-csv (which set indexes
 /// aside) or a partition-rotate running makes it exit 4 (after --lock-wait),
@@ -136,6 +145,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub compress: bool,
 
+    /// Encrypt every file to this age recipient (public key `age1...`); repeatable
+    #[arg(long, value_name = "RECIPIENT", value_parser = backup::crypt::parse_recipient)]
+    pub encrypt_to: Vec<age::x25519::Recipient>,
     #[command(flatten)]
     pub targets: TargetArgs,
 }
@@ -284,6 +296,7 @@ pub async fn run_into(ctx: &Ctx, args: &RunArgs, dir: PathBuf) -> Result<backup:
         stores: ctx.config.stores.clone(),
         force: args.force,
         compression: Compression::from_flag(args.compress),
+        encrypt_to: args.encrypt_to.clone(),
         lock_wait: ctx.config.lock_wait,
     };
     let conns = ctx.connections().await?;

@@ -44,6 +44,17 @@ use crate::Ctx;
 /// bulk-loaded. Compressed backups (`backup --compress`) are read as the
 /// manifest records them.
 ///
+/// Encrypted backups (`backup --encrypt-to`) need --identity FILE: an age
+/// identity file (`age-keygen -o FILE`) holding the key of one of the
+/// recipients; refused (exit 2) when the group or others may read or write
+/// it, and never printed. Without --identity, or when its keys open no file's
+/// header, the restore is refused before anything is touched (exit 2, naming
+/// the recipients). MongoDB, Redis and Elasticsearch files are decrypted as
+/// they stream in; the PostgreSQL archive is first decrypted into a private
+/// folder (mode 0700, under $TMPDIR: it needs room for the dump) for
+/// `pg_restore --jobs=2`, removed when the restore ends, fails or is
+/// interrupted. Every file's plaintext SHA-256 is checked as it is decrypted.
+///
 /// Versions: the manifest records each source's server version (and
 /// pg_dump's, the archive format, MongoDB's feature compatibility version);
 /// a target older than its source, a pg_restore older than the pg_dump that
@@ -90,6 +101,10 @@ pub struct RestoreArgs {
     /// product, than the backup's manifest records
     #[arg(long)]
     pub allow_version_change: bool,
+
+    /// Decrypt an encrypted backup with the age identity file FILE (mode 600)
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
 }
 
 impl Render for restore::Report {
@@ -134,6 +149,11 @@ impl Render for restore::Report {
 
 pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<restore::Report> {
     let stores = &ctx.config.stores;
+    // A bad identity file is a usage error before any store is reached.
+    let identities = match &args.identity {
+        Some(path) => Some(crate::backup::crypt::read_identities(path)?),
+        None => None,
+    };
     // Every selected store is reached (exit 3) and the definitions read
     // (exit 2) before the backup is even verified.
     let conns = ctx.connections().await?;
@@ -148,6 +168,7 @@ pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<restore::Report> {
         force: args.force,
         lock_wait: ctx.config.lock_wait,
         allow_version_change: args.allow_version_change,
+        identities,
         record: Operation {
             command: "restore".to_string(),
             arguments: crate::secret::redact_args(std::env::args()),

@@ -216,6 +216,24 @@ pub fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A new age key pair for `backup --encrypt-to` / `restore --identity`: the
+/// identity file under `dir` (mode 600, as `age-keygen -o` writes it) and the
+/// recipient (its public key `age1...`).
+pub fn age_key(dir: &Path, name: &str) -> (PathBuf, String) {
+    use age::secrecy::ExposeSecret;
+    use std::os::unix::fs::PermissionsExt;
+    let identity = age::x25519::Identity::generate();
+    let recipient = identity.to_public().to_string();
+    let path = dir.join(name);
+    let text = format!(
+        "# public key: {recipient}\n{}\n",
+        identity.to_string().expose_secret()
+    );
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    (path, recipient)
+}
+
 /// Every constraint and index of the database's tables, as `table name
 /// definition valid`, sorted; partitions left out (loads create them, with
 /// their parent's). A load that sets indexes aside must give back exactly

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgConnection;
 
-use super::common::{stderr, stdout, TestDb};
+use super::common::{age_key, stderr, stdout, TestDb};
 
 /// A migrated database holding the synthetic dataset.
 async fn seeded(label: &str) -> TestDb {
@@ -817,4 +817,187 @@ async fn the_manifest_records_versions_and_an_older_target_is_refused_unless_all
         fingerprint(&mut target.conn().await).await,
         fingerprint(&mut source.conn().await).await
     );
+}
+
+/// `backup --compress --encrypt-to` each of `recipients` into `dir`.
+fn encrypted_backup(db: &TestDb, dir: &Path, recipients: &[&str]) {
+    let mut args = vec!["backup", "--compress", "--to", dir.to_str().unwrap()];
+    for r in recipients {
+        args.extend(["--encrypt-to", r]);
+    }
+    let out = db.rez(&args).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+/// `restore --from dir` into `target` with `extra` flags, $TMPDIR set to
+/// `tmpdir` (where the decrypted archive goes), expecting exit `code`;
+/// returns stderr.
+fn restore_encrypted(
+    target: &TestDb,
+    dir: &Path,
+    tmpdir: &Path,
+    extra: &[&str],
+    code: i32,
+) -> String {
+    let mut args = vec!["restore", "--from", dir.to_str().unwrap(), "--yes"];
+    args.extend_from_slice(extra);
+    let out = target.rez(&args).env("TMPDIR", tmpdir).output().unwrap();
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    stderr(&out)
+}
+
+fn read_manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn an_encrypted_backup_restores_with_either_recipients_key_and_its_manifest_needs_none() {
+    let db = seeded("backup_age").await;
+    let before = fingerprint(&mut db.conn().await).await;
+    let keys = tempfile::tempdir().unwrap();
+    let (key_a, a) = age_key(keys.path(), "a.txt");
+    let (key_b, b) = age_key(keys.path(), "b.txt");
+    let (_tmp, dir) = backup_dir();
+    encrypted_backup(&db, &dir, &[&a, &b]);
+
+    // The manifest is plain JSON, read here without any key: the
+    // recipients, and per file the ciphertext's and the plaintext's checksum.
+    let manifest = read_manifest(&dir);
+    assert_eq!(manifest["format"], 3, "an older rez-db refuses it");
+    let pg = &manifest["stores"][0];
+    assert_eq!(pg["encryption"]["scheme"], "age-x25519");
+    assert_eq!(pg["encryption"]["recipients"], serde_json::json!([a, b]));
+    assert!(pg["schema_version"].as_i64().unwrap() > 0);
+    for file in pg["files"].as_array().unwrap() {
+        let path = file["path"].as_str().unwrap();
+        assert!(path.ends_with(".age"), "{path}");
+        assert_eq!(file["plaintext"]["sha256"].as_str().unwrap().len(), 64);
+        assert_ne!(file["plaintext"]["sha256"], file["sha256"]);
+        let bytes = std::fs::read(dir.join(path)).unwrap();
+        assert!(bytes.starts_with(b"age-encryption.org/v1\n"), "{path}");
+    }
+    assert!(data_files(&dir)
+        .iter()
+        .all(|n| n == "toc.dat.age" || n.ends_with(".dat.gz.age")));
+    assert!(
+        !dir.join("postgres/toc.dat").exists(),
+        "no plaintext is left"
+    );
+    let text = manifest.to_string();
+    assert!(!text.contains("AGE-SECRET-KEY") && !text.contains("postgres://"));
+    // `backup prune` reads it without a key: a complete backup.
+    let root = dir.parent().unwrap().to_str().unwrap();
+    let out = db
+        .rez(&[
+            "--json",
+            "backup",
+            "prune",
+            "--root",
+            root,
+            "--keep-last",
+            "1",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pruned: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pruned["backups"][0]["complete"], true, "{pruned}");
+    assert_eq!(pruned["kept"], 1, "{pruned}");
+
+    // Without --identity: refused before anything, naming the flag.
+    let scratch = tempfile::tempdir().unwrap();
+    let target = TestDb::unborn("backup_age_none");
+    let err = restore_encrypted(&target, &dir, scratch.path(), &[], 2);
+    assert!(err.contains("--identity"), "{err}");
+    assert!(!database_exists(&target.name).await);
+
+    // Each recipient's key alone restores the same data; the decrypted copy
+    // of the archive is gone afterwards.
+    for (label, key) in [("backup_age_a", &key_a), ("backup_age_b", &key_b)] {
+        let target = TestDb::unborn(label);
+        let tmpdir = tempfile::tempdir().unwrap();
+        restore_encrypted(
+            &target,
+            &dir,
+            tmpdir.path(),
+            &["--identity", key.to_str().unwrap()],
+            0,
+        );
+        assert_eq!(fingerprint(&mut target.conn().await).await, before);
+        assert_eq!(
+            std::fs::read_dir(tmpdir.path()).unwrap().count(),
+            0,
+            "the decrypted archive is removed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_key_an_open_key_file_or_a_tampered_ciphertext_is_refused_before_the_target_is_touched(
+) {
+    let db = seeded("backup_age_refused").await;
+    let keys = tempfile::tempdir().unwrap();
+    let (key_a, a) = age_key(keys.path(), "a.txt");
+    let (stranger, _) = age_key(keys.path(), "stranger.txt");
+    let (_tmp, dir) = backup_dir();
+    encrypted_backup(&db, &dir, &[&a]);
+    let target = TestDb::unborn("backup_age_refused_target");
+    let tmpdir = tempfile::tempdir().unwrap();
+
+    // A key that is not a recipient: exit 2 naming whom the backup is for,
+    // the target never created, nothing decrypted.
+    let err = restore_encrypted(
+        &target,
+        &dir,
+        tmpdir.path(),
+        &["--identity", stranger.to_str().unwrap()],
+        2,
+    );
+    assert!(err.contains(&a), "{err}");
+    assert!(!err.contains("AGE-SECRET-KEY"), "{err}");
+    assert!(!database_exists(&target.name).await);
+    assert_eq!(std::fs::read_dir(tmpdir.path()).unwrap().count(), 0);
+
+    // A key file others can read: refused, never echoed.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stranger, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let err = restore_encrypted(
+        &target,
+        &dir,
+        tmpdir.path(),
+        &["--identity", stranger.to_str().unwrap()],
+        2,
+    );
+    assert!(err.contains("chmod 600"), "{err}");
+    assert!(!err.contains("AGE-SECRET-KEY"), "{err}");
+
+    // A flipped byte in a ciphertext: its SHA-256 refuses it (exit 1).
+    let name = flip_a_byte_of_the_largest_data_file(&dir);
+    assert!(name.ends_with(".age"), "{name}");
+    let err = restore_encrypted(
+        &target,
+        &dir,
+        tmpdir.path(),
+        &["--identity", key_a.to_str().unwrap()],
+        1,
+    );
+    assert!(err.contains(&name) && err.contains("SHA-256"), "{err}");
+    assert!(!database_exists(&target.name).await);
+
+    // A recipient that is not one: exit 2, naming it.
+    let (_tmp2, other) = backup_dir();
+    let out = db
+        .rez(&[
+            "backup",
+            "--to",
+            other.to_str().unwrap(),
+            "--encrypt-to",
+            "age1notakey",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("age1notakey"), "{}", stderr(&out));
+    assert!(!other.exists(), "nothing written");
 }

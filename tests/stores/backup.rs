@@ -11,7 +11,7 @@ use elasticsearch::http::Method;
 use mongodb::bson::{doc, Bson, DateTime, Document};
 use serde_json::{json, Value};
 
-use crate::common::stderr;
+use crate::common::{age_key, stderr};
 use crate::redis_tests;
 use crate::support::{redis_del, redis_keys, RedisKind, Stores};
 
@@ -342,21 +342,27 @@ async fn es_indices_survive_backup_delete_and_restore() {
     assert_eq!(es_snapshot(&s).await, before);
 }
 
-#[tokio::test]
-async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_refused() {
-    let s = Stores::new("backup_gzip").await;
+/// What the compressed and encrypted round trips carry: 200 OTP keys with a
+/// TTL and a leaderboard under the Redis prefix, and 100 documents in
+/// `activity_logs` after `create --only CREATE`. Returns the Redis snapshot,
+/// the MongoDB database and its snapshot.
+async fn plant_otps_and_logs(
+    s: &Stores,
+    create: &str,
+) -> (
+    Vec<(String, Vec<u8>, i64)>,
+    mongodb::Database,
+    Vec<(String, Vec<Document>, Vec<String>, Document)>,
+) {
     let p = s.redis_prefix.clone();
     let mut r = s.redis().await;
-    let k = |key: &str| format!("{p}{key}");
     for i in 0..200 {
-        let _: () = r
-            .set_ex(k(&format!("otp:{i}")), format!("{i:06}"), 600)
-            .await
-            .unwrap();
+        let key = format!("{p}otp:{i}");
+        let _: () = r.set_ex(key, format!("{i:06}"), 600).await.unwrap();
     }
-    let _: () = r.zadd(k("board"), "u1", 1500).await.unwrap();
-    let redis_before = redis_snapshot(&s, &p).await;
-    s.json(&["create", "--only", "mongo"], 0);
+    let _: () = r.zadd(format!("{p}board"), "u1", 1500).await.unwrap();
+    let redis_before = redis_snapshot(s, &p).await;
+    s.json(&["create", "--only", create], 0);
     let db = s.mongo().await;
     let coll = db.collection::<Document>("activity_logs");
     for i in 0..100i64 {
@@ -365,6 +371,14 @@ async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_ref
             .unwrap();
     }
     let mongo_before = mongo_snapshot(&db).await;
+    (redis_before, db, mongo_before)
+}
+
+#[tokio::test]
+async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_refused() {
+    let s = Stores::new("backup_gzip").await;
+    let p = s.redis_prefix.clone();
+    let (redis_before, db, mongo_before) = plant_otps_and_logs(&s, "mongo").await;
     let code = validate_code(&s, "redis,mongo");
 
     let tmp = tempfile::tempdir().unwrap();
@@ -412,6 +426,91 @@ async fn compressed_redis_and_mongo_backups_round_trip_and_a_flipped_byte_is_ref
     );
     assert_eq!(redis_snapshot(&s, &p).await.len(), redis_before.len());
     assert_eq!(mongo_snapshot(&db).await, mongo_before);
+}
+
+#[tokio::test]
+async fn encrypted_redis_mongo_and_es_backups_stream_back_with_the_second_recipients_key() {
+    let s = Stores::new("backup_age").await;
+    let p = s.redis_prefix.clone();
+    let (redis_before, db, mongo_before) = plant_otps_and_logs(&s, "mongo,es").await;
+    let es = s.es().await;
+    let index = es.name("scratch_v1");
+    es.create_index(&index, &json!({"mappings": {"properties": {"title": {"type": "keyword"}}}, "aliases": {es.name("scratch"): {}}}))
+        .await
+        .unwrap();
+    let mut body = Vec::new();
+    for i in 0..20 {
+        body.extend(
+            serde_json::to_vec(&json!({"index": {"_index": index, "_id": format!("d{i}")}}))
+                .unwrap(),
+        );
+        body.push(b'\n');
+        body.extend(serde_json::to_vec(&json!({"title": format!("t{i}")})).unwrap());
+        body.push(b'\n');
+    }
+    es.bulk(body).await.unwrap();
+    es.refresh(&index).await.unwrap();
+    let es_before = es_snapshot(&s).await;
+    let code = validate_code(&s, "redis,mongo,es");
+
+    let keys = tempfile::tempdir().unwrap();
+    let (_, a) = age_key(keys.path(), "a.txt");
+    let (key_b, b) = age_key(keys.path(), "b.txt");
+    let key_b = key_b.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let to = tmp.path().join("backup").to_str().unwrap().to_string();
+    let report = s.json(
+        &[
+            "backup",
+            "--only",
+            "redis,mongo,es",
+            "--compress",
+            "--to",
+            &to,
+            "--encrypt-to",
+            &a,
+            "--encrypt-to",
+            &b,
+        ],
+        0,
+    );
+    for store in report["manifest"]["stores"].as_array().unwrap() {
+        assert_eq!(store["encryption"]["recipients"], json!([a, b]), "{store}");
+        for file in store["files"].as_array().unwrap() {
+            let path = file["path"].as_str().unwrap();
+            assert!(path.ends_with(".age"), "{path} is stored encrypted");
+            assert!(file["plaintext"]["size"].as_u64().is_some(), "{file}");
+        }
+    }
+    let folder = std::path::Path::new(&to);
+    assert!(folder.join("redis/keys.bin.gz.age").exists());
+    assert!(folder
+        .join(format!("mongo/{}/activity_logs.bson.gz.age", s.mongo_db))
+        .exists());
+    assert!(folder.join("elasticsearch/scratch_v1.json.age").exists());
+    assert!(
+        !folder.join("redis/keys.bin.gz").exists(),
+        "no plaintext left"
+    );
+
+    redis_clear(&s, &p).await;
+    db.drop().await.unwrap();
+    for (name, ..) in &es_before {
+        es.delete_index(name).await.unwrap();
+    }
+    // Without a key: refused before anything changes, naming the flag.
+    let err = restore(&s, "redis,mongo,es", &to, &[], Some(2));
+    assert!(err.contains("--identity"), "{err}");
+    assert!(redis_snapshot(&s, &p).await.is_empty());
+
+    restore(&s, "redis,mongo,es", &to, &["--identity", key_b], code);
+    let redis_after = redis_snapshot(&s, &p).await;
+    assert_eq!(redis_after.len(), redis_before.len());
+    for ((k1, d1, _), (k2, d2, _)) in redis_before.iter().zip(&redis_after) {
+        assert_eq!((k1, d1), (k2, d2));
+    }
+    assert_eq!(mongo_snapshot(&db).await, mongo_before);
+    assert_eq!(es_snapshot(&s).await, es_before);
 }
 
 /// The manifest records each store's versions, and a restore onto a target
