@@ -18,8 +18,9 @@ SCALE=${1:-20000}
 SERVER=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 export REZ_DB_STORES=pg
 
-cargo build --release --locked -q
-REZ="$ROOT/target/release/rez-db"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
+REZ=$(rez_binary)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
@@ -27,11 +28,7 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 drop_db() { "$REZ" create --drop --yes --database-url "$SERVER/$1" >/dev/null; }
 
 for db in bench_bk_src bench_bk_rez bench_bk_floor; do drop_db "$db"; done
-"$REZ" create --database-url "$SERVER/bench_bk_src" >/dev/null
-"$REZ" migrate --database-url "$SERVER/bench_bk_src" >/dev/null
-"$REZ" seed --synthetic --scale "$SCALE" --rng-seed 1 --database-url "$SERVER/bench_bk_src" >/dev/null
-psql -q -X -d "$SERVER/bench_bk_src" -c 'VACUUM ANALYZE' >/dev/null
-ROWS=$(psql -At -X -d "$SERVER/bench_bk_src" -c "SELECT sum(n_live_tup) FROM pg_stat_user_tables WHERE schemaname = 'public'")
+ROWS=$(seed_source bench_bk_src "$SCALE")
 
 t0=$(now_ms); pg_dump -Fd -j2 -f "$WORK/floor" -d "$SERVER/bench_bk_src"; t1=$(now_ms)
 floor_dump=$((t1 - t0))

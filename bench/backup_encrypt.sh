@@ -37,11 +37,7 @@ A=$(age-keygen -y "$WORK/a.key")
 B=$(age-keygen -y "$WORK/b.key")
 
 for db in bench_enc_src bench_enc_plain bench_enc_age; do drop_db "$db"; done
-"$REZ" create --database-url "$SERVER/bench_enc_src" >/dev/null
-"$REZ" migrate --database-url "$SERVER/bench_enc_src" >/dev/null
-"$REZ" seed --synthetic --scale "$SCALE" --rng-seed 1 --database-url "$SERVER/bench_enc_src" >/dev/null
-psql -q -X -d "$SERVER/bench_enc_src" -c 'VACUUM ANALYZE' >/dev/null
-ROWS=$(psql -At -X -d "$SERVER/bench_enc_src" -c "SELECT sum(n_live_tup) FROM pg_stat_user_tables WHERE schemaname = 'public'")
+ROWS=$(seed_source bench_enc_src "$SCALE")
 
 plain=(); sealed=()
 for i in $(seq "$RUNS"); do

@@ -32,3 +32,16 @@ need() {
 present() {
   if [[ $1 == /* ]]; then [[ -e $1 ]]; else command -v "$1" >/dev/null; fi
 }
+
+# seed_source DB SCALE: the database DB on $SERVER made anew by $REZ with
+# `seed --synthetic --scale SCALE` (rng seed 1), vacuumed and analysed, then
+# prints its row count (the benchmarks that copy a whole database start here).
+seed_source() {
+  local db=$1 scale=$2
+  "$REZ" create --drop --yes --database-url "$SERVER/$db" >/dev/null
+  "$REZ" create --database-url "$SERVER/$db" >/dev/null
+  "$REZ" migrate --database-url "$SERVER/$db" >/dev/null
+  "$REZ" seed --synthetic --scale "$scale" --rng-seed 1 --database-url "$SERVER/$db" >/dev/null
+  psql -q -X -d "$SERVER/$db" -c 'VACUUM ANALYZE' >/dev/null
+  psql -At -X -d "$SERVER/$db" -c "SELECT sum(n_live_tup) FROM pg_stat_user_tables WHERE schemaname = 'public'"
+}
