@@ -110,13 +110,13 @@ impl Redis {
                 })
                 .collect();
             let read = read_servers(servers, pattern, budget, step.clone(), &mut sink).await;
+            // After a failover the pass's error (the step-down) is expected.
             let failover = stepped_down.load(Ordering::SeqCst);
-            if !failover {
-                read?;
-            }
             if failover {
                 tracing::debug!("pass {pass}: a master stepped down: every master again");
                 tokio::time::sleep(SETTLE).await;
+            } else {
+                read?;
             }
             let (after, masters) = self.serving_masters().await?;
             todo = if failover {
