@@ -20,12 +20,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::error::{CommandError, Result};
-use crate::migration::schema_diff::{compare, Difference};
+use crate::migration::schema_diff::Difference;
 use crate::migration::{Migration, MigrationSet, Repeatable};
 use crate::progress::Progress;
-use crate::store::pg::{catalog, history, lock, Pg};
+use crate::store::pg::{history, lock, Pg};
 
-use super::shadow_build::{expected_schema, CacheUse, ExpectedSource};
+use super::shadow_build::{compare_live, CacheUse, ExpectedSource};
 
 #[derive(Debug, Clone, Copy)]
 pub struct BaselineOptions {
@@ -95,7 +95,8 @@ pub async fn baseline(
         .with_hint("`rez-db migrate status` shows where it stands"));
     }
 
-    let (expected, expected_from) = expected_schema(
+    let comparison = compare_live(
+        (pg, &mut conn),
         shadow_admin,
         &versioned,
         &repeatables,
@@ -104,17 +105,13 @@ pub async fn baseline(
         progress,
     )
     .await?;
-    progress.note("reading the live schema");
-    let actual = catalog::snapshot(&mut conn, managed_parents)
-        .await
-        .map_err(err)?;
 
     let mut report = BaselineReport {
         database: pg.url.to_string(),
         to,
-        compared: expected.objects.len(),
-        expected_schema: expected_from,
-        differences: compare(&expected, &actual),
+        compared: comparison.compared,
+        expected_schema: comparison.expected_from,
+        differences: comparison.differences,
         recorded: Vec::new(),
         recorded_repeatable: Vec::new(),
     };

@@ -17,12 +17,12 @@
 use serde::Serialize;
 
 use crate::error::{CommandError, Result};
-use crate::migration::schema_diff::{compare, Difference};
+use crate::migration::schema_diff::Difference;
 use crate::migration::{self, Migration, MigrationSet, Repeatable};
 use crate::progress::Progress;
-use crate::store::pg::{catalog, history, Pg};
+use crate::store::pg::{history, Pg};
 
-use super::shadow_build::{expected_schema, CacheUse, ExpectedSource};
+use super::shadow_build::{compare_live, CacheUse, ExpectedSource};
 
 #[derive(Debug, Serialize)]
 pub struct DiffReport {
@@ -79,7 +79,8 @@ pub async fn diff(
                 .any(|a| a.name == r.name && a.checksum == r.checksum)
         });
 
-    let (expected, expected_from) = expected_schema(
+    let comparison = compare_live(
+        (pg, &mut conn),
         shadow_admin,
         &versioned,
         &repeatables,
@@ -88,17 +89,13 @@ pub async fn diff(
         progress,
     )
     .await?;
-    progress.note("reading the live schema");
-    let actual = catalog::snapshot(&mut conn, managed_parents)
-        .await
-        .map_err(err)?;
     Ok(DiffReport {
         database: pg.url.to_string(),
         versions: versioned.iter().map(|m| m.version).collect(),
         repeatables: repeatables.iter().map(|r| r.name.clone()).collect(),
         repeatables_not_reproduced: left_out.iter().map(|r| r.name.clone()).collect(),
-        compared: expected.objects.len(),
-        expected_schema: expected_from,
-        differences: compare(&expected, &actual),
+        compared: comparison.compared,
+        expected_schema: comparison.expected_from,
+        differences: comparison.differences,
     })
 }

@@ -10,9 +10,10 @@
 //! and forgotten.
 
 use serde::Serialize;
+use sqlx::PgConnection;
 
 use crate::error::{CommandError, Result};
-use crate::migration::schema_diff::SchemaSnapshot;
+use crate::migration::schema_diff::{compare, Difference, SchemaSnapshot};
 use crate::migration::snapshot_key::{snapshot_key, CacheEntry, ShadowInputs};
 use crate::migration::{Migration, Repeatable};
 use crate::progress::Progress;
@@ -52,6 +53,49 @@ impl ExpectedSource {
             ExpectedSource::ShadowBuild => "expected schema: built in a shadow database",
         }
     }
+}
+
+/// The live schema against the expected one: what `migrate baseline` and
+/// `migrate diff` report.
+pub struct Comparison {
+    /// How many schema objects were expected.
+    pub compared: usize,
+    pub expected_from: ExpectedSource,
+    /// Empty when the live schema is the expected one.
+    pub differences: Vec<Difference>,
+}
+
+/// Compares the schema of `live` (a connection to the database itself)
+/// with the one `versioned`, then `repeatables`, produce
+/// ([`expected_schema`]).
+pub async fn compare_live(
+    live: (&Pg, &mut PgConnection),
+    shadow_admin: &Pg,
+    versioned: &[&Migration],
+    repeatables: &[&Repeatable],
+    managed_parents: &[&str],
+    cache: CacheUse<'_>,
+    progress: &dyn Progress,
+) -> Result<Comparison> {
+    let (expected, expected_from) = expected_schema(
+        shadow_admin,
+        versioned,
+        repeatables,
+        managed_parents,
+        cache,
+        progress,
+    )
+    .await?;
+    progress.note("reading the live schema");
+    let (pg, conn) = live;
+    let actual = catalog::snapshot(conn, managed_parents)
+        .await
+        .map_err(|e| pg.error(e))?;
+    Ok(Comparison {
+        compared: expected.objects.len(),
+        expected_from,
+        differences: compare(&expected, &actual),
+    })
 }
 
 /// The schema `versioned`, then `repeatables`, produce: from the cache when
@@ -109,14 +153,12 @@ pub async fn expected_schema(
     let built = build_now().await?;
     let entry = CacheEntry::new(&key, env!("CARGO_PKG_VERSION"), built);
     if let Err(e) = store.write(&entry) {
-        tracing::warn!(
+        let why = format!(
             "cannot cache the expected schema in {}: {e}",
             store.dir().display()
         );
-        progress.note(&format!(
-            "cannot cache the expected schema in {}: {e}",
-            store.dir().display()
-        ));
+        tracing::warn!("{why}");
+        progress.note(&why);
     }
     Ok((entry.snapshot, ExpectedSource::ShadowBuild))
 }
