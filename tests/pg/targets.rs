@@ -5,7 +5,7 @@
 //! answer (a port nothing listens on, exit 3), whose URL carries a password
 //! that must never be printed.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -81,7 +81,7 @@ impl Group {
 }
 
 /// `rez-db --json ARGS --config CONFIG`: the exit code and the one document.
-fn run_json(config: &PathBuf, args: &[&str]) -> (Option<i32>, Value, String) {
+fn run_json(config: &Path, args: &[&str]) -> (Option<i32>, Value, String) {
     let mut all = vec!["--json", "--config", config.to_str().unwrap()];
     all.extend_from_slice(args);
     let out = rez(&all).output().unwrap();
