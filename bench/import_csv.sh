@@ -44,25 +44,29 @@ drop() { [[ -n ${REZ_BENCH_KEEP:-} ]] || "$REZ" create --drop --yes --database-u
 now() { date +%s.%N; }
 loaded() { psql -X -At -d "$BASE/$1" -c "SELECT count(*) FROM $2"; }
 
+# rez_import DB FILE ENCODING: `rez-db import-csv` of FILE into users of a
+# fresh DB (left for the caller to check and drop); prints "seconds
+# peak-RSS-MiB rows-loaded".
+rez_import() {
+  local db=$1 file=$2 encoding=$3 t0 secs
+  fresh "$db"
+  t0=$(now)
+  /usr/bin/time -f "%M" -o "$WORK/rss-$db" "$REZ" import-csv --database-url "$BASE/$db" \
+    --table users "$file" --encoding "$encoding" --rejects "$WORK/rejects-$db.csv" >/dev/null || return
+  secs=$(echo "$(now) - $t0" | bc)
+  echo "$secs $(( $(tail -1 "$WORK/rss-$db") / 1024 )) $(loaded "$db" users)"
+}
+
 # 1. rez-db import-csv, with its peak RSS.
-fresh bench_import_rez
-t0=$(now)
-/usr/bin/time -f "%M" -o "$WORK/rss" "$REZ" import-csv --database-url "$BASE/bench_import_rez" \
-  --table users "$FILE" --encoding utf-8 --rejects "$WORK/rejects.csv" >/dev/null
-rez=$(echo "$(now) - $t0" | bc)
-rss_mib=$(( $(tail -1 "$WORK/rss") / 1024 ))
-rez_rows=$(loaded bench_import_rez users)
+# (a failed import fails the assignment, so `set -e` stops the script)
+run=$(rez_import bench_import_rez "$FILE" utf-8)
+read -r rez rss_mib rez_rows <<<"$run"
 drop bench_import_rez
 
 # 1b. The same rows in Windows-1252, decoded while read.
 iconv -f UTF-8 -t WINDOWS-1252 "$FILE" > "$WORK/users-1252.csv"
-fresh bench_import_rez1252
-t0=$(now)
-/usr/bin/time -f "%M" -o "$WORK/rss1252" "$REZ" import-csv --database-url "$BASE/bench_import_rez1252" \
-  --table users "$WORK/users-1252.csv" --encoding windows-1252 --rejects "$WORK/rejects1252.csv" >/dev/null
-rez1252=$(echo "$(now) - $t0" | bc)
-rss1252_mib=$(( $(tail -1 "$WORK/rss1252") / 1024 ))
-rez1252_rows=$(loaded bench_import_rez1252 users)
+run=$(rez_import bench_import_rez1252 "$WORK/users-1252.csv" windows-1252)
+read -r rez1252 rss1252_mib rez1252_rows <<<"$run"
 [[ $(psql -X -At -d "$BASE/bench_import_rez1252" -c "SELECT count(*) FROM users WHERE full_name LIKE '%, Tést'") == "$ROWS" ]] \
   || { echo "the windows-1252 run did not decode é" >&2; exit 1; }
 drop bench_import_rez1252
