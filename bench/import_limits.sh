@@ -25,7 +25,8 @@ timed() { local t0; t0=$(now); "$@" >/dev/null; echo "$(now) - $t0" | bc; }
 
 # clone TEMPLATE DB: DB made anew as a file copy of TEMPLATE.
 clone() {
-  psql -q -X -d "$BASE/postgres" -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2 TEMPLATE $1"
+  psql -q -X -d "$BASE/postgres" -c "SET client_min_messages = warning" \
+    -c "DROP DATABASE IF EXISTS $2" -c "CREATE DATABASE $2 TEMPLATE $1"
 }
 
 # copy_halves DB TABLE: the rows of $FILE in two halves, two `\copy` at once.
@@ -145,7 +146,7 @@ limits_orders() {
     -c "VACUUM ANALYZE"
   clone "$tpl" bench_import_ord_rez
   clone "$tpl" bench_import_ord_copy
-  psql_db bench_import_ord_copy -c "$ORDER_PARTITIONS"
+  psql_db bench_import_ord_copy -c "SET client_min_messages = warning" -c "$ORDER_PARTITIONS"
   psql_db bench_import_ord_rez -c CHECKPOINT
   ord_rez=$(timed "$REZ" import-csv --database-url "$BASE/bench_import_ord_rez" --table orders "$orders" \
     --allow-past-retention --rejects "$WORK/rejects-ord.csv")
