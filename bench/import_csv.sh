@@ -8,6 +8,13 @@
 #   3. pgloader (Debian package), CSV into `users`.
 # and the same file converted to Windows-1252 (iconv) imported with
 # `--encoding windows-1252` (the transcoder in the pipeline), against the UTF-8 run.
+# Then (bench/import_limits.sh) what bounds an import into an empty table: the
+# server's ingest rate (UNLOGGED and logged, one `\copy` stream and two) and
+# the index builds (parallel maintenance workers 0 and 2), their sum the limit;
+# users already holding N rows with N more imported, against `\copy`; and N
+# orders over 24 monthly partitions, against `\copy` into the same table.
+# The load average is printed before and after: on a busy machine every ratio
+# is noise-bound.
 #
 #   bench/import_csv.sh [ROWS]      (default 2000000)
 #
@@ -20,6 +27,7 @@ cd "$ROOT"
 ROWS=${1:-2000000}
 BASE=${REZ_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
 source "$ROOT/bench/lib.sh"
+source "$ROOT/bench/import_limits.sh"
 REZ=$(rez_binary)
 need pgloader pgloader
 need iconv libc-bin
@@ -51,22 +59,29 @@ rez_import() {
   local db=$1 file=$2 encoding=$3 t0 secs
   fresh "$db"
   t0=$(now)
-  /usr/bin/time -f "%M" -o "$WORK/rss-$db" "$REZ" import-csv --database-url "$BASE/$db" \
+  /usr/bin/time -f "%M %U %S" -o "$WORK/rss-$db" "$REZ" import-csv --database-url "$BASE/$db" \
     --table users "$file" --encoding "$encoding" --rejects "$WORK/rejects-$db.csv" >/dev/null || return
   secs=$(echo "$(now) - $t0" | bc)
-  echo "$secs $(( $(tail -1 "$WORK/rss-$db") / 1024 )) $(loaded "$db" users)"
+  read -r kib user sys < <(tail -1 "$WORK/rss-$db")
+  echo "$secs $(( kib / 1024 )) $(loaded "$db" users) $(echo "$user + $sys" | bc)"
 }
 
-# 1. rez-db import-csv, with its peak RSS.
+load_before=$(uptime | sed 's/.*load average: //')
+
+# 1. rez-db import-csv, with its peak RSS and its own CPU (user + sys).
 # (a failed import fails the assignment, so `set -e` stops the script)
+# (its backends' wait events sampled: where the server's time goes)
+sample_waits bench_import_rez "$WORK/waits" &
+sampler=$!
 run=$(rez_import bench_import_rez "$FILE" utf-8)
-read -r rez rss_mib rez_rows <<<"$run"
+touch "$WORK/waits.stop"; wait "$sampler"
+read -r rez rss_mib rez_rows rez_cpu <<<"$run"
 drop bench_import_rez
 
 # 1b. The same rows in Windows-1252, decoded while read.
 iconv -f UTF-8 -t WINDOWS-1252 "$FILE" > "$WORK/users-1252.csv"
 run=$(rez_import bench_import_rez1252 "$WORK/users-1252.csv" windows-1252)
-read -r rez1252 rss1252_mib rez1252_rows <<<"$run"
+read -r rez1252 rss1252_mib rez1252_rows _ <<<"$run"
 [[ $(psql -X -At -d "$BASE/bench_import_rez1252" -c "SELECT count(*) FROM users WHERE full_name LIKE '%, Tést'") == "$ROWS" ]] \
   || { echo "the windows-1252 run did not decode é" >&2; exit 1; }
 drop bench_import_rez1252
@@ -112,10 +127,16 @@ pgl=$(echo "$(now) - $t0" | bc)
 pgl_rows=$(loaded bench_import_pgloader users)
 drop bench_import_pgloader
 
+# 5. The limits, the table with rows, the partitioned orders.
+limits_ingest
+limits_indexes
+limits_nonempty
+limits_orders
+
 for n in "$rez_rows" "$rez1252_rows" "$copy_rows" "$bare_rows" "$pgl_rows"; do
   [[ $n == "$ROWS" ]] || { echo "a side loaded $n rows, not $ROWS" >&2; exit 1; }
 done
-echo "load: $(uptime | sed 's/.*load average: //')"
+echo "load average before: $load_before; after: $(uptime | sed 's/.*load average: //')"
 echo "| rows | import-csv (s) | \\copy (s) | bare COPY + indexes (s) | pgloader (s) | import-csv rows/s | throughput vs \\copy | vs bare COPY + indexes | vs pgloader | import-csv peak RSS (MiB) |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 awk -v n="$ROWS" -v rez="$rez" -v copy="$copy" -v bare="$bare" -v pgl="$pgl" -v rss="$rss_mib" 'BEGIN {
@@ -126,3 +147,24 @@ echo "| rows | import-csv utf-8 (s) | import-csv windows-1252 (s) | windows-1252
 echo "|---|---|---|---|---|"
 awk -v n="$ROWS" -v rez="$rez" -v w="$rez1252" -v rss="$rss1252_mib" 'BEGIN {
   printf "| %d | %.2f | %.2f | %.2fx | %d |\n", n, rez, w, rez / w, rss }'
+
+echo
+echo "Ingest limit (\\copy into a copy of users without indexes) and the $index_count index builds (maintenance_work_mem 512MB):"
+echo "| rows | UNLOGGED 1 stream (s) | UNLOGGED 2 streams (s) | logged 1 stream (s) | logged 2 streams (s) | build, 0 workers (s) | build, 2 workers (s) | limit: best ingest + best build (s) | import-csv (s) | import-csv / limit | import-csv CPU user+sys (s) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
+awk -v n="$ROWS" -v u1="$ingest_u1" -v u2="$ingest_u2" -v l1="$ingest_l1" -v l2="$ingest_l2" \
+    -v b0="$build_w0" -v b2="$build_w2" -v rez="$rez" -v cpu="$rez_cpu" 'BEGIN {
+  ingest = u1 < u2 ? u1 : u2; build = b0 < b2 ? b0 : b2; limit = ingest + build
+  printf "| %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2f |\n",
+    n, u1, u2, l1, l2, b0, b2, limit, rez, rez / limit, cpu }'
+echo
+echo "Into users already holding $ROWS rows, and $ROWS orders over 24 monthly partitions ($ord_parts used by import-csv):"
+echo "| rows | non-empty: import-csv (s) | non-empty: \\copy (s) | throughput vs \\copy | orders: import-csv (s) | orders: \\copy (s) | throughput vs \\copy |"
+echo "|---|---|---|---|---|---|---|"
+awk -v n="$ROWS" -v nr="$ne_rez" -v nc="$ne_copy" -v orz="$ord_rez" -v oc="$ord_copy" 'BEGIN {
+  printf "| %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n", n, nr, nc, nc / nr, orz, oc, oc / orz }'
+echo
+echo "Where the server's time went in import-csv (its backends' statement and wait event, sampled every 0.1 s; CPU: no wait; Client:ClientRead in COPY: waiting for rez-db):"
+echo "| statement, wait | share of samples |"
+echo "|---|---|"
+wait_profile "$WORK/waits"
