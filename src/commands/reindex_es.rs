@@ -12,7 +12,7 @@ use crate::cli::{LockArgs, PgArgs, StoreArgs};
 use crate::error::{CommandError, Result};
 use crate::output::{metrics::Sample, progress::Bars, table, Render};
 use crate::search::reindex::{self, Options, Outcome, ReindexReport};
-use crate::search::BulkSettings;
+use crate::search::{tuning, BulkSettings, Concurrency};
 use crate::Ctx;
 
 /// Rebuild Elasticsearch indices from PostgreSQL and swap their aliases atomically.
@@ -63,9 +63,10 @@ pub struct ReindexEsArgs {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub batch_size: usize,
 
-    /// Bulk requests in flight
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub concurrency: usize,
+    /// Bulk requests in flight: a number, or auto (from 2, raised while the server's docs/s
+    /// rises, lowered on 429s or slower answers, at most 8; docs/benchmarks.md#reindex-es)
+    #[arg(long, value_name = "N|auto", default_value = "auto", value_parser = concurrency)]
+    pub concurrency: Concurrency,
 
     /// Report what would be built and deleted; change nothing
     #[arg(long)]
@@ -163,6 +164,19 @@ impl Render for ReindexReport {
     }
 }
 
+/// `auto`, or a fixed number of requests in flight.
+fn concurrency(text: &str) -> std::result::Result<Concurrency, String> {
+    match text {
+        "auto" => Ok(Concurrency::Auto {
+            ceiling: tuning::CEILING,
+        }),
+        n => n
+            .parse()
+            .map(Concurrency::Fixed)
+            .map_err(|_| format!("`{n}` is neither a number nor `auto`")),
+    }
+}
+
 fn or_none(list: &[String]) -> String {
     if list.is_empty() {
         "nothing".into()
@@ -173,7 +187,7 @@ fn or_none(list: &[String]) -> String {
 
 pub async fn run(ctx: &Ctx, args: &ReindexEsArgs) -> Result<ReindexReport> {
     let sources = reindex::sources(&args.indices)?;
-    if args.batch_size == 0 || args.concurrency == 0 {
+    if args.batch_size == 0 || args.concurrency == Concurrency::Fixed(0) {
         return Err(CommandError::usage(
             "--batch-size and --concurrency must be at least 1",
         ));

@@ -206,19 +206,21 @@ impl Source {
         format!("SELECT count(*) FROM ({}) d WHERE d.eligible", self.sql())
     }
 
-    /// The document for one row: `(id, Some(json))`, or `(id, None)` for a row that
-    /// is not (or no longer) eligible.
-    pub fn document(self, row: &PgRow) -> Result<(Uuid, Option<Vec<u8>>), sqlx::Error> {
+    /// Appends the document of one row to `out` as JSON, serialized straight
+    /// from the typed document (no intermediate `serde_json::Value`):
+    /// `(id, true)`, or `(id, false)` and nothing written for a row that is
+    /// not (or no longer) eligible.
+    pub fn document(self, row: &PgRow, out: &mut Vec<u8>) -> Result<(Uuid, bool), sqlx::Error> {
         let id: Uuid = row.try_get("id")?;
         if !row.try_get::<Option<bool>, _>("eligible")?.unwrap_or(false) {
-            return Ok((id, None));
+            return Ok((id, false));
         }
-        let json = match self {
-            Source::Products => to_vec(&ProductDoc::from_row(row)?),
-            Source::Merchants => to_vec(&MerchantDoc::from_row(row)?),
-            Source::Offers => to_vec(&OfferDoc::from_row(row)?),
-        };
-        Ok((id, Some(json)))
+        match self {
+            Source::Products => write(out, &ProductDoc::from_row(row)?),
+            Source::Merchants => write(out, &MerchantDoc::from_row(row)?),
+            Source::Offers => write(out, &OfferDoc::from_row(row)?),
+        }
+        Ok((id, true))
     }
 }
 
@@ -236,8 +238,8 @@ fn written(alias: &str) -> String {
     )
 }
 
-fn to_vec<T: Serialize>(doc: &T) -> Vec<u8> {
-    serde_json::to_vec(doc).expect("documents serialise")
+fn write<T: Serialize>(out: &mut Vec<u8>, doc: &T) {
+    serde_json::to_writer(out, doc).expect("documents serialise");
 }
 
 fn geo(row: &PgRow) -> Result<Option<GeoPoint>, sqlx::Error> {

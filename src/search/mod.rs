@@ -8,7 +8,9 @@
 //! PostgreSQL (one query per index, rows decoded as they arrive, so memory is
 //! bounded by the batches in flight, plus the ids indexed), bulk-indexes them
 //! in batches bounded by document count and bytes with a few requests in
-//! flight, catches up with the rows written meanwhile ([`catch_up`]), verifies
+//! flight (how many: [`tuning`], from the server's answers; PostgreSQL's rows
+//! keep being read and built into the next request body while they fly),
+//! catches up with the rows written meanwhile ([`catch_up`]), verifies
 //! the count, and only then moves the alias in one `_aliases` call (and
 //! catches up once more). Any failure before that
 //! leaves the alias where it was and deletes the half-built index (or, when
@@ -27,6 +29,7 @@
 pub mod catch_up;
 pub mod docs;
 pub mod reindex;
+pub mod tuning;
 
 use std::time::{Duration, Instant};
 
@@ -34,7 +37,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::postgres::PgConnection;
 use tokio::task::JoinSet;
 use uuid::Uuid;
@@ -42,6 +45,8 @@ use uuid::Uuid;
 use crate::progress::Progress;
 use crate::store::es::{Es, EsError};
 pub use docs::Source;
+pub use tuning::Concurrency;
+use tuning::Tuner;
 
 /// How documents are batched and sent.
 #[derive(Debug, Clone, Copy)]
@@ -50,8 +55,8 @@ pub struct BulkSettings {
     pub batch_docs: usize,
     /// Bytes per bulk request, at most (a single larger document goes alone).
     pub batch_bytes: usize,
-    /// Bulk requests in flight.
-    pub concurrency: usize,
+    /// Bulk requests in flight: fixed, or chosen from the server's answers.
+    pub concurrency: Concurrency,
     /// Attempts after the first, per request.
     pub retries: usize,
 }
@@ -61,7 +66,9 @@ impl Default for BulkSettings {
         BulkSettings {
             batch_docs: 1000,
             batch_bytes: 5 * 1024 * 1024,
-            concurrency: 3,
+            concurrency: Concurrency::Auto {
+                ceiling: tuning::CEILING,
+            },
             retries: 6,
         }
     }
@@ -143,12 +150,17 @@ pub struct Streamed {
     pub unchanged: u64,
     pub indexed: Vec<(Uuid, u64)>,
     pub deleted_ids: Vec<Uuid>,
+    /// Bulk requests in flight at the end: with [`Concurrency::Auto`], what
+    /// the server's answers settled it at.
+    pub concurrency: usize,
 }
 
 /// Streams `source`'s `rows` into `index` (a concrete index or an alias with
 /// one index). Rows no longer eligible become deletes, except in a full
 /// build where they are skipped. Stops producing at the first item error and
-/// returns once every request in flight has finished.
+/// returns once every request in flight has finished. PostgreSQL's rows keep
+/// being read and built into the next batch while earlier batches are in
+/// flight; the producer waits only when the concurrency is reached.
 pub async fn stream_into(
     es: &Es,
     pg: &mut PgConnection,
@@ -176,38 +188,46 @@ pub async fn stream_into(
             Rows::Written(w, _) => query.bind(w.reference).bind(w.span),
         };
         let mut stream = query.fetch(&mut *pg);
+        // One document's JSON, reused: it is copied once, into the request body.
+        let mut doc = Vec::with_capacity(1024);
         while let Some(row) = stream.try_next().await? {
-            let (id, doc) = source.document(&row)?;
+            doc.clear();
+            let (id, eligible) = source.document(&row, &mut doc)?;
             out.rows += 1;
-            let item = match doc {
-                Some(json) => {
-                    let print = catch_up::fingerprint(&json);
+            match eligible {
+                true => {
+                    let print = catch_up::fingerprint(&doc);
                     if held.is_some_and(|h| h.holds(id, print)) {
                         out.unchanged += 1;
                         continue;
                     }
-                    let mut item = action("index", index, &id.to_string());
-                    item.extend_from_slice(&json);
-                    item.push(b'\n');
                     out.indexed.push((id, print));
-                    item
+                    sender
+                        .push(|body| {
+                            write_action(body, "index", index, id);
+                            body.extend_from_slice(&doc);
+                            body.push(b'\n');
+                        })
+                        .await;
                 }
-                None if held.is_some_and(|h| !h.contains(id)) => {
+                false if held.is_some_and(|h| !h.contains(id)) => {
                     out.unchanged += 1;
                     continue;
                 }
-                None if !matches!(rows, Rows::All) => {
+                false if !matches!(rows, Rows::All) => {
                     out.deleted_ids.push(id);
-                    action("delete", index, &id.to_string())
+                    sender
+                        .push(|body| write_action(body, "delete", index, id))
+                        .await;
                 }
-                None => continue,
-            };
-            sender.push(item).await;
+                false => continue,
+            }
             if sender.stopped() {
                 break;
             }
         }
     }
+    out.concurrency = sender.concurrency();
     out.stats = sender.finish().await?;
     Ok(out)
 }
@@ -222,7 +242,9 @@ pub async fn delete_ids(
 ) -> Result<BulkStats, StreamError> {
     let mut sender = Sender::new(es, settings, progress);
     for id in ids {
-        sender.push(action("delete", index, &id.to_string())).await;
+        sender
+            .push(|body| write_action(body, "delete", index, *id))
+            .await;
         if sender.stopped() {
             break;
         }
@@ -230,61 +252,165 @@ pub async fn delete_ids(
     sender.finish().await
 }
 
-fn action(op: &str, index: &str, id: &str) -> Vec<u8> {
-    let mut line =
-        serde_json::to_vec(&json!({op: {"_index": index, "_id": id}})).expect("serialises");
-    line.push(b'\n');
-    line
+/// Appends a bulk action line, `{"<op>":{"_index":"<index>","_id":"<id>"}}`,
+/// written straight into the request body (no JSON value built per document).
+fn write_action(body: &mut Vec<u8>, op: &str, index: &str, id: Uuid) {
+    body.extend_from_slice(b"{\"");
+    body.extend_from_slice(op.as_bytes());
+    body.extend_from_slice(b"\":{\"_index\":");
+    // The index name as a JSON string, escaped by serde_json (a prefix is the user's).
+    serde_json::to_writer(&mut *body, index).expect("writing into a Vec cannot fail");
+    body.extend_from_slice(b",\"_id\":\"");
+    body.extend_from_slice(
+        id.hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer())
+            .as_bytes(),
+    );
+    body.extend_from_slice(b"\"}}\n");
 }
 
-/// The batch being filled, the bulk requests in flight and what the
-/// finished ones did.
+/// Items (an action line, and a document line for an index) end to end in
+/// one request body, and where each ends: a request goes out without
+/// gathering pieces, and the items a server refuses with 429 are cut out of
+/// it for the retry.
+#[derive(Debug, Default)]
+struct Batch {
+    body: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn with_capacity(bytes: usize, items: usize) -> Batch {
+        Batch {
+            body: Vec::with_capacity(bytes),
+            ends: Vec::with_capacity(items),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    fn item(&self, i: usize) -> &[u8] {
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1],
+        };
+        &self.body[start..self.ends[i]]
+    }
+
+    /// A batch of the items `picked` (positions in this one).
+    fn subset(&self, picked: &[usize]) -> Batch {
+        let mut out = Batch::default();
+        for &i in picked {
+            out.body.extend_from_slice(self.item(i));
+            out.ends.push(out.body.len());
+        }
+        out
+    }
+}
+
+/// What one request's answers said, for the concurrency rule.
+type Answered = (Result<BulkStats, EsError>, Duration);
+
+/// The batch being filled, the bulk requests in flight, what the finished
+/// ones did, and (with [`Concurrency::Auto`]) the window of answers the next
+/// concurrency is chosen from.
 struct Sender<'a> {
     es: &'a Es,
     settings: BulkSettings,
     progress: &'a dyn Progress,
-    batch: Vec<Vec<u8>>,
-    bytes: usize,
-    in_flight: JoinSet<Result<BulkStats, EsError>>,
+    batch: Batch,
+    in_flight: JoinSet<Answered>,
+    /// Requests allowed in flight now.
+    limit: usize,
+    tuner: Option<Tuner>,
+    window: WindowSoFar,
     stats: BulkStats,
     failure: Option<EsError>,
 }
 
+/// Answers of the current window, as they arrive.
+struct WindowSoFar {
+    started: Instant,
+    requests: usize,
+    docs: u64,
+    latency: Duration,
+    throttled: bool,
+}
+
+impl WindowSoFar {
+    fn new() -> WindowSoFar {
+        WindowSoFar {
+            started: Instant::now(),
+            requests: 0,
+            docs: 0,
+            latency: Duration::ZERO,
+            throttled: false,
+        }
+    }
+}
+
 impl<'a> Sender<'a> {
     fn new(es: &'a Es, settings: BulkSettings, progress: &'a dyn Progress) -> Sender<'a> {
+        let (limit, tuner) = match settings.concurrency {
+            Concurrency::Fixed(n) => (n.max(1), None),
+            Concurrency::Auto { ceiling } => {
+                let tuner = Tuner::new(ceiling);
+                (tuner.current(), Some(tuner))
+            }
+        };
         Sender {
             es,
             settings,
             progress,
-            batch: Vec::new(),
-            bytes: 0,
+            batch: Batch::default(),
             in_flight: JoinSet::new(),
+            limit,
+            tuner,
+            window: WindowSoFar::new(),
             stats: BulkStats::default(),
             failure: None,
         }
     }
 
-    /// Adds one item (action line, and document line for an index) to the
-    /// batch, sending the batch when it is full by count or bytes.
-    async fn push(&mut self, item: Vec<u8>) {
-        // Send what is batched first when this item would overflow the byte bound.
-        if !self.batch.is_empty() && self.bytes + item.len() > self.settings.batch_bytes {
-            let full = std::mem::take(&mut self.batch);
+    /// The concurrency in use now (the one an automatic stream settled at, at its end).
+    fn concurrency(&self) -> usize {
+        self.limit
+    }
+
+    /// Adds one item, which `write` appends to the request body, sending
+    /// the batch when it is full by count or bytes.
+    async fn push(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.batch.body.len();
+        write(&mut self.batch.body);
+        // Send what is batched first when this item overflows the byte bound.
+        if !self.batch.is_empty() && self.batch.body.len() > self.settings.batch_bytes {
+            let item = self.batch.body.split_off(start);
+            let full = self.take_batch();
             self.send(full).await;
-            self.bytes = 0;
+            self.batch.body.extend_from_slice(&item);
         }
-        self.bytes += item.len();
-        self.batch.push(item);
+        self.batch.ends.push(self.batch.body.len());
         if self.batch.len() >= self.settings.batch_docs {
-            let full = std::mem::take(&mut self.batch);
+            let full = self.take_batch();
             self.send(full).await;
-            self.bytes = 0;
         }
     }
 
-    /// Sends `batch` once fewer than `concurrency` requests are in flight.
-    async fn send(&mut self, batch: Vec<Vec<u8>>) {
-        while self.in_flight.len() >= self.settings.concurrency.max(1) {
+    /// The full batch, leaving an empty one sized like it.
+    fn take_batch(&mut self) -> Batch {
+        let next = Batch::with_capacity(self.batch.body.len(), self.batch.len());
+        std::mem::replace(&mut self.batch, next)
+    }
+
+    /// Sends `batch` once fewer than the concurrency's requests are in flight.
+    async fn send(&mut self, batch: Batch) {
+        while self.in_flight.len() >= self.limit {
             match self.in_flight.join_next().await {
                 Some(done) => self.settle(done),
                 None => break,
@@ -292,8 +418,11 @@ impl<'a> Sender<'a> {
         }
         let es = self.es.clone();
         let retries = self.settings.retries;
-        self.in_flight
-            .spawn(async move { send_batch(&es, batch, retries).await });
+        self.in_flight.spawn(async move {
+            let sent = Instant::now();
+            let answered = send_batch(&es, batch, retries).await;
+            (answered, sent.elapsed())
+        });
     }
 
     /// A request failed or a document was refused: produce nothing more.
@@ -301,13 +430,19 @@ impl<'a> Sender<'a> {
         self.failure.is_some() || !self.stats.errors.is_empty()
     }
 
-    fn settle(&mut self, done: Result<Result<BulkStats, EsError>, tokio::task::JoinError>) {
+    fn settle(&mut self, done: Result<Answered, tokio::task::JoinError>) {
         match done {
-            Ok(Ok(s)) => {
-                self.progress.advance(s.indexed + s.deleted + s.failed);
+            Ok((Ok(s), took)) => {
+                let docs = s.indexed + s.deleted + s.failed;
+                self.progress.advance(docs);
+                self.window.requests += 1;
+                self.window.docs += docs;
+                self.window.latency += took;
+                self.window.throttled |= s.retries > 0;
                 self.stats.absorb(s);
+                self.retune();
             }
-            Ok(Err(e)) => {
+            Ok((Err(e), _)) => {
                 self.failure.get_or_insert(e);
             }
             Err(join) => {
@@ -317,6 +452,26 @@ impl<'a> Sender<'a> {
                 });
             }
         }
+    }
+
+    /// Once a window of answers is complete, lets the tuner choose the
+    /// concurrency of the next one.
+    fn retune(&mut self) {
+        let Some(tuner) = self.tuner.as_mut() else {
+            return;
+        };
+        let w = &self.window;
+        if w.requests < tuning::window_requests(self.limit) {
+            return;
+        }
+        let elapsed = w.started.elapsed().as_secs_f64().max(1e-3);
+        self.limit = tuner.observe(tuning::Window {
+            concurrency: self.limit,
+            docs_per_sec: (w.docs as f64 / elapsed) as u64,
+            latency_ms: (w.latency / w.requests as u32).as_millis() as u64,
+            throttled: w.throttled,
+        });
+        self.window = WindowSoFar::new();
     }
 
     /// Sends what is left, then waits for every request in flight.
@@ -337,11 +492,7 @@ impl<'a> Sender<'a> {
 
 /// One batch, with retries: the whole request on no answer/429/5xx, and the
 /// items the server answered 429 for.
-pub async fn send_batch(
-    es: &Es,
-    mut items: Vec<Vec<u8>>,
-    retries: usize,
-) -> Result<BulkStats, EsError> {
+async fn send_batch(es: &Es, mut items: Batch, retries: usize) -> Result<BulkStats, EsError> {
     let mut delays = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(10))
@@ -350,8 +501,7 @@ pub async fn send_batch(
         .build();
     let mut stats = BulkStats::default();
     loop {
-        let body: Vec<u8> = items.concat();
-        let reply = match es.bulk(body).await {
+        let reply = match es.bulk(items.body.clone()).await {
             Ok(reply) => reply,
             Err(e) if e.is_transient() => match delays.next() {
                 Some(d) => {
@@ -378,7 +528,7 @@ pub async fn send_batch(
             });
         }
         let mut again = Vec::new();
-        for (item, result) in items.into_iter().zip(reply.items) {
+        for (at, result) in reply.items.into_iter().enumerate() {
             let Some((op, r)) = result.into_iter().next() else {
                 continue;
             };
@@ -387,7 +537,7 @@ pub async fn send_batch(
                 (_, 200..=299) => stats.indexed += 1,
                 // Already gone: the delete's goal holds.
                 ("delete", 404) => stats.deleted += 1,
-                (_, 429) => again.push(item),
+                (_, 429) => again.push(at),
                 _ => {
                     stats.failed += 1;
                     if stats.errors.len() < ERRORS_SHOWN {
@@ -420,7 +570,7 @@ pub async fn send_batch(
         match delays.next() {
             Some(d) => {
                 stats.retries += 1;
-                items = again;
+                items = items.subset(&again);
                 tokio::time::sleep(d).await;
             }
             None => {

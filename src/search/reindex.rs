@@ -159,6 +159,10 @@ pub struct IndexRun {
     pub retries: u64,
     pub docs_per_sec: u64,
     pub elapsed_ms: u64,
+    /// Bulk requests in flight at the end of the bulk load (or update): with
+    /// an automatic concurrency, what the server's answers settled it at.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
     /// Old versions deleted by the retention rule, and leftovers of interrupted runs.
     pub removed: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -197,6 +201,7 @@ async fn one(
         retries: 0,
         docs_per_sec: 0,
         elapsed_ms: 0,
+        concurrency: None,
         removed: Vec::new(),
         item_errors: Vec::new(),
         failure: None,
@@ -340,6 +345,7 @@ async fn load(
             Err(e) => return Ok(Err(fail(e))),
         };
     absorb(run, &streamed.stats);
+    run.concurrency = Some(streamed.concurrency);
     if let Some(f) = refused(&streamed.stats) {
         return Ok(Err(f));
     }
@@ -450,8 +456,10 @@ async fn incremental(
         progress,
     )
     .await
-    .map(|s| s.stats)
-    {
+    .map(|s| {
+        run.concurrency = Some(s.concurrency);
+        s.stats
+    }) {
         Err(StreamError::Pg(e)) => run.failure = Some(pg::error(pg_url, e).message),
         Err(StreamError::Es(e)) => run.failure = Some(format!("bulk indexing into {live}: {e}")),
         Ok(stats) => {

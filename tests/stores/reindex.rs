@@ -518,7 +518,7 @@ async fn a_rebuild_under_a_writer_loses_no_write() {
         catch_up_threshold: 1,
         bulk: BulkSettings {
             batch_docs: 100,
-            concurrency: 1,
+            concurrency: rez_db::search::Concurrency::Fixed(1),
             ..BulkSettings::default()
         },
         lock_wait: Duration::from_secs(5),
