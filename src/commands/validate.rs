@@ -141,6 +141,10 @@ pub struct CatalogueRow {
     pub id: &'static str,
     pub severity: Severity,
     pub description: &'static str,
+    /// The query of a set-based check, in `--json` only: what a benchmark
+    /// (bench/validate.sh) runs alone to time or explain one check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
 }
 
 impl Render for CatalogueReport {
@@ -161,6 +165,10 @@ pub fn list() -> CatalogueReport {
                 id: c.id,
                 severity: c.severity,
                 description: c.description,
+                sql: match c.source {
+                    validate::Source::Sql(sql) => Some(sql),
+                    _ => None,
+                },
             })
             .collect(),
     }

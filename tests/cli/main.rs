@@ -101,6 +101,23 @@ fn validate_list_needs_no_database_and_matches_the_docs() {
         );
     }
     assert!(ids.contains(&"ledger.chain") && ids.contains(&"order.total"));
+    // A set-based check shows its query (a benchmark times it alone); a pass has none.
+    let sql_of = |id: &str| {
+        doc["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()
+            .get("sql")
+            .cloned()
+    };
+    let owner = sql_of("ledger.owner").expect("ledger.owner is SQL");
+    assert!(
+        owner.as_str().unwrap().contains("wallet_transactions"),
+        "{owner}"
+    );
+    assert_eq!(sql_of("ledger.chain"), None);
     let out = rez(&["validate", "--check", "no.such.check"])
         .output()
         .unwrap();
