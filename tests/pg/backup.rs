@@ -515,10 +515,8 @@ async fn wait_until_no_client_is_left(tool: &str, name: &str, admin: &mut PgConn
     }
 }
 
-/// A migrated database with a table of a million rows and three indexes,
-/// and a backup of it: pg_restore loads it and builds the indexes with its
-/// two workers for a few seconds, long enough to be caught at it.
-async fn a_slow_backup(label: &str) -> (TestDb, tempfile::TempDir, PathBuf) {
+/// A migrated database with a table `big` of a million rows and three indexes.
+async fn with_a_big_table(label: &str) -> TestDb {
     let db = TestDb::migrated(label).await;
     sqlx::raw_sql(
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b \
@@ -529,6 +527,13 @@ async fn a_slow_backup(label: &str) -> (TestDb, tempfile::TempDir, PathBuf) {
     .execute(&mut db.conn().await)
     .await
     .unwrap();
+    db
+}
+
+/// [`with_a_big_table`] and a backup of it: pg_restore loads it and builds the indexes with its
+/// two workers for a few seconds, long enough to be caught at it.
+async fn a_slow_backup(label: &str) -> (TestDb, tempfile::TempDir, PathBuf) {
+    let db = with_a_big_table(label).await;
     let (tmp, dir) = backup_dir();
     backup(&db, &dir);
     (db, tmp, dir)
@@ -1087,17 +1092,8 @@ fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
 
 #[tokio::test]
 async fn a_terminated_encrypted_restore_removes_its_decrypted_copy() {
-    let db = TestDb::migrated("backup_age_term").await;
-    // Big enough to be caught mid-way: a million rows, three indexes.
-    sqlx::raw_sql(
-        "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b \
-           FROM generate_series(1, 1000000) g; \
-         CREATE INDEX big_a ON big (a); CREATE INDEX big_b ON big (b); \
-         CREATE INDEX big_ab ON big (a, b);",
-    )
-    .execute(&mut db.conn().await)
-    .await
-    .unwrap();
+    // Big enough to be caught mid-way.
+    let db = with_a_big_table("backup_age_term").await;
     let keys = tempfile::tempdir().unwrap();
     let (key, recipient) = age_key(keys.path(), "key.txt");
     let (_tmp, dir) = backup_dir();
