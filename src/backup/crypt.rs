@@ -435,9 +435,7 @@ impl Decrypt {
                 ))
             })?;
         let target = into.join(inside);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| super::io_err(parent, e))?;
-        }
+        create_folders_inside(into, inside)?;
         let result = self.open(&path).and_then(|mut plain| {
             let mut out = BufWriter::with_capacity(1 << 16, File::create(&target)?);
             io::copy(&mut plain, &mut out)?;
@@ -455,6 +453,26 @@ impl Decrypt {
             )),
         })
     }
+}
+
+/// Creates the folders of `inside` (a file's path in `into`) under `into`,
+/// never `into` itself: once an interruption has removed the private folder
+/// ([`PrivateDir`]'s drop), a worker still finishing its file must fail here,
+/// or at its `File::create`, rather than recreate the folder (with the
+/// default mode) and leave plaintext behind. (pg_dump's archive is flat,
+/// so there is usually nothing to create.)
+fn create_folders_inside(into: &Path, inside: &str) -> Result<()> {
+    let mut folder = into.to_path_buf();
+    let parents: Vec<&str> = inside.split('/').collect();
+    for part in &parents[..parents.len() - 1] {
+        folder.push(part);
+        match std::fs::DirBuilder::new().create(&folder) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(super::io_err(&folder, e)),
+        }
+    }
+    Ok(())
 }
 
 /// A folder only this user can enter (mode 0700) under `$TMPDIR`, removed

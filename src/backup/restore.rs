@@ -16,7 +16,7 @@
 //! would have to hand back to the caller and keep alive in between.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -73,6 +73,35 @@ pub struct Report {
     pub stores: Vec<Row>,
     /// `validate` on the restored database; absent on a dry run.
     pub validation: Option<validate::Report>,
+    /// How long each phase took.
+    pub timings: Timings,
+}
+
+/// How long each phase of a restore took, in milliseconds of wall clock,
+/// so that the restore and its validate can be told apart (a benchmark
+/// compares the first with pg_restore alone). Each store's own restore is
+/// in its [`Row::restore_ms`].
+#[derive(Debug, Default, Serialize)]
+pub struct Timings {
+    /// The manifest, every file's size and SHA-256, and the identities.
+    pub verify_ms: u64,
+    /// Each store's checks before anything changes: locks and leases,
+    /// versions, pg_restore's reading of the archive (after its
+    /// decryption), the targets' contents.
+    pub prepare_ms: u64,
+    /// From the start until every store's data was back: verify, prepare
+    /// and the stores' restores; the restore without its validate.
+    pub restore_ms: u64,
+    /// `validate`'s own time: PostgreSQL's checks (which may overlap the
+    /// other stores' restores) plus the checks that read the other stores.
+    pub validate_ms: u64,
+    /// The whole run.
+    pub total_ms: u64,
+}
+
+/// Milliseconds since `since`.
+fn ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 #[derive(Debug, Serialize)]
@@ -85,6 +114,9 @@ pub struct Row {
     pub bytes: u64,
     /// What was (or, on a dry run, would be) done.
     pub action: String,
+    /// How long this store's restore took (PostgreSQL: the database's
+    /// re-creation and pg_restore); absent on a dry run.
+    pub restore_ms: Option<u64>,
 }
 
 /// What the target database holds before the restore.
@@ -225,7 +257,12 @@ impl Prepared {
             } else {
                 action.to_string()
             },
+            restore_ms: None,
         }
+    }
+
+    fn is_postgres(&self) -> bool {
+        matches!(self, Prepared::Pg { .. })
     }
 }
 
@@ -244,8 +281,13 @@ pub async fn run(
     progress: &dyn Progress,
 ) -> Result<Report> {
     let (from, stores, wait) = (&options.from, &options.stores, options.lock_wait);
+    let clock = Instant::now();
     let manifest = super::verify(from).await?;
     let identities = check_identities(from, &manifest, stores, options.identities.as_ref()).await?;
+    let mut timings = Timings {
+        verify_ms: ms(clock),
+        ..Timings::default()
+    };
     // Taken before the target is looked at, so the emptiness check and the
     // restore see the same database; a dry run changes nothing and takes none.
     let mut pg_locks = match stores.contains(&StoreKind::Postgres) && !options.dry_run {
@@ -347,14 +389,17 @@ pub async fn run(
         ))
         .with_remedy(Remedy::ReplaceTarget));
     }
+    timings.prepare_ms = ms(clock).saturating_sub(timings.verify_ms);
     let mut report = Report {
         directory: from.clone(),
         dry_run: options.dry_run,
         backup_finished_at: manifest.finished_at,
         stores: prepared.iter().map(|p| p.row(options.dry_run)).collect(),
         validation: None,
+        timings,
     };
     if options.dry_run {
+        report.timings.total_ms = ms(clock);
         return Ok(report);
     }
     if !occupied.is_empty() {
@@ -364,67 +409,71 @@ pub async fn run(
             from.display()
         ))?;
     }
-    let mut restored_pg = false;
-    for p in prepared {
-        match p {
-            Prepared::Pg {
-                entry,
-                name: _,
-                target,
-                decrypted,
-            } => {
-                let locks = pg_locks
-                    .as_mut()
-                    .ok_or_else(|| CommandError::bug("PostgreSQL is restored without its locks"))?;
-                let folder = match &decrypted {
-                    Some(plain) => plain.path().to_path_buf(),
-                    None => from.join(&entry.folder),
-                };
-                restore_pg(pg, &folder, &target, locks, wait).await?;
-                restored_pg = true;
-            }
-            Prepared::Redis {
-                entry,
-                mut redis,
-                keys,
-            } => {
-                if keys > 0 {
-                    super::redis::clear(&mut redis).await?;
-                }
-                let stored = reading(from, &entry, identities);
-                let file = from
-                    .join(&entry.folder)
-                    .join(stored.stream_name(super::redis::FILE));
-                super::redis::restore(&mut redis, &file, &stored).await?;
-            }
-            Prepared::Mongo {
-                entry,
-                mongo,
-                existing,
-                ..
-            } => {
-                // Always into an empty database: `create` leaves collections,
-                // indexes and its history behind, which would collide. Its
-                // collections are dropped, not the database: that would drop
-                // this restore's lease with it.
-                if existing > 0 {
-                    super::mongo::clear(&mongo).await?;
-                }
-                let folder = from.join(&entry.folder);
-                let stored = reading(from, &entry, identities);
-                super::mongo::restore(&mongo, &folder, &entry.source, &stored).await?;
-            }
-            Prepared::Es { entry, es, .. } => {
-                // `create` leaves empty `<name>_v1` indices that would collide.
-                let folder = from.join(&entry.folder);
-                let stored = reading(from, &entry, identities);
-                super::es::clear(&es, &folder, &stored).await?;
-                super::es::restore(&es, &folder, &stored).await?;
-            }
-        }
+    // PostgreSQL first: its checks can then start while the other stores
+    // are restored (below).
+    let (postgres, others): (Vec<Prepared>, Vec<Prepared>) =
+        prepared.into_iter().partition(Prepared::is_postgres);
+    let mut restore_ms: Vec<(String, u64)> = Vec::new();
+    let restored_pg = !postgres.is_empty();
+    for p in postgres {
+        let Prepared::Pg {
+            entry,
+            target,
+            decrypted,
+            ..
+        } = p
+        else {
+            continue;
+        };
+        let started = Instant::now();
+        let locks = pg_locks
+            .as_mut()
+            .ok_or_else(|| CommandError::bug("PostgreSQL is restored without its locks"))?;
+        let folder = match &decrypted {
+            Some(plain) => plain.path().to_path_buf(),
+            None => from.join(&entry.folder),
+        };
+        restore_pg(pg, &folder, &target, locks, wait).await?;
+        // The decrypted copy is not needed any more: removed now, not at the end.
+        drop(decrypted);
+        restore_ms.push((entry.store, ms(started)));
     }
-    let checks = validate::Options::all(stores);
-    report.validation = Some(validate::run(pg, conns, defs, &checks, progress).await?);
+    // When validate can start. PostgreSQL's checks read PostgreSQL alone,
+    // on one snapshot: they start as soon as pg_restore has finished (not
+    // earlier: they check what the constraints restored in pg_restore's
+    // last section enforce, and adding a primary key takes a lock that
+    // would queue behind them), and run while the other stores are
+    // restored, which never touch PostgreSQL (under this run's data lock).
+    // The checks that read another store wait until every store is back.
+    let (postgres_checks, store_checks) = validate::Options::all(stores).split();
+    let postgres_validation = async {
+        let started = Instant::now();
+        let found = validate::run(pg, conns, defs, &postgres_checks, progress).await?;
+        Ok::<_, CommandError>((found, ms(started)))
+    };
+    let other_restores = async {
+        let mut took = Vec::new();
+        for p in others {
+            let started = Instant::now();
+            let store = restore_other(p, from, identities).await?;
+            took.push((store, ms(started)));
+        }
+        Ok::<_, CommandError>((took, ms(clock)))
+    };
+    let ((postgres_found, postgres_ms), (took, all_back_ms)) =
+        tokio::try_join!(postgres_validation, other_restores)?;
+    restore_ms.extend(took);
+    report.timings.restore_ms = all_back_ms;
+    let started = Instant::now();
+    let others_found = validate::run(pg, conns, defs, &store_checks, progress).await?;
+    report.timings.validate_ms = postgres_ms + ms(started);
+    report.validation = Some(validate::Report::joined(postgres_found, others_found));
+    for row in &mut report.stores {
+        row.restore_ms = restore_ms
+            .iter()
+            .find(|(store, _)| *store == row.store)
+            .map(|(_, took)| *took);
+    }
     if restored_pg {
         record(pg, &options.record).await;
     }
@@ -432,7 +481,63 @@ pub async fn run(
     for held in leases {
         held.release().await?;
     }
+    report.timings.total_ms = ms(clock);
     Ok(report)
+}
+
+/// Restores one store other than PostgreSQL (its target cleared first when
+/// it holds anything); returns the store's name.
+async fn restore_other(
+    p: Prepared,
+    from: &Path,
+    identities: Option<&Identities>,
+) -> Result<String> {
+    match p {
+        Prepared::Pg { .. } => Err(CommandError::bug(
+            "PostgreSQL is restored on its own, before the other stores",
+        )),
+        Prepared::Redis {
+            entry,
+            mut redis,
+            keys,
+        } => {
+            if keys > 0 {
+                super::redis::clear(&mut redis).await?;
+            }
+            let stored = reading(from, &entry, identities);
+            let file = from
+                .join(&entry.folder)
+                .join(stored.stream_name(super::redis::FILE));
+            super::redis::restore(&mut redis, &file, &stored).await?;
+            Ok(entry.store)
+        }
+        Prepared::Mongo {
+            entry,
+            mongo,
+            existing,
+            ..
+        } => {
+            // Always into an empty database: `create` leaves collections,
+            // indexes and its history behind, which would collide. Its
+            // collections are dropped, not the database: that would drop
+            // this restore's lease with it.
+            if existing > 0 {
+                super::mongo::clear(&mongo).await?;
+            }
+            let folder = from.join(&entry.folder);
+            let stored = reading(from, &entry, identities);
+            super::mongo::restore(&mongo, &folder, &entry.source, &stored).await?;
+            Ok(entry.store)
+        }
+        Prepared::Es { entry, es, .. } => {
+            // `create` leaves empty `<name>_v1` indices that would collide.
+            let folder = from.join(&entry.folder);
+            let stored = reading(from, &entry, identities);
+            super::es::clear(&es, &folder, &stored).await?;
+            super::es::restore(&es, &folder, &stored).await?;
+            Ok(entry.store)
+        }
+    }
 }
 
 /// Refuses, before anything is touched, to restore an encrypted part of the
@@ -630,10 +735,12 @@ async fn restore_pg(
         crate::provision::postgres::apply(pg, drop, confirmed).await?;
     }
     crate::provision::postgres::apply(pg, PgOptions::default(), confirmed).await?;
-    locks.data = Some(PgLocks::data_lock(pg, wait).await?);
+    let data = locks.data.insert(PgLocks::data_lock(pg, wait).await?);
     postgres::restore(&pg.url, folder)
         .await
-        .map_err(|e| CommandError::failed(e).with_remedy(Remedy::RestoreAgain))
+        .map_err(|e| CommandError::failed(e).with_remedy(Remedy::RestoreAgain))?;
+    // pg_restore committed asynchronously (see `postgres::restore`).
+    postgres::flush_wal(data).await.map_err(|e| pg.error(e))
 }
 
 /// Records the restore in the restored database's operations log. The usual

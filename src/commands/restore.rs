@@ -136,6 +136,7 @@ impl Render for restore::Report {
         match &self.validation {
             None => writeln!(out, "dry run: nothing was changed"),
             Some(v) => {
+                writeln!(out, "{}", timings_line(self))?;
                 writeln!(out, "\nvalidate on the restored database:")?;
                 v.human(out)
             }
@@ -145,6 +146,30 @@ impl Render for restore::Report {
     fn has_problems(&self) -> bool {
         self.validation.as_ref().is_some_and(|v| v.has_problems())
     }
+}
+
+/// The summary of where the time went: `took 21.4 s: verify 0.3 s,
+/// prepare 0.5 s, postgres 20.6 s (restore 21.4 s without validate),
+/// validate 5.1 s`.
+fn timings_line(report: &restore::Report) -> String {
+    let s = |ms: u64| format!("{}.{} s", ms / 1000, ms % 1000 / 100);
+    let t = &report.timings;
+    let mut parts = vec![
+        format!("verify {}", s(t.verify_ms)),
+        format!("prepare {}", s(t.prepare_ms)),
+    ];
+    for row in &report.stores {
+        if let Some(ms) = row.restore_ms {
+            parts.push(format!("{} {}", row.store, s(ms)));
+        }
+    }
+    format!(
+        "took {}: {} (restore {} without validate), validate {}",
+        s(t.total_ms),
+        parts.join(", "),
+        s(t.restore_ms),
+        s(t.validate_ms)
+    )
 }
 
 pub async fn run(ctx: &Ctx, args: &RestoreArgs) -> Result<restore::Report> {

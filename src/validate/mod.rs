@@ -286,6 +286,24 @@ impl Options {
             .partition(|c| !matches!(c.source, Source::Store(_)))
     }
 
+    /// These options split as [`run`] runs them: PostgreSQL's checks (one
+    /// snapshot) and the other stores' checks, so that a caller can start
+    /// the first part as soon as PostgreSQL is ready (a restore does, while
+    /// the other stores are still being restored). [`Report::joined`] puts
+    /// the two reports back together as one run would have made it.
+    pub fn split(&self) -> (Options, Options) {
+        let (others, postgres): (Vec<Check>, Vec<Check>) = self
+            .checks
+            .iter()
+            .cloned()
+            .partition(|c| matches!(c.source, Source::Store(_)));
+        let with = |checks| Options {
+            checks,
+            ..self.clone()
+        };
+        (with(postgres), with(others))
+    }
+
     /// The stores other than PostgreSQL that the checks which run read: the
     /// connections (and definitions) [`run`] needs.
     pub fn other_stores(&self) -> Vec<StoreKind> {
@@ -315,6 +333,19 @@ pub struct Report {
 }
 
 impl Report {
+    /// The reports of the two parts of [`Options::split`], in the order
+    /// [`run`] gives them (PostgreSQL's checks first).
+    pub fn joined(postgres: Report, others: Report) -> Report {
+        let mut checks = postgres.checks;
+        checks.extend(others.checks);
+        Report {
+            database: postgres.database,
+            checks,
+            errors: postgres.errors + others.errors,
+            warnings: postgres.warnings + others.warnings,
+        }
+    }
+
     /// The report of `results`, their violations counted by severity.
     fn of(pg: &Pg, results: Vec<CheckResult>) -> Report {
         let count = |s: Severity| {

@@ -173,6 +173,30 @@ async fn a_seeded_database_survives_backup_drop_and_restore() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["validation"]["errors"], 0, "{}", stdout(&out));
+    // The report times each phase, validate's apart from the restore's, and
+    // the phases add up: the restore proper ends before the run does, and
+    // validate runs after PostgreSQL's restore (it is the only store here).
+    let t = |key: &str| {
+        report["timings"][key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{key}: {report}"))
+    };
+    let postgres_ms = report["stores"][0]["restore_ms"].as_u64().unwrap();
+    assert!(
+        t("verify_ms") + t("prepare_ms") + postgres_ms <= t("restore_ms"),
+        "{report}"
+    );
+    assert!(
+        t("restore_ms") + t("validate_ms") <= t("total_ms"),
+        "{report}"
+    );
+    assert!(
+        !report["validation"]["checks"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{report}"
+    );
 
     assert_eq!(fingerprint(&mut db.conn().await).await, before);
     db.rez(&["validate"]).assert().success();
@@ -491,10 +515,8 @@ async fn wait_until_no_client_is_left(tool: &str, name: &str, admin: &mut PgConn
     }
 }
 
-/// A migrated database with a table of a million rows and three indexes,
-/// and a backup of it: pg_restore loads it and builds the indexes with its
-/// two workers for a few seconds, long enough to be caught at it.
-async fn a_slow_backup(label: &str) -> (TestDb, tempfile::TempDir, PathBuf) {
+/// A migrated database with a table `big` of a million rows and three indexes.
+async fn with_a_big_table(label: &str) -> TestDb {
     let db = TestDb::migrated(label).await;
     sqlx::raw_sql(
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS a, md5((g * 7)::text) AS b \
@@ -505,6 +527,13 @@ async fn a_slow_backup(label: &str) -> (TestDb, tempfile::TempDir, PathBuf) {
     .execute(&mut db.conn().await)
     .await
     .unwrap();
+    db
+}
+
+/// [`with_a_big_table`] and a backup of it: pg_restore loads it and builds the indexes with its
+/// two workers for a few seconds, long enough to be caught at it.
+async fn a_slow_backup(label: &str) -> (TestDb, tempfile::TempDir, PathBuf) {
+    let db = with_a_big_table(label).await;
     let (tmp, dir) = backup_dir();
     backup(&db, &dir);
     (db, tmp, dir)
@@ -519,6 +548,13 @@ async fn start_a_restore_building_indexes(
     admin: &mut PgConnection,
 ) -> std::process::Child {
     let child = target.spawn(&["restore", "--from", dir.to_str().unwrap()]);
+    wait_until_pg_restore_builds_indexes(target, admin).await;
+    child
+}
+
+/// Waits (up to 60 s) until pg_restore's workers build the indexes of `big`
+/// in the database of `target`.
+async fn wait_until_pg_restore_builds_indexes(target: &TestDb, admin: &mut PgConnection) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let building: bool = sqlx::query_scalar(
@@ -538,7 +574,6 @@ async fn start_a_restore_building_indexes(
         Instant::now() < deadline,
         "pg_restore never built big's indexes"
     );
-    child
 }
 
 /// Objects (pg_class rows) in the database of `db`.
@@ -1000,4 +1035,114 @@ async fn a_wrong_key_an_open_key_file_or_a_tampered_ciphertext_is_refused_before
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("age1notakey"), "{}", stderr(&out));
     assert!(!other.exists(), "nothing written");
+}
+
+/// The folders and files under `dir`, recursively, as paths relative to it.
+fn everything_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            found.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Waits (up to 60 s) until `restore` has made its private folder for the
+/// decrypted archive under `tmpdir` and written a file into it; fails if
+/// the child exits first.
+fn wait_for_the_decrypted_copy(tmpdir: &Path, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found = everything_under(tmpdir);
+        if found
+            .iter()
+            .any(|p| p.starts_with("rez-db-restore-") && p.contains('/'))
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("restore exited ({status}) before its decrypted copy was seen");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no decrypted copy under {tmpdir:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// SIGTERM to `child`; its exit status, once it has exited.
+fn terminate(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let sent = std::process::Command::new("kill")
+        .args(["-s", "TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn a_terminated_encrypted_restore_removes_its_decrypted_copy() {
+    // Big enough to be caught mid-way.
+    let db = with_a_big_table("backup_age_term").await;
+    let keys = tempfile::tempdir().unwrap();
+    let (key, recipient) = age_key(keys.path(), "key.txt");
+    let (_tmp, dir) = backup_dir();
+    encrypted_backup(&db, &dir, &[&recipient]);
+    let mut admin = super::common::connect(&super::common::server_url()).await;
+
+    // Two moments: as soon as the first decrypted file is written (the
+    // archive is being decrypted), and while pg_restore reads the
+    // decrypted copy (building big's indexes).
+    for moment in ["decrypting", "pg_restore"] {
+        let target = TestDb::unborn("backup_age_term_target");
+        let tmpdir = tempfile::tempdir().unwrap();
+        let args = [
+            "restore",
+            "--from",
+            dir.to_str().unwrap(),
+            "--identity",
+            key.to_str().unwrap(),
+        ];
+        let mut child = target
+            .command(&args)
+            .env("TMPDIR", tmpdir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_the_decrypted_copy(tmpdir.path(), &mut child);
+        if moment == "pg_restore" {
+            wait_until_pg_restore_builds_indexes(&target, &mut admin).await;
+            let copy = everything_under(tmpdir.path());
+            assert!(
+                copy.iter().any(|p| p.ends_with(".dat.gz")),
+                "the decrypted copy is there while pg_restore reads it: {copy:?}"
+            );
+        }
+        let status = terminate(&mut child);
+        assert_eq!(status.code(), Some(143), "{moment}: stopped by SIGTERM");
+        // Looked at the moment rez-db's exit is seen: no folder, no file.
+        let left = everything_under(tmpdir.path());
+        assert!(
+            left.is_empty(),
+            "{moment}: the decrypted copy outlived rez-db: {left:?}"
+        );
+        wait_until_no_client_is_left("pg_restore", &target.name, &mut admin).await;
+    }
+    // Nor was any plaintext ever written beside the backup.
+    let plain: Vec<String> = everything_under(&dir)
+        .into_iter()
+        .filter(|p| p.contains('.') && !p.ends_with(".age") && p != "manifest.json")
+        .collect();
+    assert!(plain.is_empty(), "plaintext in the backup: {plain:?}");
 }
