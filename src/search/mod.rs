@@ -315,7 +315,7 @@ impl Batch {
 }
 
 /// What one request's answers said, for the concurrency rule.
-type Answered = (Result<BulkStats, EsError>, Duration);
+type Answered = Result<BulkStats, EsError>;
 
 /// The batch being filled, the bulk requests in flight, what the finished
 /// ones did, and (with [`Concurrency::Auto`]) the window of answers the next
@@ -339,7 +339,6 @@ struct WindowSoFar {
     started: Instant,
     requests: usize,
     docs: u64,
-    latency: Duration,
     throttled: bool,
 }
 
@@ -349,7 +348,6 @@ impl WindowSoFar {
             started: Instant::now(),
             requests: 0,
             docs: 0,
-            latency: Duration::ZERO,
             throttled: false,
         }
     }
@@ -418,11 +416,8 @@ impl<'a> Sender<'a> {
         }
         let es = self.es.clone();
         let retries = self.settings.retries;
-        self.in_flight.spawn(async move {
-            let sent = Instant::now();
-            let answered = send_batch(&es, batch, retries).await;
-            (answered, sent.elapsed())
-        });
+        self.in_flight
+            .spawn(async move { send_batch(&es, batch, retries).await });
     }
 
     /// A request failed or a document was refused: produce nothing more.
@@ -432,17 +427,16 @@ impl<'a> Sender<'a> {
 
     fn settle(&mut self, done: Result<Answered, tokio::task::JoinError>) {
         match done {
-            Ok((Ok(s), took)) => {
+            Ok(Ok(s)) => {
                 let docs = s.indexed + s.deleted + s.failed;
                 self.progress.advance(docs);
                 self.window.requests += 1;
                 self.window.docs += docs;
-                self.window.latency += took;
                 self.window.throttled |= s.retries > 0;
                 self.stats.absorb(s);
                 self.retune();
             }
-            Ok((Err(e), _)) => {
+            Ok(Err(e)) => {
                 self.failure.get_or_insert(e);
             }
             Err(join) => {
@@ -468,7 +462,6 @@ impl<'a> Sender<'a> {
         self.limit = tuner.observe(tuning::Window {
             concurrency: self.limit,
             docs_per_sec: (w.docs as f64 / elapsed) as u64,
-            latency_ms: (w.latency / w.requests as u32).as_millis() as u64,
             throttled: w.throttled,
         });
         self.window = WindowSoFar::new();
