@@ -20,8 +20,8 @@
 //! lowered it when answers got slower without more docs/s; on noida-db, whose
 //! answer times jump with its own pauses, that noise walked a 300,000-product
 //! rebuild down to 1 request in flight where 3 was best (0.71x the curl
-//! floor, docs/benchmarks.md): slower answers are not a refusal, and a level
-//! that stopped paying is undone by the next probe's comparison anyway.
+//! floor, docs/benchmarks.md): slower answers are not a refusal, and every
+//! level above the start was kept only because raising to it paid.
 //!
 //! Pure: answers in, next concurrency out, no clock and no I/O, so the rule is
 //! unit-tested; `search::Sender` does the measuring.
