@@ -513,15 +513,28 @@ impl PrivateDir {
 }
 
 impl Drop for PrivateDir {
+    /// Removes the folder, trying again while it is still there: an
+    /// interruption drops this while a decryption worker may still be
+    /// creating its file, and a file created between `remove_dir_all`'s
+    /// listing and its final `rmdir` leaves the folder "not empty" (seen in
+    /// `a_terminated_encrypted_restore_removes_its_decrypted_copy`). A worker
+    /// creates one file and no folder once this one is gone, so a second try
+    /// ends it; the bound only keeps a stuck disk from hanging the exit.
     fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.path) {
-            if e.kind() != io::ErrorKind::NotFound {
-                tracing::warn!(
-                    "could not remove the decrypted copy in {}: {e}; delete it by hand",
-                    self.path.display()
-                );
+        let mut last = None;
+        for _ in 0..50 {
+            match std::fs::remove_dir_all(&self.path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => last = Some(e),
+                _ if self.path.exists() => last = None,
+                _ => return,
             }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        tracing::warn!(
+            "could not remove the decrypted copy in {}: {}; delete it by hand",
+            self.path.display(),
+            last.map_or("it keeps coming back".to_string(), |e| e.to_string())
+        );
     }
 }
 
