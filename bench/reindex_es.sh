@@ -16,7 +16,9 @@
 # 1. the floor, the server's bulk rate with pre-built bodies: psql writes the NDJSON
 #    (action + document per product, as rez-db builds them; not timed), split into
 #    files of B documents, posted by C curls at a time, timed from the first request to
-#    the answer of the refresh after the last, into a new index each time. First every
+#    the answer of the refresh after the last, into a new index each time; the bulk
+#    requests, the refresh and a `_count` after it (the check rez-db makes before its
+#    swap; not in the floor's docs/s) are also timed apart. First every
 #    C of FLOOR_CONCURRENCY at B = BATCH, then every other B of FLOOR_BATCHES at the best
 #    C. The best of the sweep is the floor.
 # 2. `rez-db reindex-es products` end to end (process start, the count query, creating
@@ -30,6 +32,10 @@
 #    (`active`: PostgreSQL computing or sending rows; `ClientWrite`: PostgreSQL waiting
 #    for rez-db to read them, i.e. rez-db busy or its requests in flight at the limit;
 #    `idle in transaction`/`idle`: rez-db between queries, waiting on Elasticsearch).
+# 3. The two side by side phase by phase (rez-db's report's `timings`): its load
+#    against curl's bulk requests, its verify (refresh + count) against curl's refresh
+#    and `_count`, and end to end against the floor with its `_count` added. Ratios
+#    there are docs/s ratios like the main one: floor time / rez-db time.
 # `uptime` is printed before and after: ratios from a loaded machine are approximate.
 set -euo pipefail
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -63,9 +69,11 @@ es_ticks() { [[ -n $ES_PID ]] && cpu_ticks "$ES_PID" || echo 0; }
 secs() { awk -v t="$1" -v h="$TICK" 'BEGIN { printf "%.1f", t / h }'; }
 
 # floor_run C B: posts the NDJSON in files of B documents, C at a time, into a new
-# index; prints "docs/s server-CPU-s".
+# index, refreshes it and counts it (the check rez-db makes before its swap);
+# prints "docs/s server-CPU-s bulk-ms refresh-ms count-ms", docs/s over bulk +
+# refresh (the floor as the issue defines it).
 floor_run() {
-  local c=$1 b=$2 t0 ms count ticks
+  local c=$1 b=$2 t0 t1 t2 t3 count ticks
   curl -s -X DELETE "$ES/bench_floor" >/dev/null || true
   curl -sf -X PUT "$ES/bench_floor" -H 'content-type: application/json' --data-binary @es-mappings/products.json >/dev/null
   rm -f "$WORK"/part.*
@@ -73,13 +81,15 @@ floor_run() {
   ticks=$(es_ticks)
   t0=$(now_ms)
   ls "$WORK"/part.* | xargs -P "$c" -I{} curl -sf -o /dev/null -H 'content-type: application/x-ndjson' --data-binary @{} "$ES/_bulk"
+  t1=$(now_ms)
   curl -sf -o /dev/null -X POST "$ES/bench_floor/_refresh"
-  ms=$(( $(now_ms) - t0 ))
-  ticks=$(( $(es_ticks) - ticks ))
+  t2=$(now_ms)
   count=$(curl -s "$ES/bench_floor/_count" | jq .count)
+  t3=$(now_ms)
+  ticks=$(( $(es_ticks) - ticks ))
   [[ $count == "$P" ]] || { echo "floor indexed $count of $P" >&2; exit 1; }
   curl -s -X DELETE "$ES/bench_floor" >/dev/null
-  echo "$(( P * 1000 / ms )) $(secs "$ticks")"
+  echo "$(( P * 1000 / (t2 - t0) )) $(secs "$ticks") $((t1 - t0)) $((t2 - t1)) $((t3 - t2))"
 }
 
 # sample DB OUT: every 0.2 s, one line per PostgreSQL session of DB other than this
@@ -116,14 +126,16 @@ for P in "${SIZES[@]}"; do
   echo
   echo "### $P products: the floor (curl, pre-built NDJSON)"
   echo
-  echo "| batch | concurrency | docs/s | server CPU (s) |"
-  echo "|---|---|---|---|"
-  best=0 best_c= best_b=
+  echo "| batch | concurrency | docs/s | bulk (ms) | refresh (ms) | then _count (ms) | server CPU (s) |"
+  echo "|---|---|---|---|---|---|---|"
+  best=0 best_c= best_b= best_bulk= best_refresh= best_count=
   floor_row() {
-    local rate cpu
-    read -r rate cpu < <(floor_run "$1" "$2")
-    echo "| $2 | $1 | $rate | $cpu |"
-    if (( rate > best )); then best=$rate best_c=$1 best_b=$2; fi
+    local rate cpu bulk refresh count
+    read -r rate cpu bulk refresh count < <(floor_run "$1" "$2")
+    echo "| $2 | $1 | $rate | $bulk | $refresh | $count | $cpu |"
+    if (( rate > best )); then
+      best=$rate best_c=$1 best_b=$2 best_bulk=$bulk best_refresh=$refresh best_count=$count
+    fi
   }
   for c in "${FLOOR_C[@]}"; do floor_row "$c" "$BATCH"; done
   for b in "${FLOOR_B[@]}"; do [[ $b == "$BATCH" ]] || floor_row "$best_c" "$b"; done
@@ -165,6 +177,19 @@ for P in "${SIZES[@]}"; do
        "of rez-db's PostgreSQL sessions $pg_cpu;" \
        "catch-up passes (rows/time): ${passes:-none}"
   echo "rez-db's PostgreSQL sessions, share of samples (idle sessions left out): ${states:-none sampled}"
+  # The same work on both sides, phase by phase: the floor's bulk against
+  # rez-db's load (streaming PostgreSQL into the new index), and end to end
+  # with the floor made to check its count as rez-db does before its swap.
+  read -r prep load catch verify swap < <(jq -r '.indices[0].timings | "\(.prepare_ms) \(.load_ms) \(.catch_up_ms) \(.verify_ms) \(.swap_ms)"' "$WORK/report.json")
+  echo
+  echo "| phase | rez-db (ms) | floor (ms) | ratio (docs/s) |"
+  echo "|---|---|---|---|"
+  echo "| start, count rows, create the index | $prep | 0 (not timed) | |"
+  echo "| load: rows streamed and bulk-indexed / curl's bulk requests | $load | $best_bulk | $(awk -v a="$best_bulk" -v b="$load" 'BEGIN { printf "%.2f", a / b }') |"
+  echo "| catch-up passes | $catch | 0 | |"
+  echo "| verify: refresh + _count / curl's refresh (+ _count) | $verify | $best_refresh (+ $best_count) | |"
+  echo "| alias swap, pass after it | $swap | 0 | |"
+  echo "| end to end / bulk + refresh + _count | $rez_ms | $((best_bulk + best_refresh + best_count)) | $(awk -v a="$((best_bulk + best_refresh + best_count))" -v b="$rez_ms" 'BEGIN { printf "%.2f", a / b }') |"
   "$REZ" create --drop --yes --only pg >/dev/null
 done
 echo

@@ -107,6 +107,22 @@ impl Render for ReindexReport {
         }
         writeln!(out, "{t}")?;
         for r in &self.indices {
+            if let Some(t) = &r.timings {
+                let s = super::render::seconds;
+                writeln!(
+                    out,
+                    "{}: took {}: prepare {}, load {}, catch-up {}, verify {}, swap {}",
+                    r.alias,
+                    s(r.elapsed_ms),
+                    s(t.prepare_ms),
+                    s(t.load_ms),
+                    s(t.catch_up_ms),
+                    s(t.verify_ms),
+                    s(t.swap_ms)
+                )?;
+            }
+        }
+        for r in &self.indices {
             if let (Some(f), Outcome::Swapped) = (&r.failure, r.outcome) {
                 writeln!(
                     out,

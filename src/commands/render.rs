@@ -45,3 +45,8 @@ pub fn objects_details(rows: &[ObjectRow], out: &mut dyn Write) -> io::Result<()
     }
     Ok(())
 }
+
+/// Milliseconds as seconds with one decimal: `21.4 s`.
+pub fn seconds(ms: u64) -> String {
+    format!("{}.{} s", ms / 1000, ms % 1000 / 100)
+}

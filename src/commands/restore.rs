@@ -152,7 +152,7 @@ impl Render for restore::Report {
 /// prepare 0.5 s, postgres 20.6 s (restore 21.4 s without validate),
 /// validate 5.1 s`.
 fn timings_line(report: &restore::Report) -> String {
-    let s = |ms: u64| format!("{}.{} s", ms / 1000, ms % 1000 / 100);
+    let s = super::render::seconds;
     let t = &report.timings;
     let mut parts = vec![
         format!("verify {}", s(t.verify_ms)),

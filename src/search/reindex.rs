@@ -176,6 +176,30 @@ pub struct IndexRun {
     /// `deleted` above count the bulk load only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub catch_up: Option<CatchUpReport>,
+    /// Where a rebuild's time went, phase by phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timings: Option<Timings>,
+}
+
+/// A rebuild's phases, in milliseconds; they add up to `elapsed_ms` but for
+/// the moments between them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// Counting the rows, listing the versions, creating the new index.
+    pub prepare_ms: u64,
+    /// Streaming every row of the snapshot into the new index.
+    pub load_ms: u64,
+    /// The catch-up passes before the swap.
+    pub catch_up_ms: u64,
+    /// Refreshing the new index and checking its count.
+    pub verify_ms: u64,
+    /// Moving the alias, the pass after it, deleting old versions.
+    pub swap_ms: u64,
+}
+
+/// Milliseconds since `t`.
+fn ms(t: Instant) -> u64 {
+    t.elapsed().as_millis() as u64
 }
 
 /// One index's rebuild, or its update with `options.since`.
@@ -207,6 +231,7 @@ async fn one(
         failure: None,
         kept_failed: None,
         catch_up: None,
+        timings: None,
     };
     if let Some(since) = options.since {
         return incremental(
@@ -268,6 +293,10 @@ async fn one(
     let _ = es
         .put_settings(&new, &json!({"index": {"refresh_interval": "-1"}}))
         .await;
+    run.timings = Some(Timings {
+        prepare_ms: ms(started),
+        ..Timings::default()
+    });
     let loaded = load(es, pg, pg_url, source, &new, options, progress, &mut run).await?;
     let mut state = match loaded {
         Ok(state) => state,
@@ -285,6 +314,7 @@ async fn one(
         }
     };
     progress.note(&format!("{}: moving the alias", def.name));
+    let swapping = Instant::now();
     es.swap_alias(&def.name, &previous, &new).await?;
     run.outcome = Outcome::Swapped;
     // What was written between the last pass and the swap (catch_up's "race").
@@ -298,7 +328,11 @@ async fn one(
         Ok((mut pass, _, stats)) if refused(&stats).is_none() => {
             pass.after_swap = true;
             run.retries += stats.retries;
-            es.refresh(&new).await?;
+            // A refresh costs the server a pass over the index even with
+            // nothing new (~0.5 s at 300,000 documents on noida-db).
+            if pass.indexed + pass.deleted > 0 {
+                es.refresh(&new).await?;
+            }
             if let Some(c) = run.catch_up.as_mut() {
                 c.passes.push(pass);
             }
@@ -315,6 +349,9 @@ async fn one(
     for old in retention(&survivors, options.keep) {
         es.delete_index(&old).await?;
         run.removed.push(old);
+    }
+    if let Some(t) = run.timings.as_mut() {
+        t.swap_ms = ms(swapping);
     }
     Ok(finish(run, started))
 }
@@ -335,6 +372,7 @@ async fn load(
     run: &mut IndexRun,
 ) -> Result<std::result::Result<CatchUp, String>> {
     let fail = |e: StreamError| stream_failure(pg_url, new, e);
+    let loading = Instant::now();
     let (mut tx, seen) = match catch_up::begin(pg).await {
         Ok(begun) => begun,
         Err(e) => return Ok(Err(fail(e.into()))),
@@ -352,6 +390,9 @@ async fn load(
     if let Err(e) = tx.commit().await {
         return Ok(Err(fail(e.into())));
     }
+    let timings = run.timings.get_or_insert_with(Timings::default);
+    timings.load_ms = ms(loading);
+    let catching_up = Instant::now();
     let mut state = CatchUp::new(source, Indexed::new(streamed.indexed), seen);
     let mut report = CatchUpReport::default();
     let mut expected = 0;
@@ -385,11 +426,16 @@ async fn load(
         }
     }
     run.catch_up = Some(report);
+    let verifying = Instant::now();
     let _ = es
         .put_settings(new, &json!({"index": {"refresh_interval": null}}))
         .await;
     es.refresh(new).await?;
     let counted = es.count(new).await?;
+    if let Some(t) = run.timings.as_mut() {
+        t.catch_up_ms = verifying.duration_since(catching_up).as_millis() as u64;
+        t.verify_ms = ms(verifying);
+    }
     if counted != expected || counted != state.documents() {
         return Ok(Err(format!(
             "{new} holds {counted} documents, PostgreSQL has {expected} to index \

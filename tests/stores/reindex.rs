@@ -68,6 +68,30 @@ async fn rebuilds_swap_the_alias_keep_k_and_a_refused_document_changes_nothing()
     assert_eq!(products["outcome"], "swapped");
     assert_eq!(products["indexed"], 2);
     assert_eq!(products["previous"][0], format!("{p}products_v1"));
+    // Every phase is timed, and the phases fit in the whole.
+    let phases = [
+        "prepare_ms",
+        "load_ms",
+        "catch_up_ms",
+        "verify_ms",
+        "swap_ms",
+    ];
+    let timed: u64 = phases
+        .iter()
+        .map(|k| {
+            products["timings"][k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{k}: {products:#}"))
+        })
+        .sum();
+    assert!(
+        timed <= products["elapsed_ms"].as_u64().unwrap(),
+        "{products:#}"
+    );
+    assert!(
+        products["timings"]["load_ms"].as_u64().unwrap() > 0,
+        "{products:#}"
+    );
     assert_eq!(by_alias("merchants")["indexed"], 2);
     assert_eq!(by_alias("offers")["indexed"], 3);
     assert_eq!(
