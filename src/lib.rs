@@ -139,6 +139,8 @@ pub async fn run(cli: Cli) -> ExitCode {
     // Store leases a command left behind (an error, Ctrl-C, SIGTERM) are
     // given back now, so the next run does not wait for them to expire.
     store::lease::release_abandoned(std::time::Duration::from_secs(3)).await;
+    // Last, once no lease or command uses MongoDB any more.
+    store::mongo::close_all(std::time::Duration::from_secs(3)).await;
     let code = outcome.unwrap_or_else(|err| {
         let err = cli::word_remedies(err);
         output::emit_error(&err, json);

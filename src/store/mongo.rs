@@ -8,6 +8,7 @@
 //! call only, so the refusal can be reported by name while the others are built.
 //! Errors never show the URI's password.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
@@ -71,6 +72,28 @@ impl std::fmt::Display for Refusal {
 
 /// Connects to the database the URI names and checks that the server answers
 /// within `timeout` (exit 3 otherwise).
+/// Every client [`connect`] made in this run, for [`close_all`].
+static OPENED: Mutex<Vec<Client>> = Mutex::new(Vec::new());
+
+/// Shuts down every client this run made, each within `within`; called once
+/// the command is done. Without it, the driver's drop of the last handle to a
+/// client spawns a task that ends its server sessions, and the runtime's
+/// teardown right after can drop the connection pool under that task: the
+/// driver then panics (`connection_requester.rs`: "SendError"), which exits
+/// 255 after a command that succeeded (seen once in the stores tests, after
+/// `seed --synthetic` had printed its report).
+pub async fn close_all(within: Duration) {
+    let clients = std::mem::take(
+        &mut *OPENED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    );
+    for client in clients {
+        // Immediate: nothing of this run waits on a cursor or session now.
+        let _ = tokio::time::timeout(within, client.shutdown().immediate(true)).await;
+    }
+}
+
 pub async fn connect(url: &RedactedUrl, timeout: Duration) -> Result<Mongo, CommandError> {
     // `Config` checked the name in the URI as written (before URL parsing
     // resolved any `..`); checked again here for callers that build a URL
@@ -92,6 +115,10 @@ pub async fn connect(url: &RedactedUrl, timeout: Duration) -> Result<Mongo, Comm
     options.server_selection_timeout = Some(timeout);
     options.connect_timeout = Some(timeout);
     let client = Client::with_options(options).map_err(|e| error(url, e))?;
+    OPENED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(client.clone());
     let db = client.database(&name);
     db.run_command(doc! {"ping": 1})
         .await
