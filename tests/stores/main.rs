@@ -13,6 +13,7 @@ mod backup;
 mod expire_redis;
 mod leases;
 mod mongo;
+mod mongo_teardown;
 mod output;
 mod redis_cluster;
 mod redis_layout;
