@@ -90,7 +90,11 @@ impl Ctx {
     pub async fn mongo(&self) -> Result<&Mongo> {
         let c = &self.config;
         self.mongo
-            .get_or_try_init(|| mongo::connect(&c.mongodb_uri, c.connect_timeout))
+            .get_or_try_init(|| async {
+                let m = mongo::connect(&c.mongodb_uri, c.connect_timeout).await?;
+                m.shut_down_at_exit();
+                Ok(m)
+            })
             .await
     }
 

@@ -70,13 +70,11 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Connects to the database the URI names and checks that the server answers
-/// within `timeout` (exit 3 otherwise).
-/// Every client [`connect`] made in this run, for [`close_all`].
+/// The clients a run's commands use ([`Mongo::shut_down_at_exit`]), for [`close_all`].
 static OPENED: Mutex<Vec<Client>> = Mutex::new(Vec::new());
 
-/// Shuts down every client this run made, each within `within`; called once
-/// the command is done. Without it, the driver's drop of the last handle to a
+/// Shuts down every client handed to [`Mongo::shut_down_at_exit`], each
+/// within `within`; called once the command is done. Without it, the driver's drop of the last handle to a
 /// client spawns a task that ends its server sessions, and the runtime's
 /// teardown right after can drop the connection pool under that task: the
 /// driver then panics (`connection_requester.rs`: "SendError"), which exits
@@ -94,6 +92,8 @@ pub async fn close_all(within: Duration) {
     }
 }
 
+/// Connects to the database the URI names and checks that the server answers
+/// within `timeout` (exit 3 otherwise).
 pub async fn connect(url: &RedactedUrl, timeout: Duration) -> Result<Mongo, CommandError> {
     // `Config` checked the name in the URI as written (before URL parsing
     // resolved any `..`); checked again here for callers that build a URL
@@ -115,10 +115,6 @@ pub async fn connect(url: &RedactedUrl, timeout: Duration) -> Result<Mongo, Comm
     options.server_selection_timeout = Some(timeout);
     options.connect_timeout = Some(timeout);
     let client = Client::with_options(options).map_err(|e| error(url, e))?;
-    OPENED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .push(client.clone());
     let db = client.database(&name);
     db.run_command(doc! {"ping": 1})
         .await
@@ -437,6 +433,16 @@ impl Mongo {
     /// Drops the whole database (tests, `create --drop`).
     pub async fn drop_database(&self) -> Result<(), CommandError> {
         self.db.drop().await.map_err(|e| self.err(e))
+    }
+
+    /// Leaves this handle's client to [`close_all`] at the end of the run
+    /// (the face's store handles; a caller that ends its own clients, like a
+    /// test, need not).
+    pub fn shut_down_at_exit(&self) {
+        OPENED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(self.client.clone());
     }
 
     pub fn database(&self) -> &Database {

@@ -117,6 +117,7 @@ fn close_all_leaves_the_driver_nothing_to_panic_in() {
                 let mongo = rez_db::store::mongo::connect(&url, Duration::from_secs(5))
                     .await
                     .unwrap();
+                mongo.shut_down_at_exit();
                 use_client(mongo.database()).await;
                 handles.push(mongo);
             }
