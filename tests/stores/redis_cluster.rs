@@ -450,6 +450,8 @@ fn validate_while(s: &Stores, keys: usize, victim: u16, meanwhile: impl FnOnce()
     ]);
     let run = std::thread::spawn(move || {
         let mut cmd = cmd;
+        // The walk's passes, in the failure message if the keys do not add up.
+        cmd.env("RUST_LOG", "warn,rez_db::store::redis=debug");
         cmd.output().unwrap()
     });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -476,7 +478,7 @@ fn validate_while(s: &Stores, keys: usize, victim: u16, meanwhile: impl FnOnce()
                 .clone();
             assert_eq!(
                 check["violations"], keys as u64,
-                "every key, once: {check:#}"
+                "every key, once: {check:#}\nstderr: {err}"
             );
         }
         3 | 5 => assert!(
