@@ -19,6 +19,9 @@ use crate::support::mongo_server;
 /// run at the same time).
 static POOL_PANICS: Mutex<Option<HashMap<String, usize>>> = Mutex::new(None);
 
+/// The threads of the test that expects the driver's panics.
+const EXPECTED: &str = "teardown-driver";
+
 fn pool_panics(thread: &str) -> usize {
     let seen = POOL_PANICS.lock().unwrap_or_else(|p| p.into_inner());
     seen.as_ref()
@@ -34,11 +37,16 @@ fn count_pool_panics() {
         std::panic::set_hook(Box::new(move |info| {
             if info.to_string().contains("SendError") {
                 let thread = std::thread::current().name().unwrap_or("").to_string();
+                let expected = thread == EXPECTED;
                 let mut seen = POOL_PANICS.lock().unwrap_or_else(|p| p.into_inner());
                 *seen
                     .get_or_insert_with(HashMap::new)
                     .entry(thread)
                     .or_default() += 1;
+                // The first test's panics are its point: counted, not printed.
+                if expected {
+                    return;
+                }
             }
             previous(info);
         }));
@@ -91,7 +99,7 @@ const CLIENTS: usize = 8;
 /// runtime's. This shows the race exists, so that the next test can fail.
 #[test]
 fn clients_dropped_just_before_the_runtime_make_the_driver_panic() {
-    let panics = runs("teardown-driver", RUNS, || {
+    let panics = runs(EXPECTED, RUNS, || {
         Box::pin(async {
             let mut clients = Vec::new();
             for _ in 0..CLIENTS {
