@@ -102,6 +102,13 @@ impl Redis {
         }
         let (mut before, mut todo) = self.serving_masters().await?;
         for pass in 0.. {
+            tracing::debug!(
+                "pass {pass}: {}",
+                todo.iter()
+                    .map(|m| format!("{} ({})", m.addr, m.slot_ranges()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             let stepped_down = Arc::new(AtomicBool::new(false));
             let servers = todo
                 .into_iter()
@@ -116,6 +123,9 @@ impl Redis {
             // After a failover the pass's error (the step-down) is expected.
             let failover = stepped_down.load(Ordering::SeqCst);
             if failover {
+                if let Err(e) = &read {
+                    tracing::debug!("pass {pass}: {}", e.message);
+                }
                 tracing::debug!("pass {pass}: a master stepped down: every master again");
                 tokio::time::sleep(SETTLE).await;
             } else {
@@ -358,6 +368,13 @@ impl Server {
             })
             .collect();
         if !moved.is_empty() {
+            tracing::debug!(
+                "{:?}: {} of {} keys asked again through the cluster client (first replies {:?})",
+                self.node.as_ref().map(|n| n.addr.as_str()),
+                moved.len(),
+                keys.len(),
+                &replies[moved[0] * per..(moved[0] + 1) * per]
+            );
             let names: Vec<&[u8]> = moved.iter().map(|i| keys[*i].as_slice()).collect();
             let routed = self
                 .redis
