@@ -420,6 +420,38 @@ async fn fill(s: &Stores, n: usize) {
     .unwrap();
 }
 
+/// Waits until the node on `replica` replicates the one on `master` (id
+/// `master_id`) by its own account, in its cluster view and its replication
+/// link, linked and not syncing, with as many keys: a failover to it then
+/// loses nothing. The topology a test reads says whose replica a node is;
+/// the node may still hold the keys of another master (seen under load: a
+/// failover then handed one master's slots to a copy of another's keys, and
+/// validate rightly counted 40,975 of 60,000).
+fn wait_in_sync(replica: u16, master: u16, master_id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = cli(replica, &["info", "replication"]);
+        let has = |line: &str| info.lines().any(|l| l.trim() == line);
+        let nodes = cli(replica, &["cluster", "nodes"]);
+        let follows = nodes
+            .lines()
+            .find(|l| l.contains("myself"))
+            .and_then(|l| l.split_whitespace().nth(3))
+            == Some(master_id);
+        let linked = has(&format!("master_port:{master}"))
+            && has("master_link_status:up")
+            && has("master_sync_in_progress:0");
+        if follows && linked && cli(replica, &["dbsize"]) == cli(master, &["dbsize"]) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "127.0.0.1:{replica} never caught up with 127.0.0.1:{master}: {info}\n{nodes}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// SCAN calls the node on `port` has served.
 fn scan_calls(port: u16) -> u64 {
     cli(port, &["info", "commandstats"])
@@ -451,7 +483,10 @@ fn validate_while(s: &Stores, keys: usize, victim: u16, meanwhile: impl FnOnce()
     let run = std::thread::spawn(move || {
         let mut cmd = cmd;
         // The walk's passes, in the failure message if the keys do not add up.
-        cmd.env("RUST_LOG", "warn,rez_db::store::redis=debug");
+        cmd.env(
+            "RUST_LOG",
+            "warn,rez_db::store::redis=debug,rez_db::validate=debug",
+        );
         cmd.output().unwrap()
     });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -504,7 +539,9 @@ async fn a_master_killed_mid_scan_fails_validate_by_name() {
 // with the master's ROLE (2026-12-07): exit 0 having counted about 41,000 of
 // the 60,000 keys, the old master's pages after the failover reading TYPE
 // `none` for every key, and the topology read after the pass not yet showing
-// the failover.
+// the failover. Its later failures under load (exit 0 with ~41,000 keys, in
+// clean-clone CI runs) were the test's: the replica it promoted held another
+// master's keys (see `wait_in_sync`).
 #[tokio::test]
 async fn a_failover_mid_scan_is_followed_or_named() {
     let own = OwnCluster::start_with(1);
@@ -520,12 +557,7 @@ async fn a_failover_mid_scan_is_followed_or_named() {
         .clone();
     let victim: u16 = master.host_port().unwrap().1;
     let (_, successor) = replica.host_port().unwrap();
-    // The replica has every key before it takes over.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cli(successor, &["info", "replication"]).contains("master_link_status:up") {
-        assert!(Instant::now() < deadline, "the replica never synced");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_in_sync(successor, victim, &master.id);
     let code = validate_while(&s, 60_000, victim, || {
         assert_eq!(cli(successor, &["cluster", "failover"]), "OK");
     });
