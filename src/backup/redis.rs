@@ -3,15 +3,18 @@
 //! exactly) and its remaining time to live, in `redis/keys.bin`; restored with
 //! RESTORE and the same remaining TTL.
 //!
-//! Keys are found with SCAN (never KEYS, which blocks the server) and read in
-//! pipelined batches; the file is written as it goes, so memory holds one
-//! batch of values at a time. Key names are stored without the prefix, so a
+//! Keys are found with SCAN (never KEYS, which blocks the server) and each
+//! SCAN page is read with one pipeline of DUMP and PTTL; the file is written
+//! as the pages come, so memory holds a few pages and a fingerprint per key,
+//! never the keyspace. Key names are stored without the prefix, so a
 //! backup can be restored under another `--redis-key-prefix`.
 //!
 //! On a Redis Cluster, every master that serves slots is scanned (so the
 //! backup holds every key, or the run fails naming the node that did not
-//! answer: never a backup of part of the keyspace), keys are read and
-//! restored in single-slot pipelines routed to each slot's owner, and the
+//! answer: never a backup of part of the keyspace), each master's pages are
+//! read from that master (a key whose slot moved meanwhile is asked of its
+//! new owner), keys are restored in single-slot pipelines routed to each
+//! slot's owner, and the
 //! cluster's shape at backup time goes into the manifest. `keys.bin` holds
 //! key names, not nodes, so a backup restores into a cluster of any shape or
 //! into a single server, and the other way round.
@@ -79,47 +82,41 @@ pub struct Master {
     pub keys: u64,
 }
 
-/// Writes every key under the prefix into `path`.
+/// Writes every key under the prefix into `path` as the pages of SCAN come.
 pub async fn dump(r: &mut Redis, path: &Path, compression: Compression) -> Result<Dump> {
     let topology = r.topology().await?;
-    let keys = scan_all(r).await?;
+    let leases = format!("{}{REDIS_KEY_STEM}", r.prefix()).into_bytes();
+    let pattern = format!("{}*", glob_literal(r.prefix()));
     let prefix_len = r.prefix().len();
     let mut out = Sink::create(path, compression)?;
     out.write_all(MAGIC).map_err(|e| io_err(path, e))?;
     let mut written = 0;
     let mut per_master: std::collections::BTreeMap<String, u64> = Default::default();
-    for chunk in keys.chunks(BATCH * 8) {
-        let replies = r
-            .per_key(chunk, 2, |pipe, _, k| {
-                pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
-            })
-            .await?;
-        for (key, pair) in chunk.iter().zip(replies) {
-            let (payload, pttl): (Option<Vec<u8>>, i64) =
-                ::redis::from_redis_value(::redis::Value::Array(pair))
-                    .map_err(|e| CommandError::failed(format!("Redis DUMP/PTTL reply: {e}")))?;
-            // Gone (expired or deleted) between SCAN and DUMP: not part of the backup.
-            let Some(payload) = payload else { continue };
-            if pttl == -2 {
-                continue;
-            }
-            let name = &key[prefix_len..];
-            let record = [
-                &(name.len() as u32).to_be_bytes()[..],
-                name,
-                &pttl.to_be_bytes(),
-                &(payload.len() as u32).to_be_bytes(),
-                &payload,
-            ];
-            for part in record {
-                out.write_all(part).map_err(|e| io_err(path, e))?;
-            }
-            written += 1;
-            if let Some(owner) = topology.as_ref().and_then(|t| t.owner(cluster::slot(key))) {
-                *per_master.entry(owner.addr.clone()).or_default() += 1;
-            }
+    r.dump_each(&pattern, BATCH, |key| {
+        if key.key.starts_with(&leases) {
+            return Ok(());
         }
-    }
+        let name = &key.key[prefix_len..];
+        let record = [
+            &(name.len() as u32).to_be_bytes()[..],
+            name,
+            &key.pttl.to_be_bytes(),
+            &(key.payload.len() as u32).to_be_bytes(),
+            &key.payload,
+        ];
+        for part in record {
+            out.write_all(part).map_err(|e| io_err(path, e))?;
+        }
+        written += 1;
+        if let Some(owner) = topology
+            .as_ref()
+            .and_then(|t| t.owner(cluster::slot(&key.key)))
+        {
+            *per_master.entry(owner.addr.clone()).or_default() += 1;
+        }
+        Ok(())
+    })
+    .await?;
     out.close(path)?;
     let masters = topology.map(|t| {
         t.serving()

@@ -36,6 +36,7 @@ pub mod cluster;
 mod walk;
 
 pub use cluster::{Node, Topology};
+pub use walk::Dumped;
 
 /// The hash that records which layout file a Redis was provisioned against.
 pub const LAYOUT_KEY: &str = "rez-db:layout";

@@ -187,6 +187,77 @@ impl Redis {
     }
 }
 
+impl Redis {
+    /// Every key matching `pattern` with its DUMP payload and remaining TTL,
+    /// each key once, to `each` as the pages come (keys gone between SCAN
+    /// and DUMP are left out): on a cluster, each master's pages are read
+    /// from that master while its next SCAN pages are, so memory holds a few
+    /// pages and a fingerprint per key, never the keyspace's names. The
+    /// first error of `each` ends the walk and is returned.
+    pub async fn dump_each(
+        &mut self,
+        pattern: &str,
+        per_call: usize,
+        mut each: impl FnMut(Dumped) -> Result<(), CommandError>,
+    ) -> Result<u64, CommandError> {
+        let budget = ScanBudget {
+            max_keys: usize::MAX,
+            per_call,
+            pause: Duration::ZERO,
+        };
+        let mut seen = Seen::default();
+        let (mut count, mut failed) = (0, None);
+        self.walk(pattern, budget, dump_and_pttl, |page: Vec<Dumped>| {
+            for key in page {
+                if failed.is_some() || !seen.first_time(&key.key) {
+                    continue;
+                }
+                match each(key) {
+                    Ok(()) => count += 1,
+                    Err(e) => failed = Some(e),
+                }
+            }
+        })
+        .await?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(count),
+        }
+    }
+}
+
+/// A key as a backup keeps it: its full name, its remaining time to live in
+/// milliseconds (-1: none) and its DUMP payload.
+pub struct Dumped {
+    pub key: Vec<u8>,
+    pub pttl: i64,
+    pub payload: Vec<u8>,
+}
+
+/// backup's step: DUMP and PTTL of every key of the page, pipelined.
+async fn dump_and_pttl(
+    mut server: Server,
+    keys: Vec<Vec<u8>>,
+) -> Result<Vec<Dumped>, CommandError> {
+    let replies = server
+        .per_key(&keys, 2, |pipe, k| {
+            pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
+        })
+        .await?;
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, pair) in keys.into_iter().zip(replies.chunks(2)) {
+        let (payload, pttl): (Option<Vec<u8>>, i64) =
+            ::redis::from_redis_value(Value::Array(pair.to_vec()))
+                .map_err(|e| CommandError::failed(format!("Redis DUMP/PTTL reply: {e}")))?;
+        // Gone (expired or deleted) between SCAN and DUMP: not part of the backup.
+        match payload {
+            Some(payload) if pttl != -2 => out.push(Dumped { key, pttl, payload }),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Runs every server's task at once and hands their pages to `sink`; the
 /// first error stops them all.
 async fn read_servers<T: Send + 'static>(
