@@ -185,9 +185,7 @@ impl Redis {
         .await?;
         Ok(count)
     }
-}
 
-impl Redis {
     /// Every key matching `pattern` with its DUMP payload and remaining TTL,
     /// each key once, to `each` as the pages come (keys gone between SCAN
     /// and DUMP are left out): on a cluster, each master's pages are read
@@ -224,38 +222,6 @@ impl Redis {
             None => Ok(count),
         }
     }
-}
-
-/// A key as a backup keeps it: its full name, its remaining time to live in
-/// milliseconds (-1: none) and its DUMP payload.
-pub struct Dumped {
-    pub key: Vec<u8>,
-    pub pttl: i64,
-    pub payload: Vec<u8>,
-}
-
-/// backup's step: DUMP and PTTL of every key of the page, pipelined.
-async fn dump_and_pttl(
-    mut server: Server,
-    keys: Vec<Vec<u8>>,
-) -> Result<Vec<Dumped>, CommandError> {
-    let replies = server
-        .per_key(&keys, 2, |pipe, k| {
-            pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
-        })
-        .await?;
-    let mut out = Vec::with_capacity(keys.len());
-    for (key, pair) in keys.into_iter().zip(replies.chunks(2)) {
-        let (payload, pttl): (Option<Vec<u8>>, i64) =
-            ::redis::from_redis_value(Value::Array(pair.to_vec()))
-                .map_err(|e| CommandError::failed(format!("Redis DUMP/PTTL reply: {e}")))?;
-        // Gone (expired or deleted) between SCAN and DUMP: not part of the backup.
-        match payload {
-            Some(payload) if pttl != -2 => out.push(Dumped { key, pttl, payload }),
-            _ => {}
-        }
-    }
-    Ok(out)
 }
 
 /// Runs every server's task at once and hands their pages to `sink`; the
@@ -496,6 +462,38 @@ async fn type_and_ttl(
         .zip(replies.chunks(2))
         .filter_map(|(key, pair)| key_info(&key[prefix..], &pair[0], &pair[1]))
         .collect())
+}
+
+/// A key as a backup keeps it: its full name, its remaining time to live in
+/// milliseconds (-1: none) and its DUMP payload.
+pub struct Dumped {
+    pub key: Vec<u8>,
+    pub pttl: i64,
+    pub payload: Vec<u8>,
+}
+
+/// backup's step: DUMP and PTTL of every key of the page, pipelined.
+async fn dump_and_pttl(
+    mut server: Server,
+    keys: Vec<Vec<u8>>,
+) -> Result<Vec<Dumped>, CommandError> {
+    let replies = server
+        .per_key(&keys, 2, |pipe, k| {
+            pipe.cmd("DUMP").arg(k).cmd("PTTL").arg(k);
+        })
+        .await?;
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, pair) in keys.into_iter().zip(replies.chunks(2)) {
+        let (payload, pttl): (Option<Vec<u8>>, i64) =
+            ::redis::from_redis_value(Value::Array(pair.to_vec()))
+                .map_err(|e| CommandError::failed(format!("Redis DUMP/PTTL reply: {e}")))?;
+        // Gone (expired or deleted) between SCAN and DUMP: not part of the backup.
+        match payload {
+            Some(payload) if pttl != -2 => out.push(Dumped { key, pttl, payload }),
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// A key's TYPE and TTL replies read; `None` for a key that expired or was
