@@ -1,8 +1,9 @@
 //! Whole-keyspace reads: every key matching a pattern, page by page, on
 //! every master of a cluster at once (one task per master) or on the one
 //! server. Each page of SCAN goes through a step run in the server's task
-//! (backup keeps the names; validate's sample asks TYPE and TTL of the
-//! page in one pipeline while the next SCAN pages are read), and the
+//! (validate's sample asks TYPE and TTL of the page in one pipeline, backup
+//! DUMP and PTTL, while the next SCAN pages are read; `scan` keeps the
+//! names), and the
 //! caller gets the pages as they come, so nothing but a page per server
 //! (and the fingerprints of the keys met, see [`Seen`]) is ever held.
 //!
