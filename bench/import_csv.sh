@@ -158,11 +158,12 @@ awk -v n="$ROWS" -v u1="$ingest_u1" -v u2="$ingest_u2" -v l1="$ingest_l1" -v l2=
   printf "| %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2fx | %.2f |\n",
     n, u1, u2, l1, l2, b0, b2, limit, rez, rez / limit, cpu }'
 echo
-echo "Into users already holding $ROWS rows, and $ROWS orders over 24 monthly partitions ($ord_parts used by import-csv):"
-echo "| rows | non-empty: import-csv (s) | non-empty: \\copy (s) | throughput vs \\copy | orders: import-csv (s) | orders: \\copy (s) | throughput vs \\copy |"
-echo "|---|---|---|---|---|---|---|"
-awk -v n="$ROWS" -v nr="$ne_rez" -v nc="$ne_copy" -v orz="$ord_rez" -v oc="$ord_copy" 'BEGIN {
-  printf "| %d | %.2f | %.2f | %.2fx | %.2f | %.2f | %.2fx |\n", n, nr, nc, nc / nr, orz, oc, oc / orz }'
+echo "Into users already holding $ROWS rows, and $ROWS orders over 24 monthly partitions ($ord_parts used by import-csv);"
+echo "set-aside floor: \\copy in one transaction with the $aside_count indexes no foreign key needs dropped first and made again after:"
+echo "| rows | non-empty: import-csv (s) | non-empty: \\copy (s) | throughput vs \\copy | set-aside floor (s) | floor vs \\copy | import-csv / floor | orders: import-csv (s) | orders: \\copy (s) | throughput vs \\copy |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
+awk -v n="$ROWS" -v nr="$ne_rez" -v nc="$ne_copy" -v na="$ne_aside" -v orz="$ord_rez" -v oc="$ord_copy" 'BEGIN {
+  printf "| %d | %.2f | %.2f | %.2fx | %.2f | %.2fx | %.2fx | %.2f | %.2f | %.2fx |\n", n, nr, nc, nc / nr, na, nc / na, nr / na, orz, oc, oc / orz }'
 echo
 echo "Where the server's time went in import-csv (its backends' statement and wait event, sampled every 0.1 s; CPU: no wait; Client:ClientRead in COPY: waiting for rez-db):"
 echo "| statement, wait | share of samples |"
