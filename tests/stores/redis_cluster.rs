@@ -15,6 +15,7 @@ use ::redis::AsyncCommands;
 use crate::common::{stderr, TestDb};
 use crate::support::{redis_connect, RedisKind, Stores};
 use rez_db::store::redis::cluster::slot;
+use rez_db::store::redis::Node;
 
 #[tokio::test]
 async fn status_shows_the_cluster_its_masters_replicas_and_slots() {
@@ -420,36 +421,30 @@ async fn fill(s: &Stores, n: usize) {
     .unwrap();
 }
 
-/// Waits until the node on `replica` replicates the one on `master` (id
-/// `master_id`) by its own account, in its cluster view and its replication
-/// link, linked and not syncing, with as many keys: a failover to it then
-/// loses nothing. The topology a test reads says whose replica a node is;
-/// the node may still hold the keys of another master (seen under load: a
-/// failover then handed one master's slots to a copy of another's keys, and
+/// The node `replica` replicates `master` by its own account, in its
+/// cluster view and its replication link, linked and not syncing, with as
+/// many keys: a failover to it then loses nothing. The topology a test reads
+/// says whose replica a node is; under load a replica was seen linked to its
+/// master at the same offset yet holding another master's keys (a failover
+/// to it then handed one master's slots to a copy of another's keys, and
 /// validate rightly counted 40,975 of 60,000).
-fn wait_in_sync(replica: u16, master: u16, master_id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let info = cli(replica, &["info", "replication"]);
-        let has = |line: &str| info.lines().any(|l| l.trim() == line);
-        let nodes = cli(replica, &["cluster", "nodes"]);
-        let follows = nodes
-            .lines()
-            .find(|l| l.contains("myself"))
-            .and_then(|l| l.split_whitespace().nth(3))
-            == Some(master_id);
-        let linked = has(&format!("master_port:{master}"))
-            && has("master_link_status:up")
-            && has("master_sync_in_progress:0");
-        if follows && linked && cli(replica, &["dbsize"]) == cli(master, &["dbsize"]) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "127.0.0.1:{replica} never caught up with 127.0.0.1:{master}: {info}\n{nodes}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn in_sync(replica: &Node, master: &Node) -> bool {
+    let (port, master_port) = (
+        replica.host_port().unwrap().1,
+        master.host_port().unwrap().1,
+    );
+    let info = cli(port, &["info", "replication"]);
+    let has = |line: &str| info.lines().any(|l| l.trim() == line);
+    let follows = cli(port, &["cluster", "nodes"])
+        .lines()
+        .find(|l| l.contains("myself"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        == Some(master.id.as_str());
+    follows
+        && has(&format!("master_port:{master_port}"))
+        && has("master_link_status:up")
+        && has("master_sync_in_progress:0")
+        && cli(port, &["dbsize"]) == cli(master_port, &["dbsize"])
 }
 
 /// SCAN calls the node on `port` has served.
@@ -541,23 +536,32 @@ async fn a_master_killed_mid_scan_fails_validate_by_name() {
 // `none` for every key, and the topology read after the pass not yet showing
 // the failover. Its later failures under load (exit 0 with ~41,000 keys, in
 // clean-clone CI runs) were the test's: the replica it promoted held another
-// master's keys (see `wait_in_sync`).
+// master's keys (see `in_sync`).
 #[tokio::test]
 async fn a_failover_mid_scan_is_followed_or_named() {
     let own = OwnCluster::start_with(1);
     let s = Stores::on_url("cluster_midscan_failover", own.url()).await;
     fill(&s, 60_000).await;
     let mut r = s.redis_store().await;
-    let topology = r.topology().await.unwrap().expect("a cluster");
-    let master = topology.serving().next().unwrap();
-    let replica = topology
-        .replicas_of(master)
-        .next()
-        .expect("a replica")
-        .clone();
+    // A master and a replica that holds every key of it (see `in_sync`).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (master, replica) = loop {
+        let topology = r.topology().await.unwrap().expect("a cluster");
+        let pair = topology.serving().find_map(|m| {
+            let rep = topology.replicas_of(m).find(|rep| in_sync(rep, m))?;
+            Some((m.clone(), rep.clone()))
+        });
+        if let Some(pair) = pair {
+            break pair;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replica holds its master's keys: {topology:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let victim: u16 = master.host_port().unwrap().1;
     let (_, successor) = replica.host_port().unwrap();
-    wait_in_sync(successor, victim, &master.id);
     let code = validate_while(&s, 60_000, victim, || {
         assert_eq!(cli(successor, &["cluster", "failover"]), "OK");
     });
