@@ -484,10 +484,11 @@ async fn dump_and_pttl(
         })
         .await?;
     let mut out = Vec::with_capacity(keys.len());
-    for (key, pair) in keys.into_iter().zip(replies.chunks(2)) {
-        let (payload, pttl): (Option<Vec<u8>>, i64) =
-            ::redis::from_redis_value(Value::Array(pair.to_vec()))
-                .map_err(|e| CommandError::failed(format!("Redis DUMP/PTTL reply: {e}")))?;
+    let mut replies = replies.into_iter();
+    for key in keys {
+        let pair = replies.by_ref().take(2).collect();
+        let (payload, pttl): (Option<Vec<u8>>, i64) = ::redis::from_redis_value(Value::Array(pair))
+            .map_err(|e| CommandError::failed(format!("Redis DUMP/PTTL reply: {e}")))?;
         // Gone (expired or deleted) between SCAN and DUMP: not part of the backup.
         match payload {
             Some(payload) if pttl != -2 => out.push(Dumped { key, pttl, payload }),
