@@ -39,12 +39,21 @@ const MAGIC: &[u8] = b"REZRDB1\n";
 /// Keys per pipelined round trip.
 const BATCH: usize = 500;
 
-/// Every key under the prefix (full names), by SCAN of every master;
-/// rez-db's leases (`rez-db:lock:*`) are not data: never backed up, counted
-/// or cleared.
-async fn scan_all(r: &mut Redis) -> Result<Vec<Vec<u8>>> {
-    let leases = format!("{}{REDIS_KEY_STEM}", r.prefix()).into_bytes();
+/// The SCAN pattern of every key under the prefix, and the stem of rez-db's
+/// leases (`rez-db:lock:*`) under it: not data, never backed up, counted or
+/// cleared.
+fn keyspace(r: &Redis) -> (String, Vec<u8>) {
     let pattern = format!("{}*", glob_literal(r.prefix()));
+    (
+        pattern,
+        format!("{}{REDIS_KEY_STEM}", r.prefix()).into_bytes(),
+    )
+}
+
+/// Every data key under the prefix (full names, leases left out), by SCAN of
+/// every master.
+async fn scan_all(r: &mut Redis) -> Result<Vec<Vec<u8>>> {
+    let (pattern, leases) = keyspace(r);
     let budget = ScanBudget {
         max_keys: usize::MAX,
         per_call: BATCH,
@@ -82,11 +91,11 @@ pub struct Master {
     pub keys: u64,
 }
 
-/// Writes every key under the prefix into `path` as the pages of SCAN come.
+/// Writes every data key under the prefix (leases left out) into `path` as
+/// the pages of SCAN come.
 pub async fn dump(r: &mut Redis, path: &Path, compression: Compression) -> Result<Dump> {
     let topology = r.topology().await?;
-    let leases = format!("{}{REDIS_KEY_STEM}", r.prefix()).into_bytes();
-    let pattern = format!("{}*", glob_literal(r.prefix()));
+    let (pattern, leases) = keyspace(r);
     let prefix_len = r.prefix().len();
     let mut out = Sink::create(path, compression)?;
     out.write_all(MAGIC).map_err(|e| io_err(path, e))?;

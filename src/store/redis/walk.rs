@@ -173,18 +173,12 @@ impl Redis {
         mut each: impl FnMut(KeyInfo),
     ) -> Result<u64, CommandError> {
         let pattern = format!("{}*", crate::config::names::glob_literal(&self.prefix));
-        let mut seen = Seen::default();
-        let mut count = 0;
-        self.walk(&pattern, budget, type_and_ttl, |page: Vec<KeyInfo>| {
-            for key in page {
-                if seen.first_time(key.key.as_bytes()) {
-                    count += 1;
-                    each(key);
-                }
-            }
+        let name: fn(&KeyInfo) -> &[u8] = |k| k.key.as_bytes();
+        self.each_once(&pattern, budget, type_and_ttl, name, |k| {
+            each(k);
+            Ok(())
         })
-        .await?;
-        Ok(count)
+        .await
     }
 
     /// Every key matching `pattern` with its DUMP payload and remaining TTL,
@@ -197,21 +191,38 @@ impl Redis {
         &mut self,
         pattern: &str,
         per_call: usize,
-        mut each: impl FnMut(Dumped) -> Result<(), CommandError>,
+        each: impl FnMut(Dumped) -> Result<(), CommandError>,
     ) -> Result<u64, CommandError> {
         let budget = ScanBudget {
             max_keys: usize::MAX,
             per_call,
             pause: Duration::ZERO,
         };
+        let name: fn(&Dumped) -> &[u8] = |k| &k.key;
+        self.each_once(pattern, budget, dump_and_pttl, name, each)
+            .await
+    }
+
+    /// Walks `pattern` with `step` and hands each item of its pages to
+    /// `each` once, by `name` (a key SCAN returns twice, or meets again in a
+    /// pass read again, counts once). The first error of `each` stops the
+    /// handing on and is returned. Returns how many items `each` took.
+    async fn each_once<T: Send + 'static>(
+        &mut self,
+        pattern: &str,
+        budget: ScanBudget,
+        step: impl Step<Vec<T>>,
+        name: fn(&T) -> &[u8],
+        mut each: impl FnMut(T) -> Result<(), CommandError>,
+    ) -> Result<u64, CommandError> {
         let mut seen = Seen::default();
         let (mut count, mut failed) = (0, None);
-        self.walk(pattern, budget, dump_and_pttl, |page: Vec<Dumped>| {
-            for key in page {
-                if failed.is_some() || !seen.first_time(&key.key) {
+        self.walk(pattern, budget, step, |page: Vec<T>| {
+            for item in page {
+                if failed.is_some() || !seen.first_time(name(&item)) {
                     continue;
                 }
-                match each(key) {
+                match each(item) {
                     Ok(()) => count += 1,
                     Err(e) => failed = Some(e),
                 }
